@@ -1,0 +1,3 @@
+from embedcli.cli.app import main
+
+main()

@@ -1,0 +1,58 @@
+"""The backend registry: built-in backends by name, plus third-party ones from the `embedcli.backends`
+entry-point group. Listing names imports nothing heavy."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from embedcli.errors import ModelError, UsageError
+from embedcli.models import ModelRef, ModelSource
+
+if TYPE_CHECKING:
+    from embedcli.backends.base import Backend, BackendOptions
+
+ENTRY_POINT_GROUP = "embedcli.backends"
+DEFAULT_BACKEND = "sentence-transformers"
+
+BUILTIN_BACKENDS: dict[str, str] = {
+    "sentence-transformers": "embedcli.backends.sentence_transformers:SentenceTransformerBackend",
+    "transformers": "embedcli.backends.hf_transformers:TransformersBackend",
+    "word-vectors": "embedcli.backends.word_vectors:WordVectorBackend",
+}
+
+
+def _plugin_backends() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def backend_names() -> list[str]:
+    """Every backend name a user may pass to --backend."""
+    return [*BUILTIN_BACKENDS, *(n for n in _plugin_backends() if n not in BUILTIN_BACKENDS)]
+
+
+def choose_backend(name: str | None, model: ModelRef) -> str:
+    """The backend to use: the one named, else word vectors for a model file, else sentence-transformers."""
+    if name:
+        return name
+    return "word-vectors" if model.source is ModelSource.file else DEFAULT_BACKEND
+
+
+def backend_class(name: str) -> type[Backend]:
+    target = BUILTIN_BACKENDS.get(name) or _plugin_backends().get(name)
+    if target is None:
+        raise UsageError(f"unknown backend '{name}'; choose one of: {', '.join(backend_names())}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelError(
+            f"backend '{name}' cannot be loaded: {exc}", hint=f"install what it needs ({exc.name})"
+        ) from None
+    return getattr(module, class_name)
+
+
+def create_backend(name: str, model: ModelRef, options: BackendOptions) -> Backend:
+    """Instantiate backend `name` for `model`: the model is loaded here."""
+    return backend_class(name)(model, options)

@@ -1,0 +1,74 @@
+"""The one interface every backend implements: know your dimension, embed a list of texts."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+import numpy as np
+
+from embedcli.models import ModelRef
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Engine options a backend may honour. Backends ignore what does not apply to them."""
+
+    device: Device = Device.auto
+    batch_size: int = 32
+    max_length: int | None = None
+    prompt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Turns texts into float32 vectors.
+
+    `embed(texts)` returns an array of shape (len(texts), dimension), row i for texts[i], float32.
+    Normalisation, Matryoshka truncation and precision are applied outside, once, for all backends.
+    A backend counts the texts it had to cut at the model's length limit in `truncated`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, model: ModelRef, options: BackendOptions) -> None:
+        self.model = model
+        self.options = options
+        self.truncated = 0
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int: ...
+
+    @property
+    def max_length(self) -> int | None:
+        """The length limit (in tokens) beyond which texts are truncated, if the backend has one."""
+        return None
+
+    @abstractmethod
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What to record about this backend in output metadata."""
+        return {"backend": self.name, "model": self.model.name, "max_length": self.max_length}
+
+    def notes(self) -> list[str]:
+        """Remarks for the end-of-run summary (out-of-vocabulary counts and the like)."""
+        return []
+
+
+def length_sorted_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Index batches in order of decreasing length, so each batch pads little; callers restore the order."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]

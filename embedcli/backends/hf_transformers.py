@@ -1,0 +1,78 @@
+"""Plain Hugging Face encoders: AutoTokenizer + AutoModel + attention-masked mean pooling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from embedcli.backends.base import Backend, BackendOptions, length_sorted_batches
+from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.errors import ModelError
+from embedcli.models import ModelRef
+
+# Tokenizers without a real limit report a huge model_max_length; the position table is the true limit.
+_UNSET_LIMIT = 1_000_000
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+
+    def __init__(self, model: ModelRef, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        quiet_hugging_face()
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self._torch = torch
+        self._device = torch_device(options.device)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(model.location, local_files_only=model.is_local)
+            self._model = AutoModel.from_pretrained(model.location, local_files_only=model.is_local)
+        except Exception as exc:
+            raise load_failure(model, exc) from None
+        self._model.to(self._device).eval()
+        self._limit = options.max_length or self._model_limit()
+
+    def _model_limit(self) -> int | None:
+        limits = [getattr(self._model.config, "max_position_embeddings", None), self._tokenizer.model_max_length]
+        real = [int(n) for n in limits if n is not None and n < _UNSET_LIMIT]
+        return min(real) if real else None
+
+    @property
+    def dimension(self) -> int:
+        return int(self._model.config.hidden_size)
+
+    @property
+    def max_length(self) -> int | None:
+        return self._limit
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        over, lengths = count_over_limit(self._tokenizer, texts, self._limit)
+        self.truncated += over
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for indices in length_sorted_batches(lengths, self.options.batch_size):
+            batch = self._tokenizer(
+                [texts[i] for i in indices],
+                padding=True,
+                truncation=self._limit is not None,
+                max_length=self._limit,
+                return_tensors="pt",
+            ).to(self._device)
+            with torch.inference_mode():
+                try:
+                    tokens = self._model(**batch).last_hidden_state
+                except (RuntimeError, IndexError) as exc:
+                    raise ModelError(f"model '{self.model.name}' failed on a batch: {exc}") from None
+            out[indices] = mean_pool(tokens, batch["attention_mask"]).float().cpu().numpy()
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "pooling": "mean"}
+
+
+def mean_pool(tokens: Any, attention_mask: Any) -> Any:
+    """The average of the token vectors that the attention mask keeps (padding excluded)."""
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)

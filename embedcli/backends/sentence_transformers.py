@@ -1,0 +1,56 @@
+"""The default backend: a sentence-transformers model (the shipped all-MiniLM-L6-v2 unless told otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from embedcli.backends.base import Backend, BackendOptions, Device
+from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.models import ModelRef
+
+
+class SentenceTransformerBackend(Backend):
+    name = "sentence-transformers"
+
+    def __init__(self, model: ModelRef, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        quiet_hugging_face()
+        # Imported here, not at module level: it costs seconds, and most commands never need it.
+        from sentence_transformers import SentenceTransformer
+
+        device = None if options.device is Device.auto else torch_device(options.device)
+        try:
+            self._model = SentenceTransformer(model.location, device=device, local_files_only=model.is_local)
+        except Exception as exc:
+            raise load_failure(model, exc) from None
+        if options.max_length is not None:
+            self._model.max_seq_length = options.max_length
+
+    @property
+    def dimension(self) -> int:
+        return int(self._model.get_embedding_dimension())
+
+    @property
+    def max_length(self) -> int | None:
+        return self._model.max_seq_length
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        prompt = self.options.prompt or ""
+        over, _ = count_over_limit(self._model.tokenizer, [prompt + t for t in texts], self.max_length)
+        self.truncated += over
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.options.batch_size,
+            prompt=self.options.prompt,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "model_normalizes": self._has_normalize()}
+
+    def _has_normalize(self) -> bool:
+        return any(type(module).__name__ == "Normalize" for module in self._model)

@@ -1,0 +1,69 @@
+"""Averaged word vectors: a text's vector is the mean of the vectors of its known words.
+
+Words are looked up as written, then lowercased. Out-of-vocabulary words are counted and reported. A text
+with no known word gets a zero vector (it cannot point anywhere), and the number of such texts is reported.
+FastText .bin models have no unknown words: unseen words get vectors from their character n-grams.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from embedcli.backends.base import Backend, BackendOptions
+from embedcli.models import ModelRef
+from embedcli.tokenize import Tokenizer, make_tokenizer
+from embedcli.wordvectors import load_word_vectors
+
+
+class WordVectorBackend(Backend):
+    name = "word-vectors"
+
+    def __init__(self, model: ModelRef, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        self._vectors = load_word_vectors(model.location)
+        self._has_subwords = hasattr(self._vectors, "buckets_word")
+        tokenizer = options.extra.get("tokenizer", Tokenizer.words)
+        self._tokenize = make_tokenizer(Tokenizer(tokenizer), options.extra.get("token_pattern"))
+        self.tokens = 0
+        self.unknown_tokens = 0
+        self.empty_texts = 0
+
+    @property
+    def dimension(self) -> int:
+        return int(self._vectors.vector_size)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            keys = [self._lookup(word) for word in self._tokenize(text)]
+            known = [k for k in keys if k is not None]
+            self.tokens += len(keys)
+            self.unknown_tokens += len(keys) - len(known)
+            if known:
+                out[row] = np.mean([self._vectors[k] for k in known], axis=0)
+            else:
+                self.empty_texts += 1
+        return out
+
+    def _lookup(self, word: str) -> str | None:
+        index = self._vectors.key_to_index
+        if word in index:
+            return word
+        lowered = word.lower()
+        if lowered in index:
+            return lowered
+        return word if self._has_subwords else None
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "pooling": "mean-of-words"}
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.unknown_tokens:
+            share = self.unknown_tokens / max(self.tokens, 1)
+            notes.append(f"{self.unknown_tokens:,} of {self.tokens:,} words ({share:.1%}) were out of vocabulary")
+        if self.empty_texts:
+            notes.append(f"{self.empty_texts:,} texts had no known word: their vectors are all zeros")
+        return notes

@@ -1,0 +1,91 @@
+"""The root command: wires the subcommands together and turns errors into exit statuses, in one place."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from embedcli import __version__
+from embedcli.cli import embed, reduce, similar, train
+from embedcli.cli.console import error
+from embedcli.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
+from embedcli.formats.outputs import is_pipe_error
+
+HELP = """Embeddings from the shell: train, embed, search and reduce vectors, in files or Unix pipes.
+
+Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
+"""
+
+EPILOG = """\
+Examples:
+
+  cat docs.txt | embedcli embed | embedcli similar - "query"
+
+  embedcli embed docs.txt -o vectors.parquet
+"""
+
+app = typer.Typer(
+    name="embedcli",
+    help=HELP,
+    epilog=EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command(epilog=embed.EPILOG)(embed.embed)
+app.command()(train.train)
+app.command()(similar.similar)
+app.command()(reduce.reduce)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"embedcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # Unwind like Ctrl-C, so partial outputs are removed on the way out.
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """The console entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = app(prog_name="embedcli", standalone_mode=False)
+    except EmbedcliError as exc:
+        error(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors found while parsing
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except (PipeClosed, OSError) as exc:
+        if not is_pipe_error(exc):
+            raise
+        _silence_stdout()
+        sys.exit(EXIT_PIPE_CLOSED)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot complain about the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

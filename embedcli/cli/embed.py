@@ -1,0 +1,106 @@
+"""`embedcli embed`: texts in, vectors out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from embedcli.backends import choose_backend, create_backend
+from embedcli.backends.base import BackendOptions, Device
+from embedcli.cli import options as opt
+from embedcli.cli.console import info, plural, progress_bar
+from embedcli.cli.io import resolve_inputs, resolve_output
+from embedcli.embedding import EmbeddingRun, EmbedSettings
+from embedcli.errors import InputError
+from embedcli.formats.outputs import open_vector_writer
+from embedcli.formats.sources import Decoding
+from embedcli.formats.text_inputs import FieldSpec, RecordReader
+from embedcli.models import resolve_model
+from embedcli.precision import Precision
+
+EPILOG = """\
+Examples:
+
+  embedcli embed docs.txt -o vectors.parquet
+
+  cat docs.txt | embedcli embed > vectors.arrows
+
+  embedcli embed data.jsonl --text-field body --id-field doc_id -o v.npy
+
+  embedcli embed table.csv --text-column text -o v.parquet
+
+  embedcli embed -t "I love deep learning" --format jsonl
+
+  embedcli embed docs.txt --backend transformers --model path/to/hf/model -o v.parquet
+
+  embedcli embed docs.txt --model word2vec.bin -o v.parquet
+"""
+
+
+def embed(
+    inputs: opt.InputsArg = None,
+    text: Annotated[list[str] | None, typer.Option("--text", "-t", help="A literal text to embed (repeatable).",
+                                                   show_default=False)] = None,
+    output: opt.OutputOpt = None,
+    fmt: opt.FormatOpt = None,
+    input_format: opt.InputFormatOpt = None,
+    text_field: opt.TextFieldOpt = "text",
+    id_field: opt.IdFieldOpt = None,
+    text_column: opt.TextColumnOpt = "text",
+    id_column: opt.IdColumnOpt = None,
+    encoding: opt.EncodingOpt = "utf-8",
+    errors: opt.ErrorsOpt = "strict",
+    model: opt.ModelOpt = None,
+    backend: opt.BackendOpt = None,
+    batch_size: opt.BatchSizeOpt = 32,
+    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize",
+                                            help="L2-normalise the vectors (after --dim).")] = False,
+    device: opt.DeviceOpt = Device.auto,
+    max_length: Annotated[int | None, typer.Option("--max-length", min=1,
+                                                   help="Truncate texts to this many tokens.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Text put before every input "
+                                               "(e.g. 'query: ').")] = None,
+    dim: Annotated[int | None, typer.Option("--dim", min=1, help="Keep the first DIM dimensions "
+                                            "(Matryoshka truncation).")] = None,
+    precision: opt.PrecisionOpt = Precision.float32,
+    keep_text: Annotated[bool, typer.Option("--keep-text/--no-text", help="Store each text beside its "
+                                            "vector.")] = True,
+    quiet: opt.QuietOpt = False,
+) -> None:
+    """Turn texts into vectors: one text per line, or a JSONL/CSV/TSV/Parquet field, from files or stdin.
+
+    Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
+    """
+    paths = resolve_inputs(inputs, has_literal=bool(text))
+    target, out_format = resolve_output(output, fmt, paths)
+    reader = RecordReader(
+        paths, texts=list(text or []), decoding=Decoding(encoding, errors), input_format=input_format,
+        fields=FieldSpec(text_field, id_field, text_column, id_column),
+    )
+    model_ref = resolve_model(model)
+    options = BackendOptions(device=device, batch_size=batch_size, max_length=max_length, prompt=prompt)
+    run = EmbeddingRun(create_backend(choose_backend(backend, model_ref), model_ref, options),
+                       EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision))
+    with progress_bar("embedding", reader.total_bytes, enabled=not quiet) as update:
+        batches = run.batches(reader, lambda report: update(reader.bytes_read, report.count))
+        first = next(batches, None)
+        if first is None:
+            raise InputError(f"no text to embed ({plural(reader.skipped_blank, 'blank line')} skipped)")
+        with open_vector_writer(target, out_format, run.metadata(), keep_text) as writer:
+            writer.write(first)
+            for batch in batches:
+                writer.write(batch)
+    if not quiet:
+        _summarize(run, reader.skipped_blank)
+
+
+def _summarize(run: EmbeddingRun, skipped: int) -> None:
+    report, meta = run.report, run.metadata()
+    parts = [f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
+             f"{run.dimension}-d {meta['precision']}", f"{meta['backend']} {meta['model']}"]
+    if skipped:
+        parts.append(f"{plural(skipped, 'blank line')} skipped")
+    if report.truncated:
+        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta['max_length']} tokens")
+    info(" · ".join(parts + report.notes))

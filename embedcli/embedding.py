@@ -1,0 +1,121 @@
+"""The embed pipeline: records in, embedded batches out, in input order, in bounded memory.
+
+Records are taken a window at a time (a few batches' worth, so backends can sort by length inside it),
+embedded, then shaped once for every backend: Matryoshka truncation, L2 normalisation, precision.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedcli import __version__
+from embedcli.backends.base import Backend
+from embedcli.errors import InputError, ModelError, UsageError
+from embedcli.precision import Precision, calibration_ranges, quantize
+from embedcli.records import EmbeddedBatch, Record
+
+# Batches per window: enough for length sorting to pay, few enough that the first rows come out early.
+WINDOW_BATCHES = 16
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    batch_size: int = 32
+    normalize: bool = False
+    dim: int | None = None
+    precision: Precision = Precision.float32
+    window: int | None = None  # records per window; default batch_size * WINDOW_BATCHES
+
+
+@dataclass
+class EmbedReport:
+    """What happened, for the end-of-run summary."""
+
+    count: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; all-zero rows stay zero."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+class EmbeddingRun:
+    """Embeds records with a backend. Iterate `batches()`; read `metadata()` once the first batch exists."""
+
+    def __init__(self, backend: Backend, settings: EmbedSettings) -> None:
+        if settings.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        if settings.dim is not None and not 0 < settings.dim <= backend.dimension:
+            raise UsageError(f"--dim must be between 1 and the model's dimension, {backend.dimension}")
+        self.backend = backend
+        self.settings = settings
+        self.report = EmbedReport()
+        self._ranges: np.ndarray | None = None
+
+    @property
+    def dimension(self) -> int:
+        return self.settings.dim or self.backend.dimension
+
+    def batches(
+        self, records: Iterable[Record], on_progress: Callable[[EmbedReport], None] | None = None
+    ) -> Iterator[EmbeddedBatch]:
+        window = self.settings.window or self.settings.batch_size * WINDOW_BATCHES
+        started = time.perf_counter()
+        iterator = iter(records)
+        while chunk := list(itertools.islice(iterator, window)):
+            texts = [r.text for r in chunk]
+            vectors = self._shape(self.backend.embed(texts), chunk)
+            self.report.count += len(chunk)
+            self.report.truncated = self.backend.truncated
+            self.report.seconds = time.perf_counter() - started
+            if on_progress is not None:
+                on_progress(self.report)
+            yield EmbeddedBatch([r.id for r in chunk], texts, vectors)
+        self.report.notes = self.backend.notes()
+
+    def _shape(self, vectors: np.ndarray, chunk: list[Record]) -> np.ndarray:
+        expected = (len(chunk), self.backend.dimension)
+        if vectors.shape != expected:
+            raise ModelError(f"backend returned shape {vectors.shape}, expected {expected}")
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            ids = ", ".join(r.id for r, b in zip(chunk, bad, strict=True) if b)
+            raise InputError(f"the model produced NaN or infinite values for rows: {ids}")
+        if self.settings.dim is not None:
+            vectors = vectors[:, : self.settings.dim]
+        if self.settings.normalize:
+            vectors = l2_normalize(vectors)
+        precision = self.settings.precision
+        if precision in (Precision.int8, Precision.uint8) and self._ranges is None:
+            self._ranges = calibration_ranges(vectors)
+        return quantize(np.ascontiguousarray(vectors, dtype=np.float32), precision, self._ranges)
+
+    def metadata(self) -> dict[str, Any]:
+        """What later commands need to trust and reuse these vectors (recorded in Parquet/Arrow schemas)."""
+        described = self.backend.describe()
+        meta: dict[str, Any] = {
+            "embedcli_version": __version__,
+            **described,
+            "dimension": self.dimension,
+            "normalized": self.settings.normalize,
+            "precision": self.settings.precision.value,
+            "prompt": self.backend.options.prompt,
+            "truncate_dim": self.settings.dim,
+        }
+        if self._ranges is not None:
+            meta["quantization_ranges"] = self._ranges.tolist()
+        return meta

@@ -1,0 +1,195 @@
+"""Reading vector tables back: Parquet, Arrow file or stream, NPY (memory-mapped) and JSONL, from files or stdin.
+
+The format comes from the suffix, or from the first bytes on stdin (an Arrow stream is the pipe default).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+
+from embedcli.errors import InputError, UsageError
+from embedcli.formats import STDIO, OutputFormat, data_suffix
+from embedcli.formats.outputs import METADATA_KEY
+from embedcli.formats.sources import check_readable, seekable_path
+from embedcli.records import VectorTable
+
+VECTOR_FORMATS = {
+    ".parquet": OutputFormat.parquet,
+    ".pq": OutputFormat.parquet,
+    ".npy": OutputFormat.npy,
+    ".arrows": OutputFormat.arrows,
+    ".arrow": OutputFormat.arrow,
+    ".feather": OutputFormat.arrow,
+    ".ipc": OutputFormat.arrow,
+    ".jsonl": OutputFormat.jsonl,
+    ".ndjson": OutputFormat.jsonl,
+}
+
+_MAGIC = [
+    (b"PAR1", OutputFormat.parquet),
+    (b"ARROW1", OutputFormat.arrow),
+    (b"\x93NUMPY", OutputFormat.npy),
+    (b"\xff\xff\xff\xff", OutputFormat.arrows),
+    (b"{", OutputFormat.jsonl),
+]
+
+
+def sniff_format(head: bytes) -> OutputFormat | None:
+    """The vector format that `head` (the first bytes of a stream) starts like, if any."""
+    stripped = head.lstrip()
+    for magic, fmt in _MAGIC:
+        if stripped.startswith(magic):
+            return fmt
+    return None
+
+
+def vector_format_for(path: str, override: OutputFormat | None = None) -> OutputFormat | None:
+    """The vector format of `path` by override or suffix; None for stdin or an unknown suffix (sniff it)."""
+    if override is not None:
+        return override
+    if path == STDIO:
+        return None
+    return VECTOR_FORMATS.get(data_suffix(path))
+
+
+def read_vector_table(
+    path: str, fmt: OutputFormat | None = None, vector_column: str = "embedding", mmap: bool = True
+) -> VectorTable:
+    """Read a whole vector table. NPY files are memory-mapped (read-only) unless `mmap` is False.
+
+    Raises InputError when the content is not a vector table, UsageError when the path cannot be read.
+    """
+    check_readable(path)
+    fmt = vector_format_for(path, fmt)
+    if fmt is None:
+        fmt = _sniff_path(path)
+    name = "<stdin>" if path == STDIO else path
+    try:
+        if fmt is OutputFormat.npy:
+            with seekable_path(path, ".npy") as real:
+                vectors = np.load(real, mmap_mode="r" if mmap and path != STDIO else None)
+            if vectors.ndim != 2:
+                raise InputError(f"{name}: expected a 2-D matrix, got shape {vectors.shape}")
+            return VectorTable(ids=[str(i) for i in range(1, len(vectors) + 1)], vectors=vectors)
+        if fmt is OutputFormat.jsonl:
+            return _read_jsonl(path, name, vector_column)
+        return _from_arrow_table(_read_arrow(path, fmt), name, vector_column)
+    except (InputError, UsageError):
+        raise
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name}: cannot read as {fmt.value}: {exc}") from None
+
+
+def _sniff_path(path: str) -> OutputFormat:
+    if path == STDIO:
+        head = sys.stdin.buffer.peek(8)[:8] if hasattr(sys.stdin.buffer, "peek") else b""
+    else:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise InputError(
+            f"{'<stdin>' if path == STDIO else path}: not a vector file embedcli knows",
+            hint="expected Parquet, Arrow, NPY or JSONL (as written by `embedcli embed`)",
+        )
+    return fmt
+
+
+def _read_arrow(path: str, fmt: OutputFormat) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if fmt is OutputFormat.arrows:
+            source = pa.PythonFile(sys.stdin.buffer, mode="r") if path == STDIO else pa.memory_map(path)
+            return pa.ipc.open_stream(source).read_all()
+        with seekable_path(path, "." + fmt.value) as real:
+            if fmt is OutputFormat.parquet:
+                return pq.read_table(real)
+            return pa.ipc.open_file(pa.memory_map(real)).read_all()
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})") from None
+
+
+def metadata_of(schema: Any) -> dict[str, Any]:
+    """The embedcli metadata recorded in an Arrow schema, or {} for tables from elsewhere."""
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    return orjson.loads(raw) if raw else {}
+
+
+def _from_arrow_table(table: Any, name: str, vector_column: str) -> VectorTable:
+    import pyarrow as pa
+
+    if vector_column not in table.column_names:
+        raise InputError(
+            f"{name}: no vector column '{vector_column}'",
+            hint=f"columns here: {', '.join(table.column_names)}",
+        )
+    column = table.column(vector_column).combine_chunks()
+    if pa.types.is_fixed_size_list(column.type):
+        width = column.type.list_size
+        values = column.flatten().to_numpy(zero_copy_only=False)
+        vectors = values.reshape(len(column), width)
+    elif pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        rows = column.to_pylist()
+        widths = {len(r) for r in rows if r is not None}
+        if len(widths) > 1 or any(r is None for r in rows):
+            raise InputError(f"{name}: vectors in '{vector_column}' have different lengths or are missing")
+        vectors = np.asarray(rows, dtype=np.float32)
+    else:
+        raise InputError(f"{name}: column '{vector_column}' holds {column.type}, not vectors")
+    if column.null_count:
+        raise InputError(f"{name}: {column.null_count} rows have no vector")
+    n = len(vectors)
+    ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
+    texts = table.column("text").to_pylist() if "text" in table.column_names else None
+    others = {
+        c: table.column(c).to_pylist() for c in table.column_names if c not in ("id", "text", vector_column)
+    }
+    return VectorTable(
+        ids=ids or [str(i) for i in range(1, n + 1)],
+        vectors=vectors,
+        texts=texts,
+        metadata=metadata_of(table.schema),
+        columns=others,
+    )
+
+
+def _read_jsonl(path: str, name: str, vector_column: str) -> VectorTable:
+    ids: list[str] = []
+    texts: list[str] = []
+    rows: list[list[float]] = []
+    for number, row in _jsonl_rows(path, name):
+        if vector_column not in row:
+            raise InputError(f"{name}:{number}: no field '{vector_column}'")
+        rows.append(row[vector_column])
+        ids.append(str(row.get("id", number)))
+        texts.append(row.get("text"))
+    if not rows:
+        raise InputError(f"{name}: no vectors")
+    try:
+        vectors = np.asarray(rows, dtype=np.float32)
+    except ValueError:
+        raise InputError(f"{name}: vectors have different lengths") from None
+    has_text = any(t is not None for t in texts)
+    return VectorTable(ids=ids, vectors=vectors, texts=texts if has_text else None)
+
+
+def _jsonl_rows(path: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    stream = sys.stdin.buffer if path == STDIO else open(path, "rb")  # noqa: SIM115
+    try:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"{name}:{number}: not valid JSON ({exc})") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()

@@ -1,0 +1,38 @@
+"""The named shapes data takes between stages: records in, embedded batches out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Record(NamedTuple):
+    """One input item: a stable id (joinable back to the input) and its text."""
+
+    id: str
+    text: str
+
+
+@dataclass
+class EmbeddedBatch:
+    """Consecutive rows of output, in input order. `vectors` has shape (len(ids), width)."""
+
+    ids: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+
+
+@dataclass
+class VectorTable:
+    """A table of vectors read back from a file: ids, optional texts, the matrix and its metadata.
+
+    `vectors` may be a read-only memory map (NPY inputs); `metadata` is what `embed` recorded (may be empty).
+    """
+
+    ids: list[str]
+    vectors: np.ndarray
+    texts: list[str] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
