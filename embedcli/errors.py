@@ -38,5 +38,5 @@ class ModelError(EmbedcliError):
     """A model could not be found, loaded or run."""
 
 
-class PipeClosed(Exception):  # noqa: N818 - a condition, not a failure
+class PipeClosed(Exception):
     """The reader of stdout went away (`| head`): stop quietly."""

@@ -35,7 +35,10 @@ class TransformersBackend(Backend):
         self._limit = options.max_length or self._model_limit()
 
     def _model_limit(self) -> int | None:
-        limits = [getattr(self._model.config, "max_position_embeddings", None), self._tokenizer.model_max_length]
+        limits = [
+            getattr(self._model.config, "max_position_embeddings", None),
+            self._tokenizer.model_max_length,
+        ]
         real = [int(n) for n in limits if n is not None and n < _UNSET_LIMIT]
         return min(real) if real else None
 

@@ -33,16 +33,18 @@ def stdin_is_terminal() -> bool:
 
 
 @contextmanager
-def progress_bar(
-    description: str, total: int | None, enabled: bool
-) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr, shown only on a terminal. Yields update(done_units, items)."""
     if not enabled or not stderr.is_terminal:
         yield lambda done, items: None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[items]:,} items")]
+    columns: list[Any] = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[items]:,} items"),
+    ]
     columns += [TimeElapsedColumn(), TimeRemainingColumn()] if total else [TimeElapsedColumn()]
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(description, total=total, items=0)

@@ -40,8 +40,10 @@ Examples:
 
 def embed(
     inputs: opt.InputsArg = None,
-    text: Annotated[list[str] | None, typer.Option("--text", "-t", help="A literal text to embed (repeatable).",
-                                                   show_default=False)] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option("--text", "-t", help="A literal text to embed (repeatable).", show_default=False),
+    ] = None,
     output: opt.OutputOpt = None,
     fmt: opt.FormatOpt = None,
     input_format: opt.InputFormatOpt = None,
@@ -54,18 +56,24 @@ def embed(
     model: opt.ModelOpt = None,
     backend: opt.BackendOpt = None,
     batch_size: opt.BatchSizeOpt = 32,
-    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize",
-                                            help="L2-normalise the vectors (after --dim).")] = False,
+    normalize: Annotated[
+        bool, typer.Option("--normalize/--no-normalize", help="L2-normalise the vectors (after --dim).")
+    ] = False,
     device: opt.DeviceOpt = Device.auto,
-    max_length: Annotated[int | None, typer.Option("--max-length", min=1,
-                                                   help="Truncate texts to this many tokens.")] = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="Text put before every input "
-                                               "(e.g. 'query: ').")] = None,
-    dim: Annotated[int | None, typer.Option("--dim", min=1, help="Keep the first DIM dimensions "
-                                            "(Matryoshka truncation).")] = None,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", min=1, help="Truncate texts to this many tokens.")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Text put before every input (e.g. 'query: ').")
+    ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option("--dim", min=1, help="Keep the first DIM dimensions (Matryoshka truncation)."),
+    ] = None,
     precision: opt.PrecisionOpt = Precision.float32,
-    keep_text: Annotated[bool, typer.Option("--keep-text/--no-text", help="Store each text beside its "
-                                            "vector.")] = True,
+    keep_text: Annotated[
+        bool, typer.Option("--keep-text/--no-text", help="Store each text beside its vector.")
+    ] = True,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Turn texts into vectors: one text per line, or a JSONL/CSV/TSV/Parquet field, from files or stdin.
@@ -75,13 +83,18 @@ def embed(
     paths = resolve_inputs(inputs, has_literal=bool(text))
     target, out_format = resolve_output(output, fmt, paths)
     reader = RecordReader(
-        paths, texts=list(text or []), decoding=Decoding(encoding, errors), input_format=input_format,
+        paths,
+        texts=list(text or []),
+        decoding=Decoding(encoding, errors),
+        input_format=input_format,
         fields=FieldSpec(text_field, id_field, text_column, id_column),
     )
     model_ref = resolve_model(model)
     options = BackendOptions(device=device, batch_size=batch_size, max_length=max_length, prompt=prompt)
-    run = EmbeddingRun(create_backend(choose_backend(backend, model_ref), model_ref, options),
-                       EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision))
+    run = EmbeddingRun(
+        create_backend(choose_backend(backend, model_ref), model_ref, options),
+        EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
+    )
     with progress_bar("embedding", reader.total_bytes, enabled=not quiet) as update:
         batches = run.batches(reader, lambda report: update(reader.bytes_read, report.count))
         first = next(batches, None)
@@ -97,8 +110,11 @@ def embed(
 
 def _summarize(run: EmbeddingRun, skipped: int) -> None:
     report, meta = run.report, run.metadata()
-    parts = [f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
-             f"{run.dimension}-d {meta['precision']}", f"{meta['backend']} {meta['model']}"]
+    parts = [
+        f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
+        f"{run.dimension}-d {meta['precision']}",
+        f"{meta['backend']} {meta['model']}",
+    ]
     if skipped:
         parts.append(f"{plural(skipped, 'blank line')} skipped")
     if report.truncated:

@@ -12,44 +12,72 @@ from embedcli.precision import Precision
 
 InputsArg = Annotated[
     list[str] | None,
-    typer.Argument(help="Input files ('-' for stdin). With none, stdin is read when it is not a terminal.",
-                   show_default=False),
+    typer.Argument(
+        help="Input files ('-' for stdin). With none, stdin is read when it is not a terminal.",
+        show_default=False,
+    ),
 ]
 OutputOpt = Annotated[
     str | None,
-    typer.Option("--output", "-o", help="Output file; the format follows the suffix. Default: stdout.",
-                 show_default=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output file; the format follows the suffix. Default: stdout.",
+        show_default=False,
+    ),
 ]
 FormatOpt = Annotated[
     OutputFormat | None,
-    typer.Option("--format", "-f", help="Output format. Default: by -o suffix; to stdout an Arrow stream "
-                 "(arrows) into a pipe, JSON Lines on a terminal.", show_default=False),
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format. Default: by -o suffix; to stdout an Arrow stream "
+        "(arrows) into a pipe, JSON Lines on a terminal.",
+        show_default=False,
+    ),
 ]
 InputFormatOpt = Annotated[
     InputFormat | None,
-    typer.Option("--input-format", help="Input format, overriding the suffix (.txt .jsonl .csv .tsv .parquet, "
-                 "each also .gz).", show_default=False),
+    typer.Option(
+        "--input-format",
+        help="Input format, overriding the suffix (.txt .jsonl .csv .tsv .parquet, each also .gz).",
+        show_default=False,
+    ),
 ]
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="JSONL field holding the text.")]
 IdFieldOpt = Annotated[str | None, typer.Option("--id-field", help="JSONL field holding the id.")]
 TextColumnOpt = Annotated[str, typer.Option("--text-column", help="CSV/TSV/Parquet column holding the text.")]
-IdColumnOpt = Annotated[str | None, typer.Option("--id-column", help="CSV/TSV/Parquet column holding the id.")]
+IdColumnOpt = Annotated[
+    str | None, typer.Option("--id-column", help="CSV/TSV/Parquet column holding the id.")
+]
 EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the inputs.")]
 ErrorsOpt = Annotated[
-    str, typer.Option("--errors", help="On invalid bytes: strict (fail, naming file and line), replace, ignore.")
+    str,
+    typer.Option("--errors", help="On invalid bytes: strict (fail, naming file and line), replace, ignore."),
 ]
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", envvar="EMBEDCLI_MODEL", show_default="all-MiniLM-L6-v2",
-                 help="Model: a name, a local model folder, or a word-vector file."),
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="EMBEDCLI_MODEL",
+        show_default="all-MiniLM-L6-v2",
+        help="Model: a name, a local model folder, or a word-vector file.",
+    ),
 ]
 BackendOpt = Annotated[
     str | None,
-    typer.Option("--backend", "-b", envvar="EMBEDCLI_BACKEND", show_default="sentence-transformers",
-                 help="Backend: sentence-transformers, transformers, word-vectors (default for vector files)."),
+    typer.Option(
+        "--backend",
+        "-b",
+        envvar="EMBEDCLI_BACKEND",
+        show_default="sentence-transformers",
+        help="Backend: sentence-transformers, transformers, word-vectors (default for vector files).",
+    ),
 ]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, envvar="EMBEDCLI_BATCH_SIZE",
-                                           help="Texts per model call.")]
+BatchSizeOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, envvar="EMBEDCLI_BATCH_SIZE", help="Texts per model call.")
+]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the model runs.")]
 PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Stored precision of the vectors.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on stderr.")]

@@ -16,7 +16,14 @@ import orjson
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, InputFormat, data_suffix, input_format_for
-from embedcli.formats.sources import ByteSource, Decoding, check_readable, decoded_lines, seekable_path, text_stream
+from embedcli.formats.sources import (
+    ByteSource,
+    Decoding,
+    check_readable,
+    decoded_lines,
+    seekable_path,
+    text_stream,
+)
 from embedcli.records import Record
 
 
@@ -109,7 +116,9 @@ def _jsonl_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) ->
                 f"{source.name}:{number}: no field '{fields.text_field}'",
                 hint=f"fields here: {', '.join(map(str, row)) or '(none)'}; choose one with --text-field",
             )
-        yield Record(_id_value(row, fields.id_field, number, source.name), _text_value(row[fields.text_field]))
+        yield Record(
+            _id_value(row, fields.id_field, number, source.name), _text_value(row[fields.text_field])
+        )
 
 
 def _delimited_records(
@@ -124,14 +133,18 @@ def _delimited_records(
             _require_column(source.name, header, fields.id_column, "--id-column")
         csv.field_size_limit(sys.maxsize)
         for number, row in enumerate(reader, start=1):
-            yield Record(_id_value(row, fields.id_column, number, source.name), _text_value(row[fields.text_column]))
+            yield Record(
+                _id_value(row, fields.id_column, number, source.name), _text_value(row[fields.text_column])
+            )
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{source.name}: not valid {decoding.encoding} near row {reader.line_num}: {exc.reason}",
             hint="pass the right --encoding (e.g. latin-1), or --errors replace",
         ) from None
     except csv.Error as exc:
-        raise InputError(f"{source.name}: malformed {fmt.value.upper()} near row {reader.line_num}: {exc}") from None
+        raise InputError(
+            f"{source.name}: malformed {fmt.value.upper()} near row {reader.line_num}: {exc}"
+        ) from None
     finally:
         text.detach()
 

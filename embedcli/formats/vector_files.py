@@ -113,7 +113,9 @@ def _read_arrow(path: str, fmt: OutputFormat) -> Any:
                 return pq.read_table(real)
             return pa.ipc.open_file(pa.memory_map(real)).read_all()
     except pa.ArrowInvalid as exc:
-        raise InputError(f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})") from None
+        raise InputError(
+            f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})"
+        ) from None
 
 
 def metadata_of(schema: Any) -> dict[str, Any]:

