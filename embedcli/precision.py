@@ -66,9 +66,7 @@ def quantize(vectors: np.ndarray, precision: Precision, ranges: np.ndarray | Non
         raise ValueError("int8/uint8 quantization needs calibration ranges")
     starts = ranges[0]
     steps = (ranges[1] - ranges[0]) / 255
-    steps = np.where(
-        steps == 0, 1.0, steps
-    )  # a constant dimension maps to one bucket instead of dividing by 0
+    steps = np.where(steps == 0, 1.0, steps)  # a constant dimension maps to one bucket instead of dividing by 0
     buckets = (vectors - starts) / steps
     if precision is Precision.uint8:
         return np.clip(buckets, 0, 255).astype(np.uint8)

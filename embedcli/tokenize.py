@@ -19,9 +19,7 @@ WORD_PATTERN = r"\w+(?:['’]\w+)*"
 _ALPHABETIC = re.compile(r"(((?![\d])\w)+)", re.UNICODE)
 
 
-def make_tokenizer(
-    kind: Tokenizer, pattern: str | None = None, lowercase: bool = False
-) -> Callable[[str], list[str]]:
+def make_tokenizer(kind: Tokenizer, pattern: str | None = None, lowercase: bool = False) -> Callable[[str], list[str]]:
     """A function from text to its list of tokens."""
     if kind is Tokenizer.simple:
         return simple_preprocess

@@ -119,9 +119,7 @@ def _from_parquet(path: str) -> Any:
     table = read_vector_table(path)
     words = table.columns.get("word")
     if words is None:
-        raise InputError(
-            f"{path}: a word table needs a 'word' column", hint="write one with `embedcli train`"
-        )
+        raise InputError(f"{path}: a word table needs a 'word' column", hint="write one with `embedcli train`")
     return _keyed_vectors([str(w) for w in words], table.vectors, table.columns.get("count"))
 
 

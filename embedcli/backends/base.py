@@ -61,11 +61,7 @@ class Backend(ABC):
     def describe(self) -> dict[str, Any]:
         """What to record about this backend in output metadata."""
         # Local models are recorded by absolute path, so later commands find them from any directory.
-        model = (
-            self.model.location
-            if self.model.is_local and self.model.source.value != "shipped"
-            else self.model.name
-        )
+        model = self.model.location if self.model.is_local and self.model.source.value != "shipped" else self.model.name
         return {"backend": self.name, "model": model, "max_length": self.max_length}
 
     def notes(self) -> list[str]:

@@ -63,9 +63,7 @@ class WordVectorBackend(Backend):
         notes = []
         if self.unknown_tokens:
             share = self.unknown_tokens / max(self.tokens, 1)
-            notes.append(
-                f"{self.unknown_tokens:,} of {self.tokens:,} words ({share:.1%}) were out of vocabulary"
-            )
+            notes.append(f"{self.unknown_tokens:,} of {self.tokens:,} words ({share:.1%}) were out of vocabulary")
         if self.empty_texts:
             notes.append(f"{self.empty_texts:,} texts had no known word: their vectors are all zeros")
         return notes

@@ -71,9 +71,7 @@ def embed(
         typer.Option("--dim", min=1, help="Keep the first DIM dimensions (Matryoshka truncation)."),
     ] = None,
     precision: opt.PrecisionOpt = Precision.float32,
-    keep_text: Annotated[
-        bool, typer.Option("--keep-text/--no-text", help="Store each text beside its vector.")
-    ] = True,
+    keep_text: Annotated[bool, typer.Option("--keep-text/--no-text", help="Store each text beside its vector.")] = True,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Turn texts into vectors: one text per line, or a JSONL/CSV/TSV/Parquet field, from files or stdin.

@@ -23,9 +23,7 @@ def resolve_inputs(inputs: list[str] | None, has_literal: bool = False) -> list[
     return [STDIO]
 
 
-def resolve_output(
-    output: str | None, fmt: OutputFormat | None, inputs: list[str]
-) -> tuple[str | None, OutputFormat]:
+def resolve_output(output: str | None, fmt: OutputFormat | None, inputs: list[str]) -> tuple[str | None, OutputFormat]:
     """The output target (None: stdout) and its format, refusing binary data on a terminal."""
     if output is not None and output != STDIO:
         check_not_input(output, inputs)

@@ -47,9 +47,7 @@ InputFormatOpt = Annotated[
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="JSONL field holding the text.")]
 IdFieldOpt = Annotated[str | None, typer.Option("--id-field", help="JSONL field holding the id.")]
 TextColumnOpt = Annotated[str, typer.Option("--text-column", help="CSV/TSV/Parquet column holding the text.")]
-IdColumnOpt = Annotated[
-    str | None, typer.Option("--id-column", help="CSV/TSV/Parquet column holding the id.")
-]
+IdColumnOpt = Annotated[str | None, typer.Option("--id-column", help="CSV/TSV/Parquet column holding the id.")]
 EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the inputs.")]
 ErrorsOpt = Annotated[
     str,

@@ -158,9 +158,7 @@ class _ArrowWriter(VectorWriter):
     def _open(self, batch: EmbeddedBatch) -> None:
         import pyarrow as pa
 
-        self._schema = vector_schema(
-            batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.metadata
-        )
+        self._schema = vector_schema(batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.metadata)
         if self.fmt is OutputFormat.parquet:
             import pyarrow.parquet as pq
 
@@ -203,9 +201,7 @@ class _ArrowWriter(VectorWriter):
             raise
         except Exception as exc:
             # pyarrow re-raises a failed Python write as its own error type; look through to the cause.
-            if self._stdout is not None and (
-                "Broken pipe" in str(exc) or isinstance(exc.__cause__, PipeClosed)
-            ):
+            if self._stdout is not None and ("Broken pipe" in str(exc) or isinstance(exc.__cause__, PipeClosed)):
                 raise PipeClosed from None
             raise
 

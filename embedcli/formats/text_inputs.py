@@ -116,14 +116,10 @@ def _jsonl_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) ->
                 f"{source.name}:{number}: no field '{fields.text_field}'",
                 hint=f"fields here: {', '.join(map(str, row)) or '(none)'}; choose one with --text-field",
             )
-        yield Record(
-            _id_value(row, fields.id_field, number, source.name), _text_value(row[fields.text_field])
-        )
+        yield Record(_id_value(row, fields.id_field, number, source.name), _text_value(row[fields.text_field]))
 
 
-def _delimited_records(
-    source: ByteSource, decoding: Decoding, fields: FieldSpec, fmt: InputFormat
-) -> Iterator[Record]:
+def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec, fmt: InputFormat) -> Iterator[Record]:
     text = text_stream(source, decoding)
     try:
         reader = csv.DictReader(text, delimiter="\t" if fmt is InputFormat.tsv else ",")
@@ -133,18 +129,14 @@ def _delimited_records(
             _require_column(source.name, header, fields.id_column, "--id-column")
         csv.field_size_limit(sys.maxsize)
         for number, row in enumerate(reader, start=1):
-            yield Record(
-                _id_value(row, fields.id_column, number, source.name), _text_value(row[fields.text_column])
-            )
+            yield Record(_id_value(row, fields.id_column, number, source.name), _text_value(row[fields.text_column]))
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{source.name}: not valid {decoding.encoding} near row {reader.line_num}: {exc.reason}",
             hint="pass the right --encoding (e.g. latin-1), or --errors replace",
         ) from None
     except csv.Error as exc:
-        raise InputError(
-            f"{source.name}: malformed {fmt.value.upper()} near row {reader.line_num}: {exc}"
-        ) from None
+        raise InputError(f"{source.name}: malformed {fmt.value.upper()} near row {reader.line_num}: {exc}") from None
     finally:
         text.detach()
 

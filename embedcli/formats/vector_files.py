@@ -113,9 +113,7 @@ def _read_arrow(path: str, fmt: OutputFormat) -> Any:
                 return pq.read_table(real)
             return pa.ipc.open_file(pa.memory_map(real)).read_all()
     except pa.ArrowInvalid as exc:
-        raise InputError(
-            f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})"
-        ) from None
+        raise InputError(f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})") from None
 
 
 def metadata_of(schema: Any) -> dict[str, Any]:
@@ -150,9 +148,7 @@ def _from_arrow_table(table: Any, name: str, vector_column: str) -> VectorTable:
     n = len(vectors)
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
     texts = table.column("text").to_pylist() if "text" in table.column_names else None
-    others = {
-        c: table.column(c).to_pylist() for c in table.column_names if c not in ("id", "text", vector_column)
-    }
+    others = {c: table.column(c).to_pylist() for c in table.column_names if c not in ("id", "text", vector_column)}
     return VectorTable(
         ids=ids or [str(i) for i in range(1, n + 1)],
         vectors=vectors,
