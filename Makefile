@@ -34,7 +34,7 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy embedcli
 
 completions: install  ## Regenerate the shell completion scripts in completions/
-	$(BIN)/python -m embedcli.completions completions
+	$(BIN)/python -m embedcli.cli.completions completions
 
 bench: install  ## Speed benchmarks, as ratios against the libraries called directly
 	$(BIN)/python bench/run.py

@@ -37,10 +37,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+# Each command module defines its function and an EPILOG of examples shown under its --help.
+app.command(epilog=getattr(train, "EPILOG", None))(train.train)
 app.command(epilog=embed.EPILOG)(embed.embed)
-app.command()(train.train)
-app.command()(similar.similar)
-app.command()(reduce.reduce)
+app.command(epilog=getattr(similar, "EPILOG", None))(similar.similar)
+app.command(epilog=getattr(reduce, "EPILOG", None))(reduce.reduce)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+complete --command embedcli --no-files --arguments "(env _EMBEDCLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) embedcli)" --condition "env _EMBEDCLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) embedcli"
