@@ -76,12 +76,13 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_st_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT as a sentence-transformers folder: Transformer + mean Pooling + Normalize."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     out = tmp_path_factory.mktemp("tiny-st")
-    word = models.Transformer(str(tiny_bert_dir), max_seq_length=32)
-    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
-    SentenceTransformer(modules=[word, pooling, models.Normalize()], device="cpu").save(str(out))
+    word = Transformer(str(tiny_bert_dir), max_seq_length=32)
+    pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[word, pooling, Normalize()], device="cpu").save(str(out))
     return out
 
 
