@@ -182,7 +182,7 @@ def test_transformers_backend_is_masked_mean_pooling(tiny_bert_dir, tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
     out = tmp_path / "v.npy"
-    texts = TEXTS + [" ".join(["longer"] * 40)]
+    texts = [*TEXTS, " ".join(["longer"] * 40)]
     invoke(
         "embed",
         *[a for t in texts for a in ("-t", t)],
