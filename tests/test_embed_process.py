@@ -25,7 +25,8 @@ def test_cat_embed_pipe_gives_an_arrow_stream(tiny_st_dir, tmp_path):
         ["bash", "-c", cmd], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     assert done.returncode == 0, done.stderr
-    table = pa.ipc.open_stream(open(tmp_path / "v.arrows", "rb")).read_all()
+    with open(tmp_path / "v.arrows", "rb") as f:
+        table = pa.ipc.open_stream(f).read_all()
     assert table.column("id").to_pylist() == ["1", "2", "4"]
     assert "1 blank line skipped" in done.stderr
 
@@ -134,7 +135,7 @@ def test_errors_replace_embeds_the_latin1_file(tmp_path, tiny_st_dir):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_exits_130_and_leaves_no_partial_output(tiny_st_dir, tmp_path, sig):
     proc = subprocess.Popen(
-        EMBEDCLI + ["embed", "-", "--model", str(tiny_st_dir), "-o", "out.parquet", "-q"],
+        [*EMBEDCLI, "embed", "-", "--model", str(tiny_st_dir), "-o", "out.parquet", "-q"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=tmp_path,
