@@ -37,7 +37,7 @@ completions: install  ## Regenerate the shell completion scripts in completions/
 	$(BIN)/python -m embedcli.cli.completions completions
 
 bench: install  ## Speed benchmarks, as ratios against the libraries called directly
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:  ## Remove the virtual environment and build leftovers
 	rm -rf $(VENV) demo-out build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
