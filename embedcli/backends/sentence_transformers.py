@@ -8,6 +8,7 @@ import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions, Device
 from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.errors import ModelError
 from embedcli.models import ModelRef
 
 
@@ -30,7 +31,10 @@ class SentenceTransformerBackend(Backend):
 
     @property
     def dimension(self) -> int:
-        return int(self._model.get_embedding_dimension())
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelError(f"model '{self.model.name}' does not say its embedding dimension")
+        return int(dimension)
 
     @property
     def max_length(self) -> int | None:

@@ -82,7 +82,7 @@ class ByteSource:
             raw = open(path, "rb")  # noqa: SIM115 - closed in close()
             self.size = os.fstat(raw.fileno()).st_size
         self._raw = raw
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
         self._buffered = buffered
         self.stream: BinaryIO = buffered
         if buffered.peek(2)[:2] == GZIP_MAGIC:
