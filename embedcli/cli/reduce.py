@@ -1,10 +1,162 @@
-"""`embedcli reduce`: not built yet."""
+"""`embedcli reduce`: vectors in, fewer dimensions out; fit a reducer once, keep it, apply it again, look at it."""
 
 from __future__ import annotations
 
-from embedcli.errors import EmbedcliError
+import sys
+from pathlib import PurePath
+
+from embedcli.cli import options as opt
+from embedcli.cli import reduce_options as ro
+from embedcli.cli.console import info, plural, progress_bar, warn
+from embedcli.cli.io import resolve_inputs, resolve_output
+from embedcli.errors import UsageError
+from embedcli.formats import STDIO, OutputFormat
+from embedcli.formats.outputs import check_not_input, open_vector_writer
+from embedcli.formats.vector_batches import VectorBatches
+from embedcli.reducers import load_reducer, save_reducer
+from embedcli.reduction import LinearReducer, Metric, Projection, ReduceMethod, ReduceSettings
+from embedcli.reduction_run import PlotRequest, ReductionRun, check_color_column
+
+EPILOG = """\
+Examples:
+
+  embedcli reduce vectors.parquet --dim 64 -o small.parquet
+
+  embedcli reduce vectors.parquet --method umap --dim 2 -o map.parquet --plot map.png
+
+  embedcli reduce big.parquet --dim 128 --save-reducer pca128.npz -o big128.parquet
+
+  embedcli reduce new.parquet --reducer pca128.npz -o new128.parquet
+
+  cat docs.txt | embedcli embed | embedcli reduce - --dim 2 --plot - > map.png
+
+  embedcli reduce vectors.parquet --method matryoshka --dim 128 -o v128.parquet
+
+  embedcli reduce huge.parquet --dim 64 --fit-sample 100000 -o huge64.parquet
+"""
 
 
-def reduce() -> None:
-    """Not built yet."""
-    raise EmbedcliError("'reduce' is not built yet")
+def reduce(
+    source: ro.SourceArg = None,
+    output: opt.OutputOpt = None,
+    fmt: opt.FormatOpt = None,
+    method: ro.MethodOpt = None,
+    dim: ro.DimOpt = None,
+    seed: ro.SeedOpt = 0,
+    whiten: ro.WhitenOpt = False,
+    projection: ro.ProjectionOpt = Projection.gaussian,
+    neighbors: ro.NeighborsOpt = 15,
+    min_dist: ro.MinDistOpt = 0.1,
+    metric: ro.MetricOpt = Metric.euclidean,
+    perplexity: ro.PerplexityOpt = 30.0,
+    fit_sample: ro.FitSampleOpt = None,
+    save_reducer_to: ro.SaveReducerOpt = None,
+    reducer_file: ro.ReducerOpt = None,
+    trust_pickle: ro.TrustPickleOpt = False,
+    any_model: ro.AnyModelOpt = False,
+    plot: ro.PlotOpt = None,
+    color_by: ro.ColorByOpt = None,
+    labels: ro.LabelsOpt = 20,
+    title: ro.TitleOpt = None,
+    vector_column: ro.VectorColumnOpt = "embedding",
+    keep_text: ro.KeepTextOpt = True,
+    quiet: opt.QuietOpt = False,
+) -> None:
+    """Reduce vectors to fewer dimensions: PCA, incremental PCA, SVD, random projection, UMAP, t-SNE, Matryoshka.
+
+    Reports explained variance (PCA/SVD) and, for 2-D/3-D outputs, trustworthiness on stderr. Without -o, the
+    vectors go to stdout unless --plot - takes it, or stdout is a terminal and --plot/--save-reducer was asked.
+
+    Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
+    """
+    path = resolve_inputs([source] if source else None)[0]
+    _check_combinations(method, whiten, reducer_file, save_reducer_to, plot, output, color_by)
+    writes = output is not None or not (plot == STDIO or (sys.stdout.isatty() and (plot or save_reducer_to)))
+    target, out_format = resolve_output(output, fmt, [path]) if writes else (None, OutputFormat.jsonl)
+    for other in (plot, save_reducer_to):
+        if other not in (None, STDIO):
+            check_not_input(other, [path])
+    loaded = load_reducer(reducer_file, trust_pickle) if reducer_file else None
+    if loaded is not None and dim is not None and dim != loaded.output_dim:
+        raise UsageError(f"--dim {dim} disagrees with the reducer, which makes {loaded.output_dim} dimensions")
+    settings = ReduceSettings(
+        method or ReduceMethod.pca, dim or 2, seed, whiten, projection, neighbors, min_dist, metric, perplexity
+    )
+    with VectorBatches(path, vector_column) as data:
+        if color_by:
+            check_color_column(data, color_by)
+        request = PlotRequest(color_by, labels) if plot else None
+        run = ReductionRun(data, settings, loaded, fit_sample, any_model, request)
+        run.fit()
+        if save_reducer_to:
+            _save(run, save_reducer_to)
+        if writes or plot or run.output_dim <= 3:
+            with progress_bar("reducing", data.num_rows, enabled=not quiet) as update:
+                if writes:
+                    with open_vector_writer(target, out_format, run.metadata(), keep_text and data.has_text) as w:
+                        run.write(w, lambda rows: update(rows, rows))
+                else:
+                    run.write(None, lambda rows: update(rows, rows))
+        if plot and run.plot_data is not None:
+            from embedcli.plot import scatter_png, write_png
+
+            name = title or f"{run.provenance()['method']} of {data.name} ({data.width} → {run.output_dim} dims)"
+            write_png(scatter_png(run.plot_data, name, _axis_name(run)), None if plot == STDIO else plot)
+    if not quiet:
+        _summarize(run, data.name)
+
+
+def _check_combinations(
+    method: ReduceMethod | None,
+    whiten: bool,
+    reducer_file: str | None,
+    save_to: str | None,
+    plot: str | None,
+    output: str | None,
+    color_by: str | None,
+) -> None:
+    if reducer_file and (method is not None or whiten):
+        raise UsageError("--reducer brings its own method: drop --method and --whiten")
+    if reducer_file and save_to:
+        raise UsageError("--reducer and --save-reducer together would only copy the reducer")
+    if whiten and method not in (None, ReduceMethod.pca, ReduceMethod.incremental_pca):
+        raise UsageError("--whiten applies to pca and incremental-pca only")
+    if plot == STDIO and output == STDIO:
+        raise UsageError("stdout can carry the vectors or the plot, not both", hint="write the vectors with -o FILE")
+    if plot == STDIO and sys.stdout.isatty():
+        raise UsageError("refusing to write a PNG image to a terminal", hint="use --plot FILE.png, or redirect stdout")
+    if plot not in (None, STDIO) and PurePath(plot).suffix.lower() != ".png":
+        raise UsageError(f"--plot writes PNG images: name it {PurePath(plot).stem}.png")
+    if color_by and not plot:
+        raise UsageError("--color-by colours a plot: add --plot FILE.png")
+
+
+def _save(run: ReductionRun, path: str) -> None:
+    if run.reducer is None:
+        raise UsageError("a t-SNE map cannot be saved: t-SNE cannot place new points", hint="use --method umap")
+    if save_reducer(run.reducer, path):
+        warn(f"{path} is a pickle: loading it can run code, so --reducer needs --trust-pickle to read it back")
+
+
+def _axis_name(run: ReductionRun) -> str:
+    method = run.provenance()["method"]
+    return {"umap": "UMAP", "tsne": "t-SNE", "pca": "PC", "incremental-pca": "PC"}.get(method, "component")
+
+
+def _summarize(run: ReductionRun, name: str) -> None:
+    report, prov = run.report, run.provenance()
+    fitted = f"fitted on {plural(report.fitted_rows, 'row')}" if report.fitted_rows else "nothing to fit"
+    fitted = "applied a saved reducer" if run.loaded else fitted
+    seconds = report.fit_seconds + report.transform_seconds
+    info(
+        f"reduced {plural(report.rows, 'vector')} from {name}: {prov['input_dimension']} → {run.output_dim} dims with "
+        f"{prov['method']} ({fitted}) in {seconds:.1f} s"
+    )
+    reducer = run.reducer
+    if isinstance(reducer, LinearReducer) and reducer.explained_variance_ratio is not None:
+        ratio = reducer.explained_variance_ratio
+        first = " ".join(f"{r:.1%}" for r in ratio[:5])
+        info(f"explained variance: {plural(len(ratio), 'component')} keep {ratio.sum():.1%} (first: {first})")
+    if report.trustworthiness is not None:
+        sample = f"{report.trust_neighbors} neighbours, {report.trust_rows:,}-row sample"
+        info(f"trustworthiness: {report.trustworthiness:.3f} ({sample})")

@@ -1,0 +1,297 @@
+"""Dimensionality reduction methods and the fitted reducers they produce.
+
+A reducer maps float32 vectors (n, input_dim) to (n, output_dim). Linear reducers (PCA, incremental PCA, SVD,
+random projection, Matryoshka truncation) are a mean, a matrix and a few flags, so they can be saved in a safe
+array format and fitted on a stream of blocks in bounded memory. UMAP keeps a fitted model that can place new
+points; t-SNE cannot place new points at all, so it only embeds the rows it was fitted on.
+Optional libraries (scikit-learn, umap-learn) load only when their method runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from embedcli.embedding import l2_normalize
+from embedcli.errors import EmbedcliError, UsageError
+from embedcli.pca import GramAccumulator, top_eigenpairs
+
+EXTRA_HINT = "install the reduce extra: pip install 'embedcli[reduce]'"
+
+
+class ReduceMethod(str, Enum):
+    pca = "pca"
+    incremental_pca = "incremental-pca"
+    svd = "svd"
+    random_projection = "random-projection"
+    umap = "umap"
+    tsne = "tsne"
+    matryoshka = "matryoshka"
+
+    @property
+    def is_linear(self) -> bool:
+        return self not in (ReduceMethod.umap, ReduceMethod.tsne)
+
+    @property
+    def needs_data(self) -> bool:
+        """False for methods fixed by the width and the seed alone."""
+        return self not in (ReduceMethod.random_projection, ReduceMethod.matryoshka)
+
+
+class Projection(str, Enum):
+    """Random projection matrices: dense Gaussian, or sparse (Li et al., density 1/√width)."""
+
+    gaussian = "gaussian"
+    sparse = "sparse"
+
+
+class Metric(str, Enum):
+    """Distances for UMAP and t-SNE neighbourhoods."""
+
+    euclidean = "euclidean"
+    cosine = "cosine"
+    manhattan = "manhattan"
+    correlation = "correlation"
+
+
+@dataclass(frozen=True)
+class ReduceSettings:
+    method: ReduceMethod = ReduceMethod.pca
+    dim: int = 2
+    seed: int = 0
+    whiten: bool = False
+    projection: Projection = Projection.gaussian
+    neighbors: int = 15
+    min_dist: float = 0.1
+    metric: Metric = Metric.euclidean
+    perplexity: float = 30.0
+
+
+def optional_module(name: str, package: str, method: str) -> ModuleType:
+    """Import an optional library, or raise one line naming the package and the extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise EmbedcliError(f"method '{method}' needs {package}, which is not installed", hint=EXTRA_HINT) from None
+
+
+class Reducer(ABC):
+    """A fitted reduction: `transform` maps (n, input_dim) vectors to float32 (n, output_dim)."""
+
+    method: ReduceMethod
+    input_dim: int
+    output_dim: int
+    seed: int | None
+    fitted_rows: int
+    source: dict[str, Any]  # metadata of the vectors it was fitted on (model, backend, ...)
+
+    @abstractmethod
+    def transform(self, vectors: np.ndarray) -> np.ndarray: ...
+
+    def provenance(self) -> dict[str, Any]:
+        """What an output records about the reduction that made it."""
+        return {
+            "method": self.method.value,
+            "input_dimension": self.input_dim,
+            "dimensions": self.output_dim,
+            "seed": self.seed,
+            "fitted_rows": self.fitted_rows,
+        }
+
+
+@dataclass
+class LinearReducer(Reducer):
+    """(x - mean) @ componentsᵀ, optionally whitened and/or L2-normalised. No components: keep the first k."""
+
+    method: ReduceMethod
+    input_dim: int
+    output_dim: int
+    mean: np.ndarray | None = None
+    components: np.ndarray | None = None
+    explained_variance: np.ndarray | None = None
+    explained_variance_ratio: np.ndarray | None = None
+    whiten: bool = False
+    normalize: bool = False
+    seed: int | None = None
+    fitted_rows: int = 0
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        x = np.asarray(vectors, dtype=np.float32)
+        if self.components is None:
+            out = x[:, : self.output_dim]
+        else:
+            if self.mean is not None:
+                x = x - self.mean.astype(np.float32)
+            out = x @ self.components.astype(np.float32).T
+            if self.whiten and self.explained_variance is not None:
+                out /= np.sqrt(np.maximum(self.explained_variance, 1e-12)).astype(np.float32)
+        if self.normalize:
+            out = l2_normalize(out)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def provenance(self) -> dict[str, Any]:
+        meta = super().provenance()
+        if self.explained_variance_ratio is not None:
+            ratio = self.explained_variance_ratio
+            meta["explained_variance_ratio"] = [round(float(r), 6) for r in ratio]
+            meta["explained_variance_total"] = round(float(ratio.sum()), 6)
+        if self.whiten:
+            meta["whiten"] = True
+        if self.normalize:
+            meta["normalized"] = True
+        return meta
+
+
+@dataclass
+class ModelReducer(Reducer):
+    """A fitted library model that can place new points (UMAP's `transform`)."""
+
+    method: ReduceMethod
+    input_dim: int
+    output_dim: int
+    model: Any
+    seed: int | None = None
+    fitted_rows: int = 0
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.model.transform(np.asarray(vectors, dtype=np.float32))
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@dataclass
+class Fitted:
+    """A fit's result: the reducer (None for t-SNE), and the output of the rows it was fitted on, in order, when
+    the method produces one itself (UMAP, t-SNE), which is then used for those rows instead of `transform`."""
+
+    reducer: Reducer | None
+    training_output: np.ndarray | None = None
+
+
+def fit_reducer(blocks: Iterable[np.ndarray], width: int, settings: ReduceSettings, block_rows: int) -> Fitted:
+    """Fit `settings.method` to the rows in `blocks` (float32 (rows, width) arrays, read once, in order)."""
+    method, k, seed = settings.method, settings.dim, settings.seed
+    if method is ReduceMethod.matryoshka:
+        return Fitted(LinearReducer(method, width, k, normalize=True, seed=seed))
+    if method is ReduceMethod.random_projection:
+        return Fitted(LinearReducer(method, width, k, components=random_matrix(settings, width), seed=seed))
+    if method in (ReduceMethod.pca, ReduceMethod.svd):
+        return Fitted(_fit_gram(blocks, width, settings))
+    if method is ReduceMethod.incremental_pca:
+        return Fitted(_fit_incremental(blocks, settings, block_rows))
+    rows = np.concatenate([np.asarray(b, dtype=np.float32) for b in blocks])
+    if method is ReduceMethod.umap:
+        return _fit_umap(rows, settings)
+    return Fitted(None, _fit_tsne(rows, settings))
+
+
+def random_matrix(settings: ReduceSettings, width: int) -> np.ndarray:
+    """The seeded (dim, width) projection: N(0, 1/dim) entries, or sparse ±√(s/dim) with density 1/s, s = √width."""
+    rng = np.random.default_rng(settings.seed)
+    k = settings.dim
+    if settings.projection is Projection.gaussian:
+        return (rng.standard_normal((k, width)) / np.sqrt(k)).astype(np.float32)
+    density = 1 / np.sqrt(width)
+    signs = rng.choice([-1.0, 0.0, 1.0], size=(k, width), p=[density / 2, 1 - density, density / 2])
+    return (signs * np.sqrt(1 / (density * k))).astype(np.float32)
+
+
+def _fit_gram(blocks: Iterable[np.ndarray], width: int, settings: ReduceSettings) -> LinearReducer:
+    gram = GramAccumulator(width)
+    for block in blocks:
+        gram.add(block)
+    covariance = gram.covariance()
+    total = float(np.trace(covariance))
+    if settings.method is ReduceMethod.pca:
+        variance, components = top_eigenpairs(covariance, settings.dim, settings.seed)
+        mean: np.ndarray | None = gram.mean.astype(np.float32)
+    else:
+        _, components = top_eigenpairs(gram.second_moment(), settings.dim, settings.seed)
+        # As scikit-learn's TruncatedSVD: the variance of each output column, over the input's total variance.
+        variance = np.einsum("ij,jk,ik->i", components, covariance, components)
+        mean = None
+    return LinearReducer(
+        settings.method,
+        width,
+        settings.dim,
+        mean=mean,
+        components=components.astype(np.float32),
+        explained_variance=variance,
+        explained_variance_ratio=variance / total if total > 0 else np.zeros_like(variance),
+        whiten=settings.whiten,
+        seed=settings.seed,
+        fitted_rows=gram.rows,
+    )
+
+
+def _fit_incremental(blocks: Iterable[np.ndarray], settings: ReduceSettings, block_rows: int) -> LinearReducer:
+    decomposition = optional_module("sklearn.decomposition", "scikit-learn", settings.method.value)
+    model = decomposition.IncrementalPCA(n_components=settings.dim, whiten=settings.whiten)
+    pending: np.ndarray | None = None
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
+        # Every partial fit needs at least `dim` rows: a short block joins the one before it.
+        if pending is not None and len(block) >= settings.dim and len(pending) >= settings.dim:
+            model.partial_fit(pending)
+            pending = None
+        pending = block if pending is None else np.concatenate([pending, block])
+    if pending is not None:
+        model.partial_fit(pending)
+    return LinearReducer(
+        settings.method,
+        model.n_features_in_,
+        settings.dim,
+        mean=model.mean_.astype(np.float32),
+        components=model.components_.astype(np.float32),
+        explained_variance=model.explained_variance_,
+        explained_variance_ratio=model.explained_variance_ratio_,
+        whiten=settings.whiten,
+        seed=settings.seed,
+        fitted_rows=int(model.n_samples_seen_),
+    )
+
+
+def _fit_umap(rows: np.ndarray, settings: ReduceSettings) -> Fitted:
+    umap = optional_module("umap", "umap-learn", "umap")
+    if settings.neighbors >= len(rows):
+        raise UsageError(f"--neighbors {settings.neighbors} needs more than {len(rows)} rows to fit on")
+    model = umap.UMAP(
+        n_components=settings.dim,
+        n_neighbors=settings.neighbors,
+        min_dist=settings.min_dist,
+        metric=settings.metric.value,
+        random_state=settings.seed,
+        transform_seed=settings.seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs overridden by random_state; numba and sklearn chatter
+        output = model.fit_transform(rows)
+    reducer = ModelReducer(ReduceMethod.umap, rows.shape[1], settings.dim, model, settings.seed, len(rows))
+    return Fitted(reducer, np.ascontiguousarray(output, dtype=np.float32))
+
+
+def _fit_tsne(rows: np.ndarray, settings: ReduceSettings) -> np.ndarray:
+    manifold = optional_module("sklearn.manifold", "scikit-learn", "tsne")
+    if len(rows) < 5:
+        raise UsageError(f"t-SNE needs at least 5 rows, got {len(rows)}")
+    model = manifold.TSNE(
+        n_components=settings.dim,
+        perplexity=min(settings.perplexity, (len(rows) - 1) / 3),  # must stay below the row count
+        metric=settings.metric.value,
+        init="pca",
+        random_state=settings.seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.ascontiguousarray(model.fit_transform(rows), dtype=np.float32)
