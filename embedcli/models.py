@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from embedcli.errors import UsageError
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SHIPPED_MODELS = {
     # name -> (package, folder inside it)
@@ -65,6 +67,8 @@ def resolve_model(name: str | None) -> ModelRef:
     shipped = shipped_model_path(name)
     if shipped is not None:
         return ModelRef(_ALIASES.get(name, name), ModelSource.shipped, str(shipped))
+    if looks_like_path(name):
+        raise UsageError(f"no such model file or folder: {name}")
     return ModelRef(name, ModelSource.hub, name)
 
 

@@ -83,6 +83,7 @@ def test_binary_output_to_a_terminal_is_refused(tmp_path):
             "cannot load model 'no-such-org/no-such-model'",
         ),
         (["embed", "-t", "x", "--encoding", "klingon"], 2, "unknown encoding 'klingon'"),
+        (["embed", "-t", "x", "--model", "./nope"], 2, "no such model file or folder: ./nope"),
         (["embed", "blank.txt"], 1, "no text to embed (2 blank lines skipped)"),
         (["embed", "latin1.txt"], 1, "latin1.txt:2: not valid utf-8"),
         (["embed", "-t", "x", "--model", "notvectors.bin"], 1, "not a word-vector file"),
