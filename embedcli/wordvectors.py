@@ -105,11 +105,14 @@ def _keyed_vectors(words: list[str], vectors: Any, counts: list[int] | None = No
     from gensim.models import KeyedVectors
 
     matrix = np.asarray(vectors, dtype=np.float32)
-    kv = KeyedVectors(matrix.shape[1], count=len(words), dtype=np.float32)
+    if len(set(words)) != len(words):
+        raise InputError("the vocabulary names some word twice")
+    # count=0: gensim's `count` preallocates rows that add_vectors would then append after.
+    kv = KeyedVectors(matrix.shape[1], count=0, dtype=np.float32)
     kv.add_vectors(words, matrix)
     if counts is not None:
-        for word, count in zip(words, counts, strict=True):
-            kv.set_vecattr(word, "count", int(count))
+        kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        kv.expandos["count"][:] = np.asarray(counts, dtype=np.int64)
     return kv
 
 

@@ -1,10 +1,131 @@
-"""`embedcli train`: not built yet."""
+"""`embedcli train`: word, item and document vectors with gensim, from files or pipes."""
 
 from __future__ import annotations
 
-from embedcli.errors import EmbedcliError
+from embedcli.cli import options as opt
+from embedcli.cli import train_options as t
+from embedcli.cli.console import stderr
+from embedcli.cli.io import resolve_inputs
+from embedcli.cli.train_report import EpochProgress, print_estimate, render_evaluation, summarize
+from embedcli.errors import UsageError
+from embedcli.formats.sources import Decoding
+from embedcli.formats.text_inputs import FieldSpec, RecordReader
+from embedcli.training.outputs import check_targets, vector_file_format
+from embedcli.training.run import Targets, run_training
+from embedcli.training.settings import Algorithm, CorpusMode, Preset, TrainSettings
+
+EPILOG = """\
+Examples:
+
+  embedcli train corpus.txt -o vectors.bin
+
+  embedcli train books/*.txt --sg --dim 200 --epochs 10 -o vectors.txt
+
+  zcat corpus.txt.gz | embedcli train - -o vectors.parquet
+
+  embedcli train corpus.txt --algorithm fasttext -o ft.bin
+
+  embedcli train docs.jsonl --text-field body --algorithm doc2vec -o docvecs.parquet --save-model d2v/
+
+  embedcli train sessions.txt --preset items -o items.bin
+
+  embedcli train corpus.txt --eval
+
+  embedcli embed notes.txt --model vectors.bin -o notes.parquet
+"""
 
 
-def train() -> None:
-    """Not built yet."""
-    raise EmbedcliError("'train' is not built yet")
+def train(
+    inputs: opt.InputsArg = None,
+    output: t.TrainOutputOpt = None,
+    fmt: t.VectorFormatOpt = None,
+    save_model: t.SaveModelOpt = None,
+    algorithm: t.AlgorithmOpt = Algorithm.word2vec,
+    preset: t.PresetOpt = Preset.text,
+    sg: t.SgOpt = None,
+    hs: t.HsOpt = False,
+    dbow: t.DbowOpt = False,
+    dbow_words: t.DbowWordsOpt = False,
+    dim: t.DimOpt = 100,
+    window: t.WindowOpt = None,
+    min_count: t.MinCountOpt = None,
+    max_vocab_size: t.MaxVocabOpt = None,
+    max_final_vocab: t.MaxFinalVocabOpt = None,
+    sample: t.SampleOpt = None,
+    negative: t.NegativeOpt = None,
+    alpha: t.AlphaOpt = None,
+    min_alpha: t.MinAlphaOpt = None,
+    epochs: t.EpochsOpt = None,
+    workers: t.WorkersOpt = 3,
+    seed: t.SeedOpt = 1,
+    shrink_windows: t.ShrinkOpt = True,
+    min_n: t.MinNOpt = 3,
+    max_n: t.MaxNOpt = 6,
+    bucket: t.BucketOpt = 2_000_000,
+    tokenizer: t.TokenizerOpt = None,
+    token_pattern: t.TokenPatternOpt = None,
+    lowercase: t.LowercaseOpt = False,
+    phrases: t.PhrasesOpt = False,
+    phrases_min_count: t.PhrasesMinCountOpt = 5,
+    phrases_threshold: t.PhrasesThresholdOpt = 10.0,
+    corpus_mode: t.CorpusModeOpt = CorpusMode.auto,
+    input_format: opt.InputFormatOpt = None,
+    text_field: opt.TextFieldOpt = "text",
+    id_field: opt.IdFieldOpt = None,
+    text_column: opt.TextColumnOpt = "text",
+    id_column: opt.IdColumnOpt = None,
+    encoding: opt.EncodingOpt = "utf-8",
+    errors: opt.ErrorsOpt = "strict",
+    estimate: t.EstimateOpt = False,
+    evaluate: t.EvalOpt = False,
+    eval_analogies: t.EvalAnalogiesOpt = None,
+    eval_pairs: t.EvalPairsOpt = None,
+    eval_json: t.EvalJsonOpt = None,
+    loss: t.LossOpt = None,
+    quiet: opt.QuietOpt = False,
+) -> None:
+    """Train word vectors (Word2Vec, FastText), item vectors (--preset items) or document vectors (Doc2Vec).
+
+    Inputs are read once, as `embed` reads them (txt, jsonl, csv, tsv, parquet, .gz; '-' or a pipe for
+    stdin). gensim passes over the corpus once per epoch, so the tokenized corpus is kept in memory or, for
+    gensim's corpus_file path (and so for stdin too), spooled to a temporary file that is removed afterwards.
+
+    Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.
+    """
+    paths = resolve_inputs(inputs)
+    wants_eval = evaluate or bool(eval_analogies or eval_pairs)
+    if not (output or save_model or estimate or wants_eval):
+        raise UsageError("nothing to do: name an output with -o FILE (or --save-model DIR, --eval, --estimate)")
+    if eval_json and not wants_eval:
+        raise UsageError("--eval-json needs --eval, --eval-analogies or --eval-pairs")
+    out_format = vector_file_format(output, fmt) if output else None
+    check_targets(output, save_model, paths + ([eval_json] if eval_json and eval_json != "-" else []))
+    show_progress = not quiet and stderr.is_terminal
+    settings = TrainSettings(
+        **{k: v for k, v in locals().items() if k in _SETTINGS},
+        compute_loss=show_progress if loss is None else loss,
+    )
+    reader = RecordReader(
+        paths,
+        decoding=Decoding(encoding, errors),
+        input_format=input_format,
+        fields=FieldSpec(text_field, id_field, text_column, id_column),
+    )
+    targets = Targets(output, out_format, save_model, evaluate, eval_analogies, eval_pairs)
+    with EpochProgress(enabled=show_progress) as progress:
+        outcome = run_training(reader, settings, targets, estimate_only=estimate, on_epoch=progress.update)
+    if outcome.memory is not None:
+        print_estimate(outcome)
+        return
+    if outcome.evaluation is not None:
+        render_evaluation(outcome.evaluation, eval_json)
+    if not quiet:
+        summarize(outcome, reader.skipped_blank)
+
+
+_SETTINGS = {
+    "algorithm", "preset", "tokenizer", "token_pattern", "lowercase", "phrases", "phrases_min_count",
+    "phrases_threshold", "dim", "window", "min_count", "max_vocab_size", "max_final_vocab", "sample", "sg", "hs",
+    "negative", "alpha", "min_alpha", "epochs", "workers", "seed", "shrink_windows", "min_n", "max_n", "bucket",
+    "dbow", "dbow_words", "corpus_mode",
+}  # fmt: skip

@@ -1,0 +1,150 @@
+"""The options of `embedcli train`, declared once with their help texts. Defaults shown are gensim's own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from embedcli.tokenize import Tokenizer
+from embedcli.training.outputs import VectorFileFormat
+from embedcli.training.settings import Algorithm, CorpusMode, Preset
+
+MODEL = "Model"
+CORPUS = "Corpus"
+OUTPUT = "Output and evaluation"
+
+
+def _opt(*names: str, help: str, panel: str = MODEL, **kwargs: object) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help, rich_help_panel=panel, **kwargs)  # type: ignore[arg-type]
+
+
+TrainOutputOpt = Annotated[
+    str | None,
+    _opt(
+        "--output",
+        "-o",
+        help="Vectors file, format by suffix: .bin (word2vec binary; FastText: Facebook .bin with subwords), "
+        ".txt/.vec (word2vec text), .parquet (word, count, embedding; Doc2Vec: id, embedding), "
+        ".npy (matrix, with NAME.vocab.txt beside it).",
+        panel=OUTPUT,
+        show_default=False,
+    ),
+]
+VectorFormatOpt = Annotated[
+    VectorFileFormat | None, _opt("--format", "-f", help="Vectors format, overriding the suffix.", panel=OUTPUT)
+]
+SaveModelOpt = Annotated[
+    str | None,
+    _opt(
+        "--save-model",
+        help="Also keep the full gensim model in this folder, for continued training (a pickle).",
+        panel=OUTPUT,
+        show_default=False,
+    ),
+]
+AlgorithmOpt = Annotated[Algorithm, _opt("--algorithm", "-a", help="Word2Vec, FastText (subwords) or Doc2Vec.")]
+PresetOpt = Annotated[
+    Preset,
+    _opt(
+        "--preset",
+        help="text: simple tokenizer. items (item2vec, one session of ids per line): whitespace tokenizer, "
+        "skip-gram, --min-count 1, --window 10. Options given explicitly win.",
+    ),
+]
+SgOpt = Annotated[bool | None, _opt("--sg/--cbow", help="Skip-gram instead of CBOW.", show_default="cbow")]
+HsOpt = Annotated[
+    bool, _opt("--hs", help="Hierarchical softmax (then --negative defaults to 0: no negative sampling).")
+]
+DbowOpt = Annotated[bool, _opt("--dbow", help="Doc2Vec: PV-DBOW instead of PV-DM.")]
+DbowWordsOpt = Annotated[bool, _opt("--dbow-words", help="Doc2Vec --dbow: train word vectors too (skip-gram).")]
+DimOpt = Annotated[int, _opt("--dim", min=1, help="Vector dimensions (vector_size).")]
+WindowOpt = Annotated[int | None, _opt("--window", min=1, help="Context window.", show_default="5")]
+MinCountOpt = Annotated[int | None, _opt("--min-count", min=1, help="Ignore words rarer than this.", show_default="5")]
+MaxVocabOpt = Annotated[
+    int | None, _opt("--max-vocab-size", min=1, help="Prune rare words while counting, to bound memory.")
+]
+MaxFinalVocabOpt = Annotated[
+    int | None, _opt("--max-final-vocab", min=1, help="Keep at most this many words (raises --min-count).")
+]
+SampleOpt = Annotated[
+    float | None, _opt("--sample", min=0.0, help="Downsampling threshold for frequent words.", show_default="1e-3")
+]
+NegativeOpt = Annotated[
+    int | None, _opt("--negative", min=0, help="Negative samples per word (0: none).", show_default="5")
+]
+AlphaOpt = Annotated[float | None, _opt("--alpha", min=0.0, help="Initial learning rate.", show_default="0.025")]
+MinAlphaOpt = Annotated[float | None, _opt("--min-alpha", min=0.0, help="Final learning rate.", show_default="0.0001")]
+EpochsOpt = Annotated[int | None, _opt("--epochs", min=1, help="Passes over the corpus.", show_default="5; Doc2Vec 10")]
+WorkersOpt = Annotated[int, _opt("--workers", min=1, help="Training threads (1 for reproducible runs).")]
+SeedOpt = Annotated[int, _opt("--seed", help="Random seed: with --workers 1, runs are byte-identical.")]
+ShrinkOpt = Annotated[
+    bool, _opt("--shrink-windows/--no-shrink-windows", help="Sample the window size per word, as word2vec does.")
+]
+MinNOpt = Annotated[int, _opt("--min-n", min=1, help="FastText: shortest character n-gram.")]
+MaxNOpt = Annotated[int, _opt("--max-n", min=1, help="FastText: longest character n-gram.")]
+BucketOpt = Annotated[int, _opt("--bucket", min=1, help="FastText: hash buckets for n-grams.")]
+TokenizerOpt = Annotated[
+    Tokenizer | None,
+    _opt(
+        "--tokenizer",
+        help="simple: gensim's simple_preprocess (lowercase words of 2-15 letters). whitespace: split on spaces. "
+        "regex: matches of --token-pattern. words: Unicode words, case kept.",
+        panel=CORPUS,
+        show_default="simple; items: whitespace",
+    ),
+]
+TokenPatternOpt = Annotated[
+    str | None, _opt("--token-pattern", help="Regular expression for --tokenizer regex.", panel=CORPUS)
+]
+LowercaseOpt = Annotated[bool, _opt("--lowercase", help="Lowercase before tokenizing.", panel=CORPUS)]
+PhrasesOpt = Annotated[
+    bool, _opt("--phrases", help="Join common bigrams into one token (new_york) before training.", panel=CORPUS)
+]
+PhrasesMinCountOpt = Annotated[
+    int, _opt("--phrases-min-count", min=1, help="--phrases: ignore rarer bigrams.", panel=CORPUS)
+]
+PhrasesThresholdOpt = Annotated[
+    float, _opt("--phrases-threshold", help="--phrases: score a bigram needs (higher: fewer).", panel=CORPUS)
+]
+CorpusModeOpt = Annotated[
+    CorpusMode,
+    _opt(
+        "--corpus-mode",
+        help="How gensim reads the corpus: iterable (token lists in memory) or file (gensim's corpus_file, "
+        "spooled to a temporary file). auto: iterable with 1 worker or Doc2Vec, file otherwise (measured faster).",
+        panel=CORPUS,
+    ),
+]
+EstimateOpt = Annotated[
+    bool,
+    _opt("--estimate", help="Print gensim's memory estimate for this corpus and settings, and exit.", panel=OUTPUT),
+]
+EvalOpt = Annotated[
+    bool,
+    _opt(
+        "--eval",
+        help="After training, evaluate on gensim's questions-words.txt (analogies), wordsim353.tsv and simlex999.txt.",
+        panel=OUTPUT,
+    ),
+]
+EvalAnalogiesOpt = Annotated[
+    list[str] | None,
+    _opt("--eval-analogies", help="Evaluate on this analogy file (word2vec format; repeatable).", panel=OUTPUT),
+]
+EvalPairsOpt = Annotated[
+    list[str] | None,
+    _opt("--eval-pairs", help="Evaluate on this word-pair file (word, word, score; repeatable).", panel=OUTPUT),
+]
+EvalJsonOpt = Annotated[
+    str | None, _opt("--eval-json", help="Write the evaluation as JSON to this file ('-': stdout).", panel=OUTPUT)
+]
+LossOpt = Annotated[
+    bool | None,
+    _opt(
+        "--loss/--no-loss",
+        help="Word2Vec: compute each epoch's training loss.",
+        panel=OUTPUT,
+        show_default="on when the progress bar shows",
+    ),
+]

@@ -1,0 +1,189 @@
+"""Writing trained vectors, by suffix: word2vec binary/text, FastText Facebook .bin, Parquet, NPY + vocabulary.
+
+Every file is written to a temporary file beside its target and renamed into place only when complete, so a
+failed or interrupted run leaves no partial output. Doc2Vec writes its document vectors, keyed by record id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from embedcli.errors import UsageError
+from embedcli.formats import data_suffix
+from embedcli.formats.outputs import METADATA_KEY, AtomicTarget, check_not_input
+from embedcli.training.settings import Algorithm
+from embedcli.wordvectors import vocab_path_for
+
+MODEL_MARKER = "embedcli-model.json"  # inside a --save-model folder: what the pickle holds
+MODEL_FILE = "model.gensim"
+
+
+class VectorFileFormat(str, Enum):
+    binary = "bin"  # word2vec binary; FastText: Facebook .bin with subwords
+    text = "txt"  # word2vec text (also .vec)
+    parquet = "parquet"
+    npy = "npy"
+
+
+_SUFFIXES = {
+    ".bin": VectorFileFormat.binary,
+    ".txt": VectorFileFormat.text,
+    ".vec": VectorFileFormat.text,
+    ".parquet": VectorFileFormat.parquet,
+    ".pq": VectorFileFormat.parquet,
+    ".npy": VectorFileFormat.npy,
+}
+
+
+def vector_file_format(path: str, override: VectorFileFormat | None = None) -> VectorFileFormat:
+    """The format of a `train` output, from `override` or the suffix. Raises UsageError for others."""
+    if override is not None:
+        return override
+    try:
+        return _SUFFIXES[data_suffix(path)]
+    except KeyError:
+        raise UsageError(
+            f"cannot tell the vector format of '{path}' from its suffix",
+            hint="use .bin (word2vec/FastText binary), .txt or .vec (text), .parquet or .npy, or pass --format",
+        ) from None
+
+
+def check_targets(output: str | None, save_model: str | None, inputs: list[str]) -> None:
+    """Fail before training, not after, on outputs that cannot be written."""
+    for target in (output, save_model):
+        if target is None:
+            continue
+        check_not_input(target, inputs)
+        parent = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(parent):
+            raise UsageError(f"cannot write '{target}': directory '{parent}' does not exist")
+    if output is not None and os.path.isdir(output):
+        raise UsageError(f"cannot write '{output}': it is a directory")
+    if save_model is not None and os.path.exists(save_model):
+        if not os.path.isdir(save_model):
+            raise UsageError(f"--save-model '{save_model}' is a file; it names a folder")
+        if os.listdir(save_model) and not os.path.exists(os.path.join(save_model, MODEL_MARKER)):
+            raise UsageError(
+                f"--save-model folder '{save_model}' is not empty and holds no embedcli model",
+                hint="name a new or empty folder",
+            )
+
+
+def keyed_vectors_of(model: Any, ids: list[str]) -> Any:
+    """What a file of vectors holds: word vectors, or for Doc2Vec the document vectors keyed by record id."""
+    if not _is_doc2vec(model):
+        return model.wv
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(model.dv.vector_size, count=0, dtype=np.float32)  # count=N would preallocate N more rows
+    kv.add_vectors(ids, np.asarray(model.dv.vectors[: len(ids)], dtype=np.float32))
+    return kv
+
+
+def write_vectors(
+    model: Any, target: str, fmt: VectorFileFormat, ids: list[str], metadata: dict[str, Any]
+) -> list[str]:
+    """Write the model's vectors to `target` in `fmt`, atomically. Returns the paths written."""
+    kv = keyed_vectors_of(model, ids)
+    if fmt is VectorFileFormat.npy:
+        return _write_npy(kv, target)
+    atomic = AtomicTarget(target, "." + fmt.value)
+    try:
+        if fmt is VectorFileFormat.binary and _is_fasttext(model):
+            from gensim.models.fasttext import save_facebook_model
+
+            save_facebook_model(model, atomic.path)
+        elif fmt in (VectorFileFormat.binary, VectorFileFormat.text):
+            kv.save_word2vec_format(atomic.path, binary=fmt is VectorFileFormat.binary)
+        else:
+            _write_parquet(kv, atomic.path, metadata, words=not _is_doc2vec(model))
+        atomic.commit()
+    except BaseException:
+        atomic.abort()
+        raise
+    return [target]
+
+
+def _write_parquet(kv: Any, path: str, metadata: dict[str, Any], words: bool) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = np.ascontiguousarray(kv.vectors, dtype=np.float32)
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+    keys = pa.array([str(k) for k in kv.index_to_key], type=pa.string())
+    if words:
+        counts = pa.array([int(kv.get_vecattr(w, "count")) for w in kv.index_to_key], type=pa.int64())
+        columns, names = [keys, counts, embedding], ["word", "count", "embedding"]
+    else:
+        columns, names = [keys, embedding], ["id", "embedding"]
+    table = pa.Table.from_arrays(columns, names=names)
+    table = table.replace_schema_metadata({METADATA_KEY: orjson.dumps(metadata)})
+    pq.write_table(table, path, compression="zstd")
+
+
+def _write_npy(kv: Any, target: str) -> list[str]:
+    import numpy as np
+
+    vocab_target = str(vocab_path_for(target))
+    matrix, vocab = AtomicTarget(target, ".npy"), AtomicTarget(vocab_target, ".txt")
+    try:
+        with open(matrix.path, "wb") as f:
+            np.save(f, np.ascontiguousarray(kv.vectors, dtype=np.float32))
+        with open(vocab.path, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(f"{key}\n" for key in kv.index_to_key)
+        vocab.commit()
+        matrix.commit()
+    except BaseException:
+        matrix.abort()
+        vocab.abort()
+        raise
+    return [target, vocab_target]
+
+
+def save_model(model: Any, folder: str, metadata: dict[str, Any]) -> None:
+    """Keep the full gensim model (a pickle, for continued training) in `folder`, replacing it as a whole."""
+    target = Path(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.resolve().parent))
+    try:
+        model.save(str(staging / MODEL_FILE))
+        marker = {"format": "gensim-pickle", "file": MODEL_FILE, "class": type(model).__name__, **metadata}
+        (staging / MODEL_MARKER).write_bytes(orjson.dumps(marker, option=orjson.OPT_INDENT_2))
+        os.chmod(staging, 0o777 & ~_umask())
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(staging)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _is_fasttext(model: Any) -> bool:
+    return type(model).__name__ == "FastText"
+
+
+def _is_doc2vec(model: Any) -> bool:
+    return type(model).__name__ == "Doc2Vec"
+
+
+__all__ = ["Algorithm", "VectorFileFormat", "check_targets", "save_model", "vector_file_format", "write_vectors"]

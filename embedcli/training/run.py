@@ -1,0 +1,120 @@
+"""One `train` run, start to end: read and tokenize once, build the vocabulary, train, write, evaluate.
+
+Nothing is written before training has finished: an empty corpus, an empty vocabulary or a bad input fails
+with nothing left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from embedcli.records import Record
+from embedcli.training.corpus import CorpusStats, TokenCorpus, apply_phrases, tokenize_records
+from embedcli.training.evaluation import evaluate
+from embedcli.training.fit import (
+    EpochReport,
+    TrainReport,
+    build_vocabulary,
+    choose_corpus_mode,
+    estimate_memory,
+    new_model,
+    train_model,
+)
+from embedcli.training.outputs import VectorFileFormat, save_model, write_vectors
+from embedcli.training.settings import CorpusMode, TrainSettings
+
+
+@dataclass
+class Targets:
+    """Where results go. Every field is optional: `--estimate` or `--eval` alone write nothing."""
+
+    output: str | None = None
+    output_format: VectorFileFormat | None = None
+    save_model: str | None = None
+    eval: bool = False
+    eval_analogies: list[str] | None = None
+    eval_pairs: list[str] | None = None
+
+
+@dataclass
+class TrainOutcome:
+    settings: TrainSettings
+    corpus: CorpusStats
+    vocabulary: int = 0
+    phrases: int = 0
+    read_seconds: float = 0.0  # reading and tokenizing (phrases included)
+    report: TrainReport | None = None
+    memory: dict[str, int] | None = None  # --estimate: gensim's estimate, in bytes by part
+    written: list[str] = field(default_factory=list)
+    evaluation: dict[str, list[Any]] | None = None
+    model: Any = None
+
+    def metadata(self) -> dict[str, Any]:
+        """What is recorded beside the vectors (Parquet metadata, --save-model)."""
+        return {"trained_by": "embedcli train", "settings": self.settings.describe(), "tokens": self.corpus.tokens}
+
+
+def run_training(
+    records: Iterable[Record],
+    settings: TrainSettings,
+    targets: Targets,
+    estimate_only: bool = False,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainOutcome:
+    """Train on `records` as `settings` say and deliver to `targets`. Raises EmbedcliError subclasses."""
+    settings = settings.resolved()
+    started = time.perf_counter()
+    corpus = read_corpus(records, settings)
+    with corpus:
+        phrase_count = 0
+        if settings.phrases:
+            corpus, phrase_count = apply_phrases(corpus, settings.phrases_min_count, settings.phrases_threshold)
+        outcome = TrainOutcome(settings, corpus.stats, phrases=phrase_count)
+        outcome.read_seconds = time.perf_counter() - started
+        model = new_model(settings)
+        build_vocabulary(model, corpus, settings)
+        outcome.vocabulary = len(model.wv)
+        if estimate_only:
+            outcome.memory = estimate_memory(model)
+            return outcome
+        outcome.report = train_model(model, corpus, settings, on_epoch)
+        outcome.model = model
+        if targets.eval or targets.eval_analogies or targets.eval_pairs:
+            outcome.evaluation = evaluate(model.wv, *_eval_files(targets))
+        if targets.output is not None:
+            fmt = targets.output_format
+            outcome.written += write_vectors(model, targets.output, fmt, corpus.ids, outcome.metadata())  # type: ignore[arg-type]
+        if targets.save_model is not None:
+            save_model(model, targets.save_model, outcome.metadata())
+            outcome.written.append(targets.save_model)
+    return outcome
+
+
+def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorpus:
+    """Tokenize every record once, spooled to a file when gensim will read it through `corpus_file`."""
+    assert settings.tokenizer is not None, "settings must be resolved"
+    return tokenize_records(
+        records,
+        settings.tokenizer,
+        settings.token_pattern,
+        settings.lowercase,
+        spool=choose_corpus_mode(settings) is CorpusMode.file,
+    )
+
+
+def _eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:
+    """`--eval` means the shipped files; `--eval-analogies/--eval-pairs` add (or alone, replace) files."""
+    from embedcli.training.evaluation import SHIPPED_ANALOGIES, SHIPPED_PAIRS, shipped_file
+
+    analogies = list(targets.eval_analogies or [])
+    pairs = list(targets.eval_pairs or [])
+    if targets.eval:
+        analogies = [shipped_file(n) for n in SHIPPED_ANALOGIES] + analogies
+        pairs = [shipped_file(n) for n in SHIPPED_PAIRS] + pairs
+    return analogies, pairs
+
+
+__all__ = ["Targets", "TrainOutcome", "VectorFileFormat", "run_training"]
