@@ -20,6 +20,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "sentence-transformers": "embedcli.backends.sentence_transformers:SentenceTransformerBackend",
     "transformers": "embedcli.backends.hf_transformers:TransformersBackend",
     "word-vectors": "embedcli.backends.word_vectors:WordVectorBackend",
+    "onnx": "embedcli.backends.onnx:OnnxBackend",
 }
 
 

@@ -8,11 +8,12 @@ import typer
 
 from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import BackendOptions, Device
+from embedcli.backends.onnx import Quantize
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.embedding import EmbeddingRun, EmbedSettings
-from embedcli.errors import InputError
+from embedcli.errors import InputError, UsageError
 from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
@@ -33,6 +34,12 @@ Examples:
   embedcli embed -t "I love deep learning" --format jsonl
 
   embedcli embed docs.txt --backend transformers --model path/to/hf/model -o v.parquet
+
+  embedcli embed docs.txt --backend onnx -o v.parquet
+
+  embedcli embed docs.txt --backend onnx --quantize int8 -o v.parquet
+
+  embedcli embed -t "hello world" --backend onnx --format jsonl
 
   embedcli embed docs.txt --model word2vec.bin -o v.parquet
 """
@@ -60,6 +67,8 @@ def embed(
         bool, typer.Option("--normalize/--no-normalize", help="L2-normalise the vectors (after --dim).")
     ] = False,
     device: opt.DeviceOpt = Device.auto,
+    quantize: opt.QuantizeOpt = Quantize.none,
+    threads: opt.ThreadsOpt = None,
     max_length: Annotated[
         int | None, typer.Option("--max-length", min=1, help="Truncate texts to this many tokens.")
     ] = None,
@@ -88,9 +97,13 @@ def embed(
         fields=FieldSpec(text_field, id_field, text_column, id_column),
     )
     model_ref = resolve_model(model)
-    options = BackendOptions(device=device, batch_size=batch_size, max_length=max_length, prompt=prompt)
+    extra = {"quantize": quantize.value, "threads": threads}
+    options = BackendOptions(device=device, batch_size=batch_size, max_length=max_length, prompt=prompt, extra=extra)
+    backend_name = choose_backend(backend, model_ref)
+    if quantize is not Quantize.none and backend_name != "onnx":
+        raise UsageError("--quantize needs --backend onnx")
     run = EmbeddingRun(
-        create_backend(choose_backend(backend, model_ref), model_ref, options),
+        create_backend(backend_name, model_ref, options),
         EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
     )
     with progress_bar("embedding", reader.total_bytes, enabled=not quiet) as update:

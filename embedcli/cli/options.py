@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from embedcli.backends.base import Device
+from embedcli.backends.onnx import Quantize
 from embedcli.formats import InputFormat, OutputFormat
 from embedcli.precision import Precision
 
@@ -70,7 +71,7 @@ BackendOpt = Annotated[
         "-b",
         envvar="EMBEDCLI_BACKEND",
         show_default="sentence-transformers",
-        help="Backend: sentence-transformers, transformers, word-vectors (default for vector files).",
+        help="Backend: sentence-transformers, transformers, onnx, word-vectors (default for vector files).",
     ),
 ]
 BatchSizeOpt = Annotated[
@@ -79,3 +80,13 @@ BatchSizeOpt = Annotated[
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the model runs.")]
 PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Stored precision of the vectors.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on stderr.")]
+QuantizeOpt = Annotated[
+    Quantize,
+    typer.Option("--quantize", help="onnx backend: int8 runs dynamically quantized weights (faster, cached too)."),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=1, envvar="EMBEDCLI_THREADS", show_default="all cores", help="onnx backend: CPU threads."
+    ),
+]

@@ -1,0 +1,78 @@
+"""`embedcli models`: the shipped default model, the cached ONNX exports, and how to clear them."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from embedcli.cli.console import info, plural
+from embedcli.model_cache import clear_cache, exports_dir, list_entries
+from embedcli.models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
+
+EPILOG = """\
+Examples:
+
+  embedcli models
+
+  embedcli models --json | jq .exports
+
+  embedcli models --clear
+
+  EMBEDCLI_CACHE=/tmp/embedcli-cache embedcli models
+"""
+
+
+def models(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every cached export (rebuilt on use).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of a table.")] = False,
+) -> None:
+    """List the shipped models and the cached ONNX exports (model, options, size, path).
+
+    The cache lives in $EMBEDCLI_CACHE, else $XDG_CACHE_HOME/embedcli, else ~/.cache/embedcli.
+    Exit status: 0 ok, 1 failure, 2 usage error.
+    """
+    if clear:
+        count, freed = clear_cache()
+        info(f"removed {plural(count, 'cached export')} ({_size(freed)}) from {exports_dir()}")
+        return
+    listing = _listing()
+    if as_json:
+        print(json.dumps(listing, indent=2))
+        return
+    for model in listing["shipped"]:
+        default = " (default)" if model["default"] else ""
+        print(f"shipped  {model['name']}{default}  {model['path'] or 'not installed'}")
+    print(f"cache    {listing['cache']}")
+    if not listing["exports"]:
+        print("exports  none yet: `embedcli embed --backend onnx ...` exports a model on first use")
+    for export in listing["exports"]:
+        print(f"export   {export['model']}  {export['quantize']}  {_size(export['size'])}  {export['path']}")
+    if listing["exports"]:
+        print("clear    embedcli models --clear")
+
+
+def _listing() -> dict[str, Any]:
+    shipped = [
+        {"name": name, "default": name == DEFAULT_MODEL, "path": str(shipped_model_path(name) or "") or None}
+        for name in SHIPPED_MODELS
+    ]
+    exports = [
+        {
+            "model": e.manifest.get("model"),
+            "source": e.manifest.get("source"),
+            "quantize": e.manifest.get("options", {}).get("quantize"),
+            "options": e.manifest.get("options"),
+            "exporter": e.manifest.get("exporter"),
+            "size": e.size,
+            "created": e.manifest.get("created"),
+            "path": str(e.path),
+        }
+        for e in list_entries()
+    ]
+    return {"shipped": shipped, "cache": str(exports_dir()), "exports": exports}
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
