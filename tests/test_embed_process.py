@@ -155,3 +155,20 @@ def test_interrupt_exits_130_and_leaves_no_partial_output(tiny_st_dir, tmp_path,
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "npy", "arrows"])
+def test_binary_formats_into_a_pipe_whole_or_quietly_cut(tiny_st_dir, tmp_path, fmt):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"sentence number {i}\n" for i in range(2000)))
+    base = f"{sys.executable} -m embedcli embed {docs} --model {tiny_st_dir} -q --format {fmt}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    whole = subprocess.run(["bash", "-c", f"{base} | cat > {tmp_path}/out.{fmt}"], env=env, capture_output=True)
+    assert whole.returncode == 0, whole.stderr
+    from embedcli.formats.vector_files import read_vector_table
+
+    assert read_vector_table(str(tmp_path / f"out.{fmt}")).vectors.shape == (2000, 32)
+    cut = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {base} | head -c 100 > /dev/null"], env=env, capture_output=True
+    )
+    assert cut.returncode == 141 and cut.stderr == b""

@@ -46,12 +46,19 @@ class StdoutBytes:
         self._out = sys.stdout.buffer
 
     def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data).cast("B")
         try:
-            return self._out.write(data)
+            # A pipe can take less than asked (the reader left mid-write): keep going until the rest fails.
+            while view:
+                written = self._out.write(view)
+                if not written:
+                    raise PipeClosed
+                view = view[written:]
         except OSError as exc:
             if is_pipe_error(exc):
                 raise PipeClosed from None
             raise
+        return len(data)
 
     def flush(self) -> None:
         try:
