@@ -11,8 +11,18 @@ from conftest import REPO, run_cli
 from embedcli import __version__
 from embedcli.cli.completions import SCRIPTS, completion_script
 
-HEAVY = ["torch", "transformers", "sentence_transformers", "gensim", "sklearn", "umap", "pyarrow", "onnxruntime",
-         "matplotlib", "scipy"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "gensim",
+    "sklearn",
+    "umap",
+    "pyarrow",
+    "onnxruntime",
+    "matplotlib",
+    "scipy",
+]
 
 PROBE = """
 import sys
@@ -57,7 +67,12 @@ def test_completion_is_light():
 def test_completion_completes_commands_and_options():
     import os
 
-    env = {**os.environ, "_EMBEDCLI_COMPLETE": "complete_bash", "COMP_WORDS": "embedcli embed --prec", "COMP_CWORD": "2"}
+    env = {
+        **os.environ,
+        "_EMBEDCLI_COMPLETE": "complete_bash",
+        "COMP_WORDS": "embedcli embed --prec",
+        "COMP_CWORD": "2",
+    }
     done = subprocess.run([sys.executable, "-m", "embedcli"], env=env, capture_output=True, text=True, check=True)
     assert "--precision" in done.stdout
 
