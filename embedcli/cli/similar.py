@@ -1,10 +1,173 @@
-"""`embedcli similar`: not built yet."""
+"""`embedcli similar`: nearest neighbours of texts, vectors or words in a corpus of vectors."""
 
 from __future__ import annotations
 
-from embedcli.errors import EmbedcliError
+import sys
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from typing import Annotated
+
+import typer
+
+from embedcli.cli import options as opt
+from embedcli.cli.console import info, plural, stdin_is_terminal, warn
+from embedcli.errors import UsageError
+from embedcli.formats import STDIO
+from embedcli.formats.hits import HitFormat, hit_format_for, write_hits
+from embedcli.metrics import Metric
+from embedcli.similarity import Hit, ModelChoice
+
+EPILOG = """\
+Examples:
+
+  embedcli similar vectors.parquet "how do I reset my password"
+
+  cat faq.txt | embedcli embed | embedcli similar - "refund policy" -k 3
+
+  embedcli similar vectors.parquet --queries questions.txt -o hits.jsonl
+
+  embedcli similar corpus.npy --queries queries.npy -k 10 --metric euclidean
+
+  embedcli similar vectors.parquet -k 5 --threshold 0.9 -o dupes.parquet
+
+  embedcli similar words.bin king -k 10
+
+  embedcli similar words.bin --positive king --positive woman --negative man
+
+  embedcli similar words.bin --pair cat dog --pair car tree
+"""
+
+Words = Annotated[list[str] | None, typer.Option(show_default=False)]
 
 
-def similar() -> None:
-    """Not built yet."""
-    raise EmbedcliError("'similar' is not built yet")
+def similar(
+    corpus: Annotated[
+        str, typer.Argument(help="Vector file (Parquet, Arrow, NPY, JSONL) or word vectors; '-': stdin.")
+    ],
+    queries: Annotated[
+        list[str] | None, typer.Argument(help="Query texts (words for word vectors). None: every corpus row.")
+    ] = None,
+    queries_file: Annotated[
+        str | None,
+        typer.Option(
+            "--queries", "-Q", help="Queries from a file ('-': stdin): texts, or vectors.", show_default=False
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Hits per query.")] = 10,
+    metric: Annotated[
+        Metric | None,
+        typer.Option(
+            "--metric", help="cosine (default; hamming for binary vectors), dot, euclidean, manhattan, hamming."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", help="Keep hits with at least this similarity (at most this distance).", show_default=False
+        ),
+    ] = None,
+    exclude_self: Annotated[
+        bool, typer.Option("--exclude-self", help="Drop hits that are the query itself (same id or text).")
+    ] = False,
+    positive: Annotated[
+        list[str] | None, typer.Option("--positive", "-p", help="Analogy: a word to add.", show_default=False)
+    ] = None,
+    negative: Annotated[
+        list[str] | None, typer.Option("--negative", "-n", help="Analogy: a word to subtract.", show_default=False)
+    ] = None,
+    cosmul: Annotated[bool, typer.Option("--cosmul", help="Analogies by 3CosMul instead of 3CosAdd.")] = False,
+    pair: Annotated[
+        list[str] | None,
+        typer.Option("--pair", metavar="A B", help="Score the pair A B (repeatable).", show_default=False),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Embed text queries with this model, not the corpus's.", show_default=False),
+    ] = None,
+    backend: opt.BackendOpt = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Prompt for text queries.", show_default=False)] = None,
+    output: opt.OutputOpt = None,
+    fmt: Annotated[
+        HitFormat | None,
+        typer.Option(
+            "--format", "-f", help="Default: by -o suffix; a table on a terminal, else jsonl.", show_default=False
+        ),
+    ] = None,
+    quiet: opt.QuietOpt = False,
+) -> None:
+    """Find the nearest corpus rows of each query, exactly, best first.
+
+    Text queries are embedded with the model the corpus records. Exit status: 0 ok, 1 failure, 2 usage error,
+    130 interrupted, 141 output pipe closed.
+    """
+    from embedcli import analogies
+    from embedcli.corpus import load_corpus
+    from embedcli.similarity import every_row, file_queries, find_similar, text_queries
+
+    target, out = _output(output, fmt)
+    if STDIO in (corpus, queries_file) and stdin_is_terminal():
+        raise UsageError("'-' reads stdin, but stdin is a terminal", hint="pipe data in, or name a file")
+    if corpus == STDIO and queries_file == STDIO:
+        raise UsageError("stdin can hold the corpus or the queries, not both")
+    if pair and len(pair) != len(queries or []):
+        raise UsageError("--pair takes two words: --pair A B")
+    if sum(map(bool, (queries_file, positive or negative, pair))) > 1 or (queries and queries_file):
+        raise UsageError("give one kind of query: texts, --queries, --positive/--negative, or --pair")
+    table = load_corpus(corpus)
+    chosen = metric or (Metric.hamming if table.precision.is_packed else Metric.cosine)
+    choice = ModelChoice(model, backend, prompt)
+    warnings: list[str] = []
+    hits: Iterable[Hit]
+    if pair:
+        hits = analogies.pair_hits(table, list(zip(pair, queries or [], strict=True)), chosen)
+    elif (positive or negative) and cosmul:
+        hits = analogies.cosmul_hits(table, positive or [], negative or [], k)
+    else:
+        if positive or negative:
+            asked = analogies.analogy_queries(table, positive or [], negative or [])
+        elif queries_file:
+            asked, warnings = file_queries(queries_file, table, choice)
+        elif queries:
+            asked, warnings = text_queries(table, queries, choice)
+        else:
+            asked = every_row(table)
+        hits, more = find_similar(table, asked, chosen, k, threshold, exclude_self)
+        warnings += more
+    for message in warnings:
+        warn(message)
+    count = _render(hits, chosen) if out is HitFormat.table else write_hits(hits, target, out)
+    if not quiet and out is not HitFormat.table:
+        info(f"{plural(count, 'hit')} by {chosen.value} {chosen.score_name}")
+
+
+def _output(output: str | None, fmt: HitFormat | None) -> tuple[str | None, HitFormat]:
+    if output is not None and output != STDIO:
+        return output, hit_format_for(output, fmt)
+    if fmt is None:
+        return None, HitFormat.table if sys.stdout.isatty() else HitFormat.jsonl
+    if fmt is HitFormat.parquet and sys.stdout.isatty():
+        raise UsageError("refusing to write parquet data to a terminal", hint="write to a file with -o FILE")
+    return None, fmt
+
+
+def _render(hits: Iterable[Hit], metric: Metric) -> int:
+    """One rich table per query on the terminal; user text is never read as markup."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console, count = Console(), 0
+    for query, group in _by_query(hits):
+        table = Table(title=Text(query), title_justify="left", show_edge=False)
+        for name in ("rank", metric.score_name, "id", "text"):
+            table.add_column(name, justify="right" if name in ("rank", metric.score_name) else "left")
+        for hit in group:
+            table.add_row(str(hit.rank), f"{hit.score:.4f}", Text(hit.id), Text(hit.text or ""))
+            count += 1
+        console.print(table)
+    return count
+
+
+def _by_query(hits: Iterable[Hit]) -> Iterator[tuple[str, list[Hit]]]:
+    for query, group in groupby(hits, key=lambda hit: hit.query):
+        yield query, list(group)

@@ -6,8 +6,8 @@ The format comes from the suffix, or from the first bytes on stdin (an Arrow str
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -16,6 +16,7 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, OutputFormat, data_suffix
 from embedcli.formats.outputs import METADATA_KEY
 from embedcli.formats.sources import check_readable, seekable_path
+from embedcli.precision import Precision, dequantize
 from embedcli.records import VectorTable
 
 VECTOR_FORMATS = {
@@ -191,3 +192,45 @@ def _jsonl_rows(path: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+class StoredPrecision(NamedTuple):
+    """How a table's stored values become float32 vectors: its precision, a decoder (None: read as float32) and
+    the dimension of the decoded vectors (8 per stored byte for binary precisions). `note` says what was assumed.
+    """
+
+    precision: Precision
+    decode: Callable[[np.ndarray], np.ndarray] | None
+    dimension: int
+    note: str | None = None
+
+
+def stored_precision(table: VectorTable, name: str) -> StoredPrecision:
+    """Read the table's precision from its metadata ("precision", "quantization_ranges"), else from its dtype.
+
+    int8/uint8 values are turned back into floats with their calibration ranges, binary values into ±1 vectors, so
+    search compares what the values stand for, not the raw codes. Raises InputError when the metadata is unusable.
+    """
+    width = table.vectors.shape[1]
+    recorded = table.metadata.get("precision")
+    if recorded is None:
+        if table.vectors.dtype.kind in "iu":
+            note = f"{name}: {table.vectors.dtype} vectors with no recorded precision are read as plain numbers"
+            return StoredPrecision(Precision.float32, None, width, note)
+        return StoredPrecision(Precision.float32, None, width)
+    try:
+        precision = Precision(recorded)
+    except ValueError:
+        raise InputError(f"{name}: unknown precision '{recorded}' in its metadata") from None
+    if precision.is_float:
+        return StoredPrecision(precision, None, width)
+    if precision.is_packed:
+        dimension = int(table.metadata.get("dimension") or width * 8)
+        return StoredPrecision(precision, lambda v: dequantize(v, precision)[:, :dimension], dimension)
+    raw_ranges = table.metadata.get("quantization_ranges")
+    if raw_ranges is None:
+        raise InputError(f"{name}: {precision.value} vectors without their calibration ranges cannot be compared")
+    ranges = np.asarray(raw_ranges, dtype=np.float32)
+    if ranges.shape != (2, width):
+        raise InputError(f"{name}: calibration ranges of shape {ranges.shape} do not fit {width}-d vectors")
+    return StoredPrecision(precision, lambda v: dequantize(v, precision, ranges), width)

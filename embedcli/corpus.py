@@ -1,0 +1,163 @@
+"""The corpus `similar` searches: a vector file embedcli wrote (from a path or stdin) or a word-vector file.
+
+A corpus knows its rows (ids, optional texts), its stored vectors (possibly a memory map, possibly int8/binary),
+how to decode them into float32, the model that made them (metadata), and, for word vectors, the gensim
+KeyedVectors so words and analogies behave as gensim's own. Validation (NaN/Inf rows, zero rows) happens here,
+before any search, a block at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedcli.errors import InputError
+from embedcli.formats import STDIO
+from embedcli.formats.sources import check_readable
+from embedcli.formats.vector_files import (
+    StoredPrecision,
+    read_vector_table,
+    sniff_format,
+    stored_precision,
+    vector_format_for,
+)
+from embedcli.metrics import Metric
+from embedcli.precision import Precision
+from embedcli.records import VectorTable
+from embedcli.search import Decoder, SearchCorpus
+from embedcli.wordvectors import load_word_vectors, vocab_path_for
+
+CHECK_ROWS = 65_536  # rows validated per block
+
+
+@dataclass
+class Corpus:
+    """Rows to search. `vectors` is (n, width) as stored; `decode` (None: read as float32) gives (n, dimension)."""
+
+    name: str
+    ids: list[str]
+    vectors: np.ndarray
+    dimension: int
+    precision: Precision = Precision.float32
+    decode: Decoder | None = None
+    texts: list[str] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    words: Any = None  # gensim KeyedVectors when the corpus is a word-vector file
+    owned: bool = False  # vectors is a private float32 array search may normalise in place
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def floats(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Decoded float32 vectors of `rows`."""
+        raw = self.vectors[rows]
+        return self.decode(raw) if self.decode is not None else np.asarray(raw, dtype=np.float32)
+
+    def row_of(self, key: str) -> int | None:
+        """The row of a word (word vectors) or id, or None."""
+        if self.words is not None:
+            index = self.words.key_to_index
+            return index.get(key, index.get(key.lower()))
+        if not hasattr(self, "_id_rows"):
+            self._id_rows = {row_id: i for i, row_id in reversed(list(enumerate(self.ids)))}
+        return self._id_rows.get(key)
+
+    def invalid_rows(self, metric: Metric) -> tuple[np.ndarray, list[str]]:
+        """Rows that can never be hits (NaN/Inf; all-zero under cosine) and a warning naming them, block by block."""
+        bad_parts, zero_parts = [], []
+        for start in range(0, len(self), CHECK_ROWS):
+            block = self.floats(slice(start, start + CHECK_ROWS))
+            finite = np.isfinite(block).all(axis=1)
+            bad_parts.append(np.flatnonzero(~finite) + start)
+            if metric is Metric.cosine:
+                zero_parts.append(np.flatnonzero(finite & ~block.any(axis=1)) + start)
+        bad = np.concatenate(bad_parts) if bad_parts else np.empty(0, np.int64)
+        zero = np.concatenate(zero_parts) if zero_parts else np.empty(0, np.int64)
+        warnings = []
+        if len(bad):
+            warnings.append(f"{self.name}: skipping {_rows(self, bad)} with NaN or infinite values")
+        if len(zero):
+            warnings.append(f"{self.name}: skipping {_rows(self, zero)} of all zeros (no direction for cosine)")
+        return np.union1d(bad, zero).astype(np.int64), warnings
+
+    def searchable(self, metric: Metric) -> tuple[SearchCorpus, list[str]]:
+        """The corpus prepared for `metric`, with the warnings validation raised."""
+        skip, warnings = self.invalid_rows(metric)
+        return SearchCorpus(self.vectors, metric, self.decode, skip, owned=self.owned), warnings
+
+
+def _rows(corpus: Corpus, rows: np.ndarray, shown: int = 5) -> str:
+    names = ", ".join(repr(corpus.ids[i]) for i in rows[:shown])
+    more = f" and {len(rows) - shown:,} more" if len(rows) > shown else ""
+    return f"{len(rows):,} row{'s' if len(rows) != 1 else ''} ({names}{more})"
+
+
+def is_word_vector_file(path: str) -> bool:
+    """True for files read as word vectors: word2vec/GloVe/fastText, train's word tables, NPY beside a vocabulary."""
+    if path == STDIO:
+        return False
+    if path.lower().endswith(".npy"):
+        return vocab_path_for(path).exists()
+    if vector_format_for(path) is not None:
+        return path.lower().endswith((".parquet", ".pq")) and _has_word_column(path)
+    with open(path, "rb") as f:
+        return sniff_format(f.read(8)) is None
+
+
+def _has_word_column(path: str) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        return "word" in pq.read_schema(path).names
+    except Exception:  # not valid Parquet: the vector-table reader says why
+        return False
+
+
+def load_corpus(path: str, vector_column: str = "embedding") -> Corpus:
+    """Load a corpus from `path` ('-': stdin). Raises UsageError for unreadable paths, InputError for bad content."""
+    check_readable(path)
+    if is_word_vector_file(path):
+        return _word_corpus(path)
+    table = read_vector_table(path, vector_column=vector_column)
+    name = "<stdin>" if path == STDIO else path
+    if len(table.ids) == 0:
+        raise InputError(f"{name}: the corpus has no rows")
+    return _table_corpus(table, name)
+
+
+def _table_corpus(table: VectorTable, name: str) -> Corpus:
+    stored: StoredPrecision = stored_precision(table, name)
+    vectors = table.vectors
+    owned = isinstance(vectors, np.ndarray) and not isinstance(vectors, np.memmap) and stored.decode is None
+    if owned and vectors.dtype != np.float32:
+        vectors = vectors.astype(np.float32)
+    return Corpus(
+        name=name,
+        ids=table.ids,
+        vectors=vectors,
+        dimension=stored.dimension,
+        precision=stored.precision,
+        decode=stored.decode,
+        texts=table.texts,
+        metadata=table.metadata,
+        owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
+        notes=[stored.note] if stored.note else [],
+    )
+
+
+def _word_corpus(path: str) -> Corpus:
+    words = load_word_vectors(path)
+    vectors = np.asarray(words.vectors, dtype=np.float32)
+    return Corpus(
+        name=path,
+        ids=[str(w) for w in words.index_to_key],
+        vectors=vectors,
+        dimension=vectors.shape[1],
+        metadata={"backend": "word-vectors", "model": str(Path(path).resolve())},
+        words=words,
+        owned=False,  # gensim keeps using these vectors
+    )

@@ -1,0 +1,152 @@
+"""Writing search hits: JSON Lines (streamed, query by query), CSV and Parquet files, atomically.
+
+A hit is (query, rank, id, score, text); `text` is left out (JSONL) or empty (CSV/Parquet null) when unknown.
+Into a pipe, JSONL is flushed after each query, so `| head` ends the search early and quietly (`PipeClosed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any, Protocol
+
+import orjson
+
+from embedcli.errors import UsageError
+from embedcli.formats import STDIO, data_suffix
+from embedcli.formats.outputs import AtomicTarget, StdoutBytes
+
+ROWS_PER_GROUP = 65_536
+COLUMNS = ("query", "rank", "id", "score", "text")
+
+
+class HitLike(Protocol):
+    query: str
+    rank: int
+    id: str
+    score: float
+    text: str | None
+
+
+class HitFormat(str, Enum):
+    """How hits are written: a table on a terminal, JSON Lines into a pipe, or a file by its suffix."""
+
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+_SUFFIXES = {
+    ".jsonl": HitFormat.jsonl,
+    ".ndjson": HitFormat.jsonl,
+    ".csv": HitFormat.csv,
+    ".parquet": HitFormat.parquet,
+    ".pq": HitFormat.parquet,
+}
+
+
+def hit_format_for(path: str, override: HitFormat | None = None) -> HitFormat:
+    """The format of an output file: the override, else its suffix (a usage error when unknown)."""
+    if override is not None:
+        if override is HitFormat.table:
+            raise UsageError("a table is for the terminal only", hint="write files as --format jsonl, csv or parquet")
+        return override
+    try:
+        return _SUFFIXES[data_suffix(path)]
+    except KeyError:
+        raise UsageError(
+            f"cannot tell the output format of '{path}' from its suffix",
+            hint="use .jsonl, .csv or .parquet, or pass --format",
+        ) from None
+
+
+def _json_line(hit: HitLike) -> bytes:
+    row: dict[str, Any] = {"query": hit.query, "rank": hit.rank, "id": hit.id, "score": hit.score}
+    if hit.text is not None:
+        row["text"] = hit.text
+    return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def write_hits(hits: Iterable[HitLike], target: str | None, fmt: HitFormat) -> int:
+    """Write `hits` to `target` (None or '-': stdout) as `fmt`; returns the number written. Files appear whole."""
+    if target == STDIO:
+        target = None
+    if fmt is HitFormat.parquet:
+        return _write_parquet(hits, target)
+    atomic = AtomicTarget(target, "." + fmt.value) if target is not None else None
+    try:
+        with contextlib.ExitStack() as stack:
+            sink: Any = stack.enter_context(open(atomic.path, "wb")) if atomic else StdoutBytes()
+            count = _write_csv(hits, sink) if fmt is HitFormat.csv else _write_jsonl(hits, sink)
+            sink.flush()
+        if atomic:
+            atomic.commit()
+    except BaseException:
+        if atomic:
+            atomic.abort()
+        raise
+    return count
+
+
+def _write_jsonl(hits: Iterable[HitLike], sink: Any) -> int:
+    count, pending, current = 0, [], None
+    for hit in hits:
+        if hit.query != current and pending:  # one query's hits are done: let the reader have them now
+            sink.write(b"".join(pending))
+            sink.flush()
+            pending = []
+        current = hit.query
+        pending.append(_json_line(hit))
+        count += 1
+    sink.write(b"".join(pending))
+    return count
+
+
+def _write_csv(hits: Iterable[HitLike], sink: Any) -> int:
+    text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow(COLUMNS)
+    count = 0
+    for hit in hits:
+        writer.writerow([hit.query, hit.rank, hit.id, repr(hit.score), "" if hit.text is None else hit.text])
+        count += 1
+    text.flush()
+    text.detach()
+    return count
+
+
+def _write_parquet(hits: Iterable[HitLike], target: str | None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("query", pa.string()),
+            ("rank", pa.int32()),
+            ("id", pa.string()),
+            ("score", pa.float64()),
+            ("text", pa.string()),
+        ]
+    )
+    atomic = AtomicTarget(target, ".parquet")
+    count = 0
+    try:
+        with pq.ParquetWriter(atomic.path, schema, compression="zstd") as writer:
+            columns: list[list[Any]] = [[] for _ in COLUMNS]
+            for hit in hits:
+                for column, value in zip(columns, (hit.query, hit.rank, hit.id, hit.score, hit.text), strict=True):
+                    column.append(value)
+                count += 1
+                if len(columns[0]) >= ROWS_PER_GROUP:
+                    writer.write_table(pa.table(columns, schema=schema))
+                    columns = [[] for _ in COLUMNS]
+            writer.write_table(pa.table(columns, schema=schema))
+        atomic.commit()
+    except BaseException:
+        atomic.abort()
+        raise
+    return count

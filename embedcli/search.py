@@ -1,0 +1,214 @@
+"""Exact top-k search in bounded memory: queries are scored against the corpus a block at a time.
+
+Memory is one score block (query chunk × corpus block, about `BLOCK_BYTES`) plus the k best per query, never the
+full score matrix. Selection avoids sorting whole rows: the first block of a query chunk is cut with
+`np.partition`; after that each query has a floor (its k-th best score so far) and only block scores above the
+floor are merged in, which after a few blocks is a handful per query. Ties rank the lower corpus row first: blocks
+arrive in row order, so a later row must beat the floor strictly to enter, and merges sort by (score, row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedcli.metrics import Metric, block_aux, exact, normalize_in_place, prepare, score_block
+
+BLOCK_BYTES = 64 << 20  # one score block: 64 MiB of float32
+QUERY_CHUNK = 1024  # queries scored together (and reported together)
+NO_ROW = np.iinfo(np.int64).max  # row index of an empty slot: sorts after every real row
+
+Decoder = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class QueryHits:
+    """One query's hits, best first: corpus row numbers (0-based) and internal scores (higher is better)."""
+
+    query: int
+    rows: np.ndarray
+    scores: np.ndarray
+
+
+class SearchCorpus:
+    """A corpus matrix prepared for one metric, served a block of rows at a time.
+
+    `vectors` is (n, width) of any dtype, possibly a read-only memory map; `decode` turns a slice of it into float32
+    (n, dim) (dequantization of int8/binary rows), else rows are read as float32. Per-row numbers (lengths) are
+    computed once here, not per query. With `owned` (a float32 array nobody else uses), cosine normalises it in
+    place once; otherwise each block is scaled on the fly with the precomputed inverse lengths.
+    `skip` lists rows that must never be hits (NaN/Inf or zero rows); they score -inf.
+    """
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        metric: Metric,
+        decode: Decoder | None = None,
+        skip: np.ndarray | None = None,
+        owned: bool = False,
+        block_rows: int = 65_536,
+    ) -> None:
+        self.vectors = vectors
+        self.metric = metric
+        self.decode = decode
+        self.skip = np.unique(np.asarray(skip, dtype=np.int64)) if skip is not None else np.empty(0, np.int64)
+        self._inverse: np.ndarray | None = None
+        self._aux: np.ndarray | None = None
+        in_place = owned and decode is None and vectors.dtype == np.float32 and vectors.flags.writeable
+        if metric is Metric.cosine and in_place:
+            normalize_in_place(vectors, block_rows)
+        elif metric is Metric.cosine:
+            norms = self._per_row(lambda b: np.linalg.norm(b, axis=1), block_rows)
+            self._inverse = (1 / np.where(norms == 0, 1, norms)).astype(np.float32)
+        if metric is Metric.euclidean:
+            self._aux = self._per_row(lambda b: block_aux(metric, b), block_rows)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def _floats(self, raw: np.ndarray) -> np.ndarray:
+        return self.decode(raw) if self.decode is not None else np.asarray(raw, dtype=np.float32)
+
+    def _per_row(self, compute: Callable[[np.ndarray], np.ndarray], rows: int) -> np.ndarray:
+        parts = [compute(self._floats(self.vectors[a : a + rows])) for a in range(0, len(self.vectors), rows)]
+        return np.concatenate(parts).astype(np.float32) if parts else np.empty(0, np.float32)
+
+    def _prepared(self, floats: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+        if self._inverse is not None:
+            return floats * self._inverse[rows, None]
+        if self.metric is Metric.cosine:
+            return floats  # normalised in place
+        return prepare(self.metric, floats)
+
+    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """(first row, prepared block, per-row aux or None) for consecutive blocks of `rows` rows."""
+        for start in range(0, len(self.vectors), rows):
+            span = slice(start, start + rows)
+            block = self._prepared(self._floats(self.vectors[span]), span)
+            yield start, block, self._aux[span] if self._aux is not None else None
+
+    def rows_at(self, indices: np.ndarray) -> np.ndarray:
+        """Prepared rows at `indices` (any shape; NO_ROW allowed, giving zeros): shape indices.shape + (dim,)."""
+        flat = indices.ravel()
+        real = np.where(flat == NO_ROW, 0, flat)
+        order = np.argsort(real, kind="stable")  # memory maps read faster in row order
+        picked = np.empty((len(real), 0), np.float32)
+        if len(real):
+            floats = self._floats(self.vectors[real[order]])
+            picked = np.empty_like(floats)
+            picked[order] = self._prepared(floats, real[order])
+        return picked.reshape(*indices.shape, -1)
+
+
+class TopK:
+    """The k best (score, row) of each of `n` queries, fed block by block in increasing row order."""
+
+    def __init__(self, n: int, k: int) -> None:
+        self.k = k
+        self.scores = np.full((n, k), -np.inf, dtype=np.float32)
+        self.rows = np.full((n, k), NO_ROW, dtype=np.int64)
+        self.floor = np.full(n, -np.inf, dtype=np.float32)  # a new row must score strictly above this
+
+    def push(self, scores: np.ndarray, first_row: int) -> None:
+        """Merge a block of scores (n, block rows) for corpus rows first_row, first_row + 1, ..."""
+        n, width = scores.shape
+        k = self.k
+        lowest = np.nextafter(self.floor, np.float32(np.inf))  # strictly above the floor (and above -inf)
+        cut = width > 2 * k and not np.isfinite(self.floor).all()
+        if not cut:
+            query, column = np.nonzero(scores >= lowest[:, None])
+            cut = len(query) > n * max(4 * k, 64) and width > 2 * k  # many candidates: cut the block first
+        if cut:
+            kth = np.partition(scores, width - k, axis=1)[:, width - k]
+            query, column = np.nonzero(scores >= np.maximum(lowest, kth)[:, None])
+        if len(query):
+            self._merge(query, column, scores[query, column], first_row)
+
+    def _merge(self, query: np.ndarray, column: np.ndarray, values: np.ndarray, first_row: int) -> None:
+        k = self.k
+        counts = np.bincount(query, minlength=len(self.floor))
+        touched = np.flatnonzero(counts)
+        width = k + int(counts.max())
+        starts = np.cumsum(counts) - counts
+        slot = np.arange(len(query)) - starts[query] + k  # np.nonzero lists candidates query by query
+        local = np.searchsorted(touched, query)
+        scores = np.full((len(touched), width), -np.inf, dtype=np.float32)
+        rows = np.full((len(touched), width), NO_ROW, dtype=np.int64)
+        scores[:, :k], rows[:, :k] = self.scores[touched], self.rows[touched]
+        scores[local, slot], rows[local, slot] = values, column + first_row
+        best = np.lexsort((rows, -scores), axis=1)[:, :k]
+        self.scores[touched] = np.take_along_axis(scores, best, axis=1)
+        self.rows[touched] = np.take_along_axis(rows, best, axis=1)
+        last = self.scores[touched, -1]
+        self.floor[touched] = np.where(np.isfinite(last), last, -np.inf)
+
+
+def search(
+    queries: np.ndarray,
+    corpus: SearchCorpus,
+    k: int,
+    exclude: tuple[np.ndarray, np.ndarray] | None = None,
+    min_score: float | None = None,
+    query_chunk: int = QUERY_CHUNK,
+    block_rows: int | None = None,
+) -> Iterator[QueryHits]:
+    """The k best corpus rows of every query, query by query, best first.
+
+    `queries` are prepared float32 rows (`metrics.prepare`) of the corpus's dimension. `exclude` is a pair of
+    arrays (query numbers, corpus rows) that must not be hits, sorted by query number. `min_score` drops hits
+    below it (internal scale: `Metric.internal(threshold)`). A query with fewer than k eligible rows gets fewer.
+    `block_rows` defaults to what keeps one score block within BLOCK_BYTES.
+    """
+    metric = corpus.metric
+    k = max(1, min(k, len(corpus)))
+    if block_rows is None:
+        block_rows = max(2 * k + 1, BLOCK_BYTES // (4 * min(query_chunk, max(len(queries), 1))))
+    for start in range(0, len(queries), query_chunk):
+        chunk = queries[start : start + query_chunk]
+        top = TopK(len(chunk), k)
+        pairs = _pairs_in(exclude, start, start + len(chunk))
+        for first, block, aux in corpus.blocks(block_rows):
+            scores = score_block(metric, chunk, block, aux)
+            _mask(scores, first, pairs, corpus.skip)
+            top.push(scores, first)
+        scores, rows = _final_scores(metric, chunk, corpus, top)
+        for i in range(len(chunk)):
+            keep = np.isfinite(scores[i]) & (rows[i] != NO_ROW)
+            if min_score is not None:
+                keep &= scores[i] >= np.float32(min_score)
+            yield QueryHits(start + i, rows[i][keep], scores[i][keep])
+
+
+def _pairs_in(exclude: tuple[np.ndarray, np.ndarray] | None, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    if exclude is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    query, row = exclude
+    a, b = np.searchsorted(query, [lo, hi])
+    return query[a:b] - lo, row[a:b]
+
+
+def _mask(scores: np.ndarray, first: int, pairs: tuple[np.ndarray, np.ndarray], skip: np.ndarray) -> None:
+    last = first + scores.shape[1]
+    if len(skip):
+        a, b = np.searchsorted(skip, [first, last])
+        scores[:, skip[a:b] - first] = -np.inf
+    query, row = pairs
+    inside = (row >= first) & (row < last)
+    if inside.any():
+        scores[query[inside], row[inside] - first] = -np.inf
+
+
+def _final_scores(metric: Metric, chunk: np.ndarray, corpus: SearchCorpus, top: TopK) -> tuple[np.ndarray, np.ndarray]:
+    """Block scores made exact where they were a rank-equivalent stand-in, re-ranked (score, then row)."""
+    scores, rows = top.scores, top.rows
+    if metric is Metric.hamming:
+        scores = (scores - chunk.shape[1]) / 2  # ±1 products: q·c = dims - 2·hamming
+    elif metric is Metric.euclidean:
+        empty = rows == NO_ROW
+        scores = np.where(empty, -np.inf, exact(metric, chunk, corpus.rows_at(rows))).astype(np.float32)
+        order = np.lexsort((rows, -scores), axis=1)
+        scores, rows = np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)
+    return scores, rows
