@@ -87,7 +87,7 @@ def cosmul_hits(corpus: Corpus, positive: list[str], negative: list[str], k: int
     for row, score in zip(top.rows[0].tolist(), top.scores[0].tolist(), strict=True):
         if row != NO_ROW and np.isfinite(score):
             rank += 1
-            yield Hit(label, rank, corpus.ids[row], float(score), corpus.texts[row] if corpus.texts else None)
+            yield Hit(label, rank, corpus.ids[row], float(f"{score:.7g}"), corpus.texts[row] if corpus.texts else None)
 
 
 def pair_hits(corpus: Corpus, pairs: list[tuple[str, str]], metric: Metric) -> Iterator[Hit]:
@@ -95,4 +95,4 @@ def pair_hits(corpus: Corpus, pairs: list[tuple[str, str]], metric: Metric) -> I
     for a, b in pairs:
         vectors = corpus.floats(np.array([_row(corpus, a), _row(corpus, b)]))
         score = brute_force(metric, vectors[:1], vectors[1:])[0, 0]
-        yield Hit(a, 1, b, float(metric.shown(np.array(score))), None)
+        yield Hit(a, 1, b, float(f"{float(metric.shown(np.array(score))):.7g}"), None)

@@ -53,7 +53,8 @@ def normalize_in_place(vectors: np.ndarray, rows: int = 65_536) -> None:
     for start in range(0, len(vectors), rows):
         block = vectors[start : start + rows]
         norms = np.linalg.norm(block, axis=1, keepdims=True)
-        block /= np.where(norms == 0, 1, norms)
+        with np.errstate(invalid="ignore"):  # NaN/Inf rows stay unusable; search skips them
+            block /= np.where(norms == 0, 1, norms)
 
 
 def prepare(metric: Metric, vectors: np.ndarray, normalized: bool = False) -> np.ndarray:

@@ -62,7 +62,8 @@ class SearchCorpus:
             normalize_in_place(vectors, block_rows)
         elif metric is Metric.cosine:
             norms = self._per_row(lambda b: np.linalg.norm(b, axis=1), block_rows)
-            self._inverse = (1 / np.where(norms == 0, 1, norms)).astype(np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):  # NaN/Inf rows: skipped by search anyway
+                self._inverse = (1 / np.where(norms == 0, 1, norms)).astype(np.float32)
         if metric is Metric.euclidean:
             self._aux = self._per_row(lambda b: block_aux(metric, b), block_rows)
 

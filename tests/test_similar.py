@@ -1,0 +1,205 @@
+"""Search against brute-force numpy for every metric; corpora of every precision; word queries against gensim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedcli import search as search_module
+from embedcli.analogies import analogy_queries, cosmul_hits, pair_hits, word_queries
+from embedcli.corpus import Corpus, _table_corpus, load_corpus
+from embedcli.errors import InputError
+from embedcli.metrics import Metric, brute_force, prepare
+from embedcli.precision import Precision, calibration_ranges, quantize
+from embedcli.records import VectorTable
+from embedcli.search import SearchCorpus, search
+from embedcli.similarity import Queries, every_row, find_similar
+
+SEED = 1234
+
+
+def expected_top(all_scores: np.ndarray, k: int) -> np.ndarray:
+    """Brute-force ranking: score descending, then lower row first."""
+    return np.lexsort((np.arange(len(all_scores)), -all_scores))[:k]
+
+
+def assert_matches_oracle(hits, oracle: np.ndarray, k: int, tol: float = 1e-4) -> None:
+    """Each hit list has the oracle's k best scores, and each returned row really has the score at its rank."""
+    hits = list(hits)
+    assert [h.query for h in hits] == list(range(len(oracle)))
+    for hit in hits:
+        best = np.sort(oracle[hit.query])[::-1][: min(k, oracle.shape[1])]
+        assert len(hit.rows) == len(best) and len(set(hit.rows.tolist())) == len(best)
+        np.testing.assert_allclose(oracle[hit.query][hit.rows], best, rtol=tol, atol=tol)
+        np.testing.assert_allclose(hit.scores, best, rtol=tol, atol=tol)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(SEED)
+    return rng.standard_normal((1003, 16)).astype(np.float32), rng.standard_normal((37, 16)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+@pytest.mark.parametrize("k", [1, 10, 5000])
+@pytest.mark.parametrize("block_rows", [7, 100, None])
+def test_top_k_equals_brute_force(data, metric, k, block_rows):
+    corpus, queries = data
+    found = search(
+        prepare(metric, queries), SearchCorpus(corpus.copy(), metric), k, block_rows=block_rows, query_chunk=10
+    )
+    assert_matches_oracle(found, brute_force(metric, queries, corpus), k)
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+def test_memory_mapped_corpus_equals_in_memory(data, metric, tmp_path):
+    corpus, queries = data
+    np.save(tmp_path / "c.npy", corpus)
+    mapped = np.load(tmp_path / "c.npy", mmap_mode="r")
+    a = list(search(prepare(metric, queries), SearchCorpus(mapped, metric), 5, block_rows=64))
+    b = list(search(prepare(metric, queries), SearchCorpus(corpus.copy(), metric, owned=True), 5))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.rows, y.rows)
+        np.testing.assert_allclose(x.scores, y.scores, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+@pytest.mark.parametrize("block_rows", [3, 8, 1000])
+def test_ties_rank_the_lower_row_first(metric, block_rows):
+    # Scaled one-hot rows: every metric's scores are exact, and rows 2, 5, 9, 11 tie with each other.
+    rows = [0, 1, 2, 0, 1, 2, 3, 1, 0, 2, 3, 2]
+    corpus = np.zeros((len(rows), 4), dtype=np.float32)
+    corpus[np.arange(len(rows)), rows] = 2.0
+    queries = np.array([[0, 0, 3, 0], [1, 1, 1, 1]], dtype=np.float32)
+    hits = list(search(prepare(metric, queries), SearchCorpus(corpus, metric), 6, block_rows=block_rows))
+    oracle = brute_force(metric, queries, corpus)
+    for hit in hits:
+        np.testing.assert_array_equal(hit.rows, expected_top(oracle[hit.query], 6))
+
+
+def test_small_score_blocks_give_the_same_hits(data, monkeypatch):
+    corpus, queries = data
+    monkeypatch.setattr(search_module, "BLOCK_BYTES", 4 * 37 * 50)  # blocks of 50 rows
+    found = search(prepare(Metric.cosine, queries), SearchCorpus(corpus.copy(), Metric.cosine), 10)
+    assert_matches_oracle(found, brute_force(Metric.cosine, queries, corpus), 10)
+
+
+def table_corpus(vectors: np.ndarray, metadata: dict | None = None, texts=None) -> Corpus:
+    ids = [f"r{i}" for i in range(len(vectors))]
+    return _table_corpus(VectorTable(ids=ids, vectors=vectors, texts=texts, metadata=metadata or {}), "test")
+
+
+@pytest.mark.parametrize("metric", [Metric.cosine, Metric.euclidean])
+def test_every_row_excludes_itself(data, metric):
+    corpus, _ = data
+    table = table_corpus(corpus[:200].copy())
+    hits, _ = find_similar(table, every_row(table), metric, 3)
+    oracle = brute_force(metric, corpus[:200], corpus[:200])
+    np.fill_diagonal(oracle, -np.inf)
+    by_query: dict[str, list[str]] = {}
+    for hit in hits:
+        by_query.setdefault(hit.query, []).append(hit.id)
+    for i in range(200):
+        assert by_query[f"r{i}"] == [f"r{j}" for j in expected_top(oracle[i], 3)]
+
+
+def test_threshold_keeps_close_hits_only(data):
+    corpus, queries = data
+    table = table_corpus(corpus.copy())
+    hits, _ = find_similar(table, Queries(["q"], queries[:1]), Metric.euclidean, 50, threshold=4.0)
+    distances = -brute_force(Metric.euclidean, queries[:1], corpus)[0]
+    hits = list(hits)
+    assert len(hits) == min(50, int((distances <= 4.0).sum()))
+    assert all(h.score <= 4.0 for h in hits) and [h.rank for h in hits] == list(range(1, len(hits) + 1))
+
+
+def test_bad_rows_are_skipped_with_a_warning_and_bad_queries_refused(data):
+    corpus, queries = data
+    vectors = corpus[:50].copy()
+    vectors[3, 2] = np.nan
+    vectors[7] = 0
+    vectors[9, 0] = np.inf
+    table = table_corpus(vectors)
+    hits, warnings = find_similar(table, Queries(["q"], queries[:1]), Metric.cosine, 50)
+    ids = {h.id for h in hits}
+    assert ids.isdisjoint({"r3", "r7", "r9"}) and len(ids) == 47
+    assert any("'r3'" in w and "'r9'" in w and "NaN" in w for w in warnings)
+    assert any("'r7'" in w and "zeros" in w for w in warnings)
+    with pytest.raises(InputError, match="all-zero"):
+        find_similar(table, Queries(["empty"], np.zeros((1, 16), np.float32)), Metric.cosine, 3)
+
+
+def test_int8_corpus_is_searched_as_the_values_it_stands_for(data):
+    corpus, queries = data
+    ranges = calibration_ranges(corpus)
+    stored = quantize(corpus, Precision.int8, ranges)
+    table = table_corpus(stored, {"precision": "int8", "quantization_ranges": ranges.tolist()})
+    from embedcli.precision import dequantize
+
+    decoded = dequantize(stored, Precision.int8, ranges)
+    hits, _ = find_similar(table, Queries([str(i) for i in range(37)], queries), Metric.cosine, 5)
+    oracle = brute_force(Metric.cosine, queries, decoded)
+    got = [h for h in hits if h.rank == 1]
+    assert [h.id for h in got] == [f"r{expected_top(o, 1)[0]}" for o in oracle]
+    # and the quantized search finds mostly the float32 neighbours
+    exact = brute_force(Metric.cosine, queries, corpus)
+    agree = np.mean([h.id == f"r{expected_top(o, 1)[0]}" for h, o in zip(got, exact, strict=True)])
+    assert agree > 0.8
+    with pytest.raises(InputError, match="calibration ranges"):
+        table_corpus(stored, {"precision": "int8"})
+
+
+def test_binary_corpus_defaults_to_hamming_over_the_stored_bits(data):
+    corpus, queries = data
+    stored = quantize(corpus, Precision.ubinary)
+    table = table_corpus(stored, {"precision": "ubinary", "dimension": 16})
+    assert table.precision.is_packed and table.dimension == 16
+    hits, _ = find_similar(table, Queries([str(i) for i in range(37)], queries), Metric.hamming, 4)
+    oracle = brute_force(Metric.hamming, queries, corpus)
+    hits = list(hits)
+    for q in range(37):
+        mine = [h for h in hits if h.query == str(q)]
+        assert [h.id for h in mine] == [f"r{j}" for j in expected_top(oracle[q], 4)]
+        assert [h.score for h in mine] == [-oracle[q][j] for j in expected_top(oracle[q], 4)]
+
+
+# --- word vectors against gensim -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def words(word2vec_bin):
+    corpus = load_corpus(str(word2vec_bin))
+    assert corpus.words is not None
+    return corpus
+
+
+def _close_to_gensim(hits, expected, tol=1e-5):
+    hits = list(hits)
+    assert len(hits) == len(expected)
+    for hit, (word, score) in zip(hits, expected, strict=True):
+        assert hit.score == pytest.approx(score, abs=tol)
+        assert hit.id == word or abs(hit.score - score) < tol  # a near-tie may order either way
+
+
+@pytest.mark.parametrize("word", ["elizabeth", "sister", "house"])
+def test_word_neighbours_equal_gensim_most_similar(words, word):
+    hits, _ = find_similar(words, word_queries(words, [word]), Metric.cosine, 10)
+    _close_to_gensim(hits, words.words.most_similar(word, topn=10))
+
+
+def test_analogies_equal_gensim(words):
+    pos, neg = ["sister", "man"], ["woman"]
+    hits, _ = find_similar(words, analogy_queries(words, pos, neg), Metric.cosine, 10)
+    _close_to_gensim(hits, words.words.most_similar(positive=pos, negative=neg, topn=10))
+    _close_to_gensim(
+        cosmul_hits(words, pos, neg, 10), words.words.most_similar_cosmul(positive=pos, negative=neg, topn=10)
+    )
+
+
+def test_pairs_equal_gensim_similarity(words):
+    found = list(pair_hits(words, [("sister", "brother"), ("man", "house")], Metric.cosine))
+    assert [h.score for h in found] == pytest.approx(
+        [words.words.similarity("sister", "brother"), words.words.similarity("man", "house")], abs=1e-6
+    )
+    with pytest.raises(InputError, match="not in the vocabulary"):
+        list(pair_hits(words, [("sister", "zzzzqx")], Metric.cosine))
