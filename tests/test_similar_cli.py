@@ -1,0 +1,171 @@
+"""`embedcli similar` as users run it: pipes from `embed` with the real model, outputs, `| head`, user errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import SHARED_DATA, run_cli
+from typer.testing import CliRunner
+
+from embedcli.cli.app import app
+from embedcli.metrics import Metric, brute_force
+
+SEED = 1234
+
+
+def invoke(*args: str, input: bytes | str | None = None):
+    result = CliRunner().invoke(app, ["similar", *args], input=input, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def sts_pairs(n: int) -> list[tuple[str, str]]:
+    """The first `n` STS-B test pairs scored 4.6 or more: near-paraphrases."""
+    pairs = []
+    for line in (SHARED_DATA / "stsbenchmark" / "sts-test.csv").read_text(encoding="utf-8").splitlines():
+        fields = line.split("\t")
+        if float(fields[4]) >= 4.6 and fields[5] != fields[6]:
+            pairs.append((fields[5], fields[6]))
+    return pairs[:n]
+
+
+@pytest.mark.slow
+def test_embed_pipe_into_similar_finds_the_paraphrase(tmp_path):
+    """texts -> embed (Arrow stream into a pipe) -> similar - "query": the real shipped model, as a user runs it."""
+    pairs = sts_pairs(24)
+    (tmp_path / "corpus.txt").write_text("\n".join(b for _, b in pairs) + "\n", encoding="utf-8")
+    queries = [a for a, _ in pairs[:6]]
+    embed = [sys.executable, "-m", "embedcli", "embed", "-q"]
+    similar = [sys.executable, "-m", "embedcli", "similar", "-", *queries, "-k", "3"]
+    with open(tmp_path / "corpus.txt", "rb") as source:
+        producer = subprocess.Popen(embed, stdin=source, stdout=subprocess.PIPE)
+        done = subprocess.run(similar, stdin=producer.stdout, capture_output=True, timeout=300)
+        producer.stdout.close()
+        assert producer.wait(timeout=300) == 0
+    assert done.returncode == 0, done.stderr.decode()
+    hits = jsonl(done.stdout.decode())
+    assert len(hits) == 3 * len(queries)
+    for query, paraphrase in pairs[:6]:
+        best = next(h for h in hits if h["query"] == query and h["rank"] == 1)
+        assert best["text"] == paraphrase and 0.5 < best["score"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    rng = np.random.default_rng(SEED)
+    folder = tmp_path_factory.mktemp("vectors")
+    corpus, queries = rng.standard_normal((300, 8)).astype(np.float32), rng.standard_normal((4, 8)).astype(np.float32)
+    np.save(folder / "corpus.npy", corpus)
+    np.save(folder / "queries.npy", queries)
+    np.save(folder / "wide.npy", rng.standard_normal((2, 9)).astype(np.float32))
+    return folder, corpus, queries
+
+
+@pytest.mark.parametrize("metric", [Metric.euclidean, Metric.dot, Metric.manhattan])
+def test_vectors_against_vectors_equal_brute_force(vectors, metric):
+    folder, corpus, queries = vectors
+    out = invoke(str(folder / "corpus.npy"), "--queries", str(folder / "queries.npy"), "-k", "4", "--metric", metric)
+    hits = jsonl(out.stdout)
+    oracle = brute_force(metric, queries, corpus)
+    for q in range(4):
+        mine = [h for h in hits if h["query"] == str(q + 1)]
+        best = np.lexsort((np.arange(300), -oracle[q]))[:4]
+        assert [h["id"] for h in mine] == [str(j + 1) for j in best]
+        assert [h["score"] for h in mine] == pytest.approx(metric_shown(metric, oracle[q][best]), rel=1e-5)
+
+
+def metric_shown(metric: Metric, scores: np.ndarray) -> list[float]:
+    return list(-scores if metric.is_distance else scores)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_no_query_dedup_writes_files_by_suffix(vectors, suffix, tmp_path):
+    folder, corpus, _ = vectors
+    target = tmp_path / f"dupes.{suffix}"
+    invoke(str(folder / "corpus.npy"), "-k", "2", "--threshold", "0.5", "-o", str(target))
+    if suffix == "jsonl":
+        rows = jsonl(target.read_text())
+    elif suffix == "csv":
+        rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    else:
+        rows = pq.read_table(target).to_pylist()
+    oracle = brute_force(Metric.cosine, corpus, corpus)
+    np.fill_diagonal(oracle, -np.inf)
+    expected = sum(min(2, int((o >= 0.5).sum())) for o in oracle)
+    assert len(rows) == expected and all(float(r["score"]) >= 0.5 for r in rows)
+    assert all(r["query"] != r["id"] for r in rows)
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_words_analogies_and_pairs(word2vec_bin, word2vec_model):
+    kv = word2vec_model.wv
+    hits = jsonl(invoke(str(word2vec_bin), "sister", "-k", "5").stdout)
+    assert [h["id"] for h in hits] == [w for w, _ in kv.most_similar("sister", topn=5)]
+    args = [str(word2vec_bin), "--positive", "sister", "--positive", "man", "--negative", "woman", "-k", "3"]
+    hits = jsonl(invoke(*args).stdout)
+    assert [h["score"] for h in hits] == pytest.approx(
+        [s for _, s in kv.most_similar(positive=["sister", "man"], negative=["woman"], topn=3)], abs=1e-5
+    )
+    assert hits[0]["query"] == "sister + man - woman"
+    hits = jsonl(invoke(str(word2vec_bin), "--pair", "sister", "brother", "--pair", "man", "house").stdout)
+    assert [(h["query"], h["id"]) for h in hits] == [("sister", "brother"), ("man", "house")]
+    assert hits[0]["score"] == pytest.approx(float(kv.similarity("sister", "brother")), abs=1e-6)
+
+
+def test_terminal_table_never_reads_text_as_markup(tmp_path):
+    import pyarrow as pa
+
+    from embedcli.formats.outputs import vector_schema
+
+    texts = ["[bold red]not markup[/]", "plain", "[link=x]y[/link]"]
+    vectors = np.eye(3, dtype=np.float32)
+    schema = vector_schema(vectors.dtype, 3, True, {"model": "none"})
+    table = pa.table(
+        [pa.array(["a", "b", "c"]), pa.array(texts), pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 3)],
+        schema=schema,
+    )
+    pq.write_table(table, tmp_path / "v.parquet")
+    out = invoke(str(tmp_path / "v.parquet"), "-k", "2", "--format", "table").stdout
+    assert "[bold red]not markup[/]" in out and "[link=x]y[/link]" in out
+
+
+def test_head_closes_the_pipe_quietly(tmp_path):
+    # 20,000 rows x 5 hits is megabytes of JSONL: far more than a pipe holds, so the writer does see it close.
+    np.save(tmp_path / "big.npy", np.random.default_rng(SEED).standard_normal((20_000, 8)).astype(np.float32))
+    done = subprocess.run(
+        f"{sys.executable} -m embedcli similar {tmp_path / 'big.npy'} -k 5 | head -n 2",
+        shell=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert len(done.stdout.decode().splitlines()) == 2
+    assert done.stderr.decode() == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{f}/corpus.npy", "some text"], "does not record the model"),
+        (["{f}/corpus.npy", "--queries", "{f}/wide.npy"], "9-d vectors, the corpus 8-d"),
+        (["{f}/corpus.npy", "--pair", "a"], "--pair takes two words"),
+        (["{f}/missing.parquet"], "no such file"),
+        (["{f}/corpus.npy", "-o", "{f}/out.txt"], "cannot tell the output format"),
+    ],
+)
+def test_user_errors_are_one_line(vectors, args, message):
+    folder, _, _ = vectors
+    done = run_cli("similar", *[a.format(f=folder) for a in args], timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode in (1, 2), err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2
