@@ -42,7 +42,7 @@ def data():
 
 @pytest.mark.parametrize("metric", list(Metric))
 @pytest.mark.parametrize("k", [1, 10, 5000])
-@pytest.mark.parametrize("block_rows", [7, 100, None])
+@pytest.mark.parametrize("block_rows", [7, 100, 700, None])
 def test_top_k_equals_brute_force(data, metric, k, block_rows):
     corpus, queries = data
     found = search(

@@ -1,0 +1,178 @@
+"""similar: exact top-k search as queries/s, embedcli against numpy, torch and faiss called directly, in one run.
+
+Corpus: N x 384 float32 (random, unit rows, so inner product = cosine), Q queries, k = 10. Each side answers the
+same queries on the same vectors; corpus preparation (normalising, building the faiss index) is outside the timing
+for every side. Peers:
+  numpy   one full (Q, N) matmul, argpartition, then sort of the k kept
+  torch   one full matmul + torch.topk
+  faiss   IndexFlatIP.search (exact; install faiss-cpu)
+The CLI is timed end to end (start-up, reading an NPY corpus and NPY queries, writing JSONL hits).
+Peak memory: the search function's extra memory (tracemalloc) and the CLI's peak RSS, both as multiples of the
+corpus size. Target: >= 1.5x the best peer's queries/s, peak memory < 1.5x the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = 1234
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _timed(run: Callable[[], object], rounds: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def _embedcli(corpus: np.ndarray, queries: np.ndarray, k: int) -> Callable[[], np.ndarray]:
+    from embedcli.metrics import Metric, prepare
+    from embedcli.search import SearchCorpus, search
+
+    prepared = SearchCorpus(corpus.copy(), Metric.cosine, owned=True)
+
+    def run() -> np.ndarray:
+        return np.stack([h.rows for h in search(prepare(Metric.cosine, queries), prepared, k)])
+
+    return run
+
+
+def _numpy(corpus: np.ndarray, queries: np.ndarray, k: int) -> Callable[[], np.ndarray]:
+    def run() -> np.ndarray:
+        scores = queries @ corpus.T
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
+        return np.take_along_axis(top, order, 1)
+
+    return run
+
+
+def _torch(corpus: np.ndarray, queries: np.ndarray, k: int) -> Callable[[], np.ndarray] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    c, q = torch.from_numpy(corpus), torch.from_numpy(queries)
+
+    def run() -> np.ndarray:
+        return torch.topk(q @ c.T, k, dim=1).indices.numpy()
+
+    return run
+
+
+def _faiss(corpus: np.ndarray, queries: np.ndarray, k: int) -> Callable[[], np.ndarray] | None:
+    try:
+        import faiss
+    except ImportError:
+        return None
+    index = faiss.IndexFlatIP(corpus.shape[1])
+    index.add(corpus)
+
+    def run() -> np.ndarray:
+        return index.search(queries, k)[1]
+
+    return run
+
+
+def _extra_memory(run: Callable[[], object]) -> int:
+    """Peak bytes allocated while `run` searches (the prepared corpus already exists)."""
+    tracemalloc.start()
+    run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def _cli(corpus: np.ndarray, queries: np.ndarray, k: int, rounds: int) -> tuple[float, int]:
+    """Median wall seconds of `embedcli similar corpus.npy --queries queries.npy -k K -o hits.jsonl`, peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "corpus.npy", corpus)
+        np.save(Path(tmp) / "queries.npy", queries)
+        cmd = [sys.executable, "-m", "embedcli", "similar", str(Path(tmp) / "corpus.npy")]
+        cmd += ["--queries", str(Path(tmp) / "queries.npy"), "-k", str(k), "-o", str(Path(tmp) / "hits.jsonl"), "-q"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        seconds, _ = _timed(lambda: subprocess.run(cmd, check=True, env=env, cwd=REPO), rounds)
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kib * 1024
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20,000 x 384 corpus, 200 queries, 1 round")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=1_000)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI timing")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.queries, args.rounds = 20_000, 200, 1
+    rng = np.random.default_rng(SEED)
+    corpus = _unit(rng.standard_normal((args.rows, args.dim), dtype=np.float32))
+    queries = _unit(rng.standard_normal((args.queries, args.dim), dtype=np.float32))
+    corpus_bytes = corpus.nbytes
+
+    sides = {"embedcli": _embedcli, "numpy": _numpy, "torch": _torch, "faiss": _faiss}
+    runs: dict[str, Callable[[], object]] = {}
+    for name, make in sides.items():
+        run = make(corpus, queries, args.k)
+        if run is None:
+            print(f"{name:<10} not installed: skipped")
+        else:
+            runs[name] = run
+    # Rounds go round-robin over the sides, so load from other work on the machine hits every side alike.
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    found: dict[str, object] = {name: run() for name, run in runs.items()}  # warm-up, and the answers
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            times[name].append(_timed(run, 1)[0])
+    rates = {name: args.queries / statistics.median(t) for name, t in times.items()}
+    reference = found["embedcli"]
+    for name, answer in found.items():
+        agree = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(reference, answer, strict=True)])  # type: ignore[call-overload]
+        assert agree > 0.999, f"{name} disagrees with embedcli: {agree:.4f}"
+    del runs, found
+    extra = _extra_memory(_embedcli(corpus, queries, args.k))
+    results = {f"{name}_qps": rate for name, rate in rates.items()}
+    best_peer = max((r for n, r in rates.items() if n != "embedcli"), default=float("nan"))
+    results["speedup_vs_best_peer"] = rates["embedcli"] / best_peer
+    results["search_extra_memory_x_corpus"] = extra / corpus_bytes
+    if not args.no_cli:
+        seconds, rss = _cli(corpus, queries, args.k, args.rounds)
+        results["cli_qps"] = args.queries / seconds
+        results["cli_peak_rss_x_corpus"] = rss / corpus_bytes
+
+    print(f"search {args.rows:,} x {args.dim} float32, {args.queries:,} queries, k={args.k}, median of {args.rounds}")
+    print(f"{'side':<10} {'queries/s':>10} {'vs embedcli':>12}")
+    for name, rate in rates.items():
+        print(f"{name:<10} {rate:>10,.0f} {rates['embedcli'] / rate:>11.2f}x")
+    if "cli_qps" in results:
+        print(f"{'CLI e2e':<10} {results['cli_qps']:>10,.0f}   (start-up, NPY read and JSONL write included)")
+        print(f"CLI peak RSS: {results['cli_peak_rss_x_corpus']:.2f}x the corpus ({corpus_bytes / 2**20:,.0f} MiB)")
+    print(f"search function extra memory: {results['search_extra_memory_x_corpus']:.2f}x the corpus")
+    print(f"embedcli vs best peer: {results['speedup_vs_best_peer']:.2f}x (target >= 1.5x)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
