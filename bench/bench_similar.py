@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -102,6 +101,13 @@ def _extra_memory(run: Callable[[], object]) -> int:
     return peak
 
 
+PEAK_RSS = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def _cli(corpus: np.ndarray, queries: np.ndarray, k: int, rounds: int) -> tuple[float, int]:
     """Median wall seconds of `embedcli similar corpus.npy --queries queries.npy -k K -o hits.jsonl`, peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,8 +117,11 @@ def _cli(corpus: np.ndarray, queries: np.ndarray, k: int, rounds: int) -> tuple[
         cmd += ["--queries", str(Path(tmp) / "queries.npy"), "-k", str(k), "-o", str(Path(tmp) / "hits.jsonl"), "-q"]
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         seconds, _ = _timed(lambda: subprocess.run(cmd, check=True, env=env, cwd=REPO), rounds)
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kib * 1024
+        # Peak RSS from a small parent: a child forked from this process would count this process's pages.
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, *cmd], check=True, env=env, cwd=REPO, capture_output=True
+        )
+    return seconds, int(done.stdout) * 1024
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -30,7 +30,7 @@ from embedcli.records import VectorTable
 from embedcli.search import Decoder, SearchCorpus
 from embedcli.wordvectors import load_word_vectors, vocab_path_for
 
-CHECK_ROWS = 65_536  # rows validated per block
+CHECK_ROWS = 16_384  # rows validated per block (a few MiB of temporaries)
 
 
 @dataclass

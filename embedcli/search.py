@@ -16,7 +16,7 @@ import numpy as np
 
 from embedcli.metrics import Metric, block_aux, exact, normalize_in_place, prepare, score_block
 
-BLOCK_BYTES = 64 << 20  # one score block: 64 MiB of float32
+BLOCK_BYTES = 32 << 20  # one score block: 32 MiB of float32
 QUERY_CHUNK = 1024  # queries scored together (and reported together)
 GROUP = 256  # columns whose maximum is checked before their elements
 NO_ROW = np.iinfo(np.int64).max  # row index of an empty slot: sorts after every real row
@@ -50,7 +50,7 @@ class SearchCorpus:
         decode: Decoder | None = None,
         skip: np.ndarray | None = None,
         owned: bool = False,
-        block_rows: int = 65_536,
+        block_rows: int = 16_384,
     ) -> None:
         self.vectors = vectors
         self.metric = metric
