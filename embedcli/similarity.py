@@ -28,7 +28,7 @@ from embedcli.formats.vector_files import (
     stored_precision,
     vector_format_for,
 )
-from embedcli.metrics import Metric, prepare
+from embedcli.metrics import Metric, exact, prepare
 from embedcli.models import resolve_model
 from embedcli.records import Record
 from embedcli.search import NO_ROW, QueryHits, SearchCorpus, search
@@ -189,6 +189,17 @@ class _CorpusRows:
         return self.corpus.rows_at(np.arange(len(self.corpus))[span])
 
 
+RESCORE_FACTOR = 4  # candidates kept per hit when rescoring quantized search with the float originals
+
+
+@dataclass(frozen=True)
+class Rescoring:
+    """Float originals of a quantized corpus (same rows), and the metric to rescore candidates with."""
+
+    original: Corpus
+    metric: Metric
+
+
 def find_similar(
     corpus: Corpus,
     queries: Queries,
@@ -196,24 +207,69 @@ def find_similar(
     k: int,
     threshold: float | None = None,
     exclude_self: bool = False,
+    rescore: Rescoring | None = None,
 ) -> tuple[Iterator[Hit], list[str]]:
-    """Validate, then search lazily: hits come query by query, best first. Returns (hits, warnings)."""
+    """Validate, then search lazily: hits come query by query, best first. Returns (hits, warnings).
+
+    With `rescore`, the search keeps RESCORE_FACTOR x k candidates in the corpus's own precision, then ranks them
+    by their exact scores on the float originals (`rescore.metric`, whose scale the hits and threshold use).
+    """
     check_queries(queries, metric)
     searchable, warnings = corpus.searchable(metric)
     warnings = corpus.notes + warnings
-    pairs = list(queries.exclude)
-    if queries.every_row:
-        pairs += [(i, i) for i in range(len(corpus))]
-    elif exclude_self:
-        pairs += _same_rows(corpus, queries)
-    exclude = None
-    if pairs:
-        array = np.array(sorted(pairs), dtype=np.int64)
-        exclude = (array[:, 0], array[:, 1])
+    exclude = _exclusions(corpus, queries, exclude_self)
     prepared = _CorpusRows(searchable) if queries.vectors is None else prepare(metric, queries.vectors)
-    min_score = metric.internal(threshold) if threshold is not None else None
-    found = search(prepared, searchable, k, exclude=exclude, min_score=min_score)  # type: ignore[arg-type]
-    return _hits(found, corpus, queries, metric), warnings
+    final = rescore.metric if rescore else metric
+    min_score = final.internal(threshold) if threshold is not None else None
+    if rescore is None:
+        found = search(prepared, searchable, k, exclude=exclude, min_score=min_score)  # type: ignore[arg-type]
+    else:
+        candidates = search(prepared, searchable, k * RESCORE_FACTOR, exclude=exclude)  # type: ignore[arg-type]
+        found = _rescored(candidates, corpus, queries, rescore, k, min_score)
+    return _hits(found, corpus, queries, final), warnings
+
+
+def _exclusions(corpus: Corpus, queries: Queries, exclude_self: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    pairs = list(queries.exclude)
+    if exclude_self and not queries.every_row:
+        pairs += _same_rows(corpus, queries)
+    query = np.array([q for q, _ in pairs], dtype=np.int64)
+    row = np.array([r for _, r in pairs], dtype=np.int64)
+    if queries.every_row:
+        query = np.concatenate([query, np.arange(len(corpus))])
+        row = np.concatenate([row, np.arange(len(corpus))])
+    if not len(query):
+        return None
+    order = np.lexsort((row, query))
+    return query[order], row[order]
+
+
+def _rescored(
+    found: Iterator[QueryHits],
+    corpus: Corpus,
+    queries: Queries,
+    rescore: Rescoring,
+    k: int,
+    min_score: float | None,
+) -> Iterator[QueryHits]:
+    original = rescore.original
+    if len(original) != len(corpus) or original.dimension != corpus.dimension:
+        raise InputError(
+            f"{original.name} ({len(original):,} x {original.dimension}) is not the original of "
+            f"{corpus.name} ({len(corpus):,} x {corpus.dimension})"
+        )
+    floats = SearchCorpus(original.vectors, rescore.metric, original.decode)
+    for hits in found:
+        if queries.vectors is None:
+            vector = original.floats(np.array([hits.query]))
+        else:
+            vector = queries.vectors[hits.query : hits.query + 1]
+        query = prepare(rescore.metric, vector)
+        scores = exact(rescore.metric, query, floats.rows_at(hits.rows[None, :]))[0]
+        order = np.lexsort((hits.rows, -scores))[:k]
+        rows, scores = hits.rows[order], scores[order]
+        keep = scores >= np.float32(min_score) if min_score is not None else np.ones(len(rows), bool)
+        yield QueryHits(hits.query, rows[keep], scores[keep])
 
 
 def _same_rows(corpus: Corpus, queries: Queries) -> list[tuple[int, int]]:

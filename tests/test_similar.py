@@ -203,3 +203,23 @@ def test_pairs_equal_gensim_similarity(words):
     )
     with pytest.raises(InputError, match="not in the vocabulary"):
         list(pair_hits(words, [("sister", "zzzzqx")], Metric.cosine))
+
+
+def test_binary_search_rescored_with_the_float_originals(data):
+    from embedcli.similarity import Rescoring
+
+    corpus, queries = data
+    table = table_corpus(quantize(corpus, Precision.binary), {"precision": "binary", "dimension": 16})
+    original = table_corpus(corpus.copy())
+    labels = [str(i) for i in range(37)]
+    hits, _ = find_similar(
+        table, Queries(labels, queries), Metric.hamming, 3, rescore=Rescoring(original, Metric.cosine)
+    )
+    hits = list(hits)
+    hamming, cosine = brute_force(Metric.hamming, queries, corpus), brute_force(Metric.cosine, queries, corpus)
+    for q in range(37):  # oracle: the 12 best by hamming (RESCORE_FACTOR x k), ranked by their float cosine
+        candidates = expected_top(hamming[q], 12)
+        best = candidates[np.lexsort((candidates, -cosine[q][candidates]))][:3]
+        mine = [h for h in hits if h.query == str(q)]
+        assert [h.id for h in mine] == [f"r{j}" for j in best]
+        assert [h.score for h in mine] == pytest.approx(cosine[q][best], abs=1e-5)

@@ -35,6 +35,8 @@ Examples:
   embedcli similar words.bin --positive king --positive woman --negative man
 
   embedcli similar words.bin --pair cat dog --pair car tree
+
+  embedcli similar binary.parquet "query" --rescore float32.parquet
 """
 
 Words = Annotated[list[str] | None, typer.Option(show_default=False)]
@@ -80,6 +82,15 @@ def similar(
         list[str] | None,
         typer.Option("--pair", metavar="A B", help="Score the pair A B (repeatable).", show_default=False),
     ] = None,
+    rescore: Annotated[
+        str | None,
+        typer.Option(
+            "--rescore",
+            metavar="ORIGINAL",
+            help="The float vectors an int8/binary corpus was quantized from: rescore the candidates with them.",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Embed text queries with this model, not the corpus's.", show_default=False),
@@ -102,7 +113,7 @@ def similar(
     """
     from embedcli import analogies
     from embedcli.corpus import load_corpus
-    from embedcli.similarity import every_row, file_queries, find_similar, text_queries
+    from embedcli.similarity import Rescoring, every_row, file_queries, find_similar, text_queries
 
     target, out = _output(output, fmt)
     if STDIO in (corpus, queries_file) and stdin_is_terminal():
@@ -116,6 +127,9 @@ def similar(
     table = load_corpus(corpus)
     chosen = metric or (Metric.hamming if table.precision.is_packed else Metric.cosine)
     choice = ModelChoice(model, backend, prompt)
+    rescoring = None
+    if rescore:  # hamming ranks bits; the float originals are compared by cosine
+        rescoring = Rescoring(load_corpus(rescore), Metric.cosine if chosen is Metric.hamming else chosen)
     warnings: list[str] = []
     hits: Iterable[Hit]
     if pair:
@@ -131,8 +145,9 @@ def similar(
             asked, warnings = text_queries(table, queries, choice)
         else:
             asked = every_row(table)
-        hits, more = find_similar(table, asked, chosen, k, threshold, exclude_self)
+        hits, more = find_similar(table, asked, chosen, k, threshold, exclude_self, rescoring)
         warnings += more
+        chosen = rescoring.metric if rescoring else chosen
     for message in warnings:
         warn(message)
     count = _render(hits, chosen) if out is HitFormat.table else write_hits(hits, target, out)
