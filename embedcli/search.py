@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedcli.metrics import Metric, block_aux, exact, normalize_in_place, prepare, score_block
+from embedcli.metrics import Metric, exact, normalize_in_place, prepare, score_block
 
 BLOCK_BYTES = 32 << 20  # one score block: 32 MiB of float32
 QUERY_CHUNK = 1024  # queries scored together (and reported together)
@@ -66,7 +66,7 @@ class SearchCorpus:
             with np.errstate(invalid="ignore", divide="ignore"):  # NaN/Inf rows: skipped by search anyway
                 self._inverse = (1 / np.where(norms == 0, 1, norms)).astype(np.float32)
         if metric is Metric.euclidean:
-            self._aux = self._per_row(lambda b: block_aux(metric, b), block_rows)
+            self._aux = self._per_row(lambda b: np.einsum("ij,ij->i", b, b), block_rows)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -194,7 +194,8 @@ def _at_least(scores: np.ndarray, lowest: np.ndarray) -> tuple[np.ndarray, np.nd
     n, width = scores.shape
     grouped = width - width % GROUP
     if grouped == 0:
-        return np.nonzero(scores >= lowest[:, None])
+        query, column = np.nonzero(scores >= lowest[:, None])
+        return query, column
     groups = scores[:, :grouped].reshape(n, grouped // GROUP, GROUP)
     query, group = np.nonzero(groups.max(axis=2) >= lowest[:, None])
     inner_query, offset = np.nonzero(groups[query, group] >= lowest[query][:, None])

@@ -24,11 +24,16 @@ COLUMNS = ("query", "rank", "id", "score", "text")
 
 
 class HitLike(Protocol):
-    query: str
-    rank: int
-    id: str
-    score: float
-    text: str | None
+    @property
+    def query(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def text(self) -> str | None: ...
 
 
 class HitFormat(str, Enum):
@@ -93,7 +98,8 @@ def write_hits(hits: Iterable[HitLike], target: str | None, fmt: HitFormat) -> i
 
 
 def _write_jsonl(hits: Iterable[HitLike], sink: Any) -> int:
-    count, pending, current = 0, [], None
+    count, current = 0, None
+    pending: list[bytes] = []
     for hit in hits:
         if hit.query != current and pending:  # one query's hits are done: let the reader have them now
             sink.write(b"".join(pending))

@@ -161,7 +161,7 @@ def _from_arrow_table(table: Any, name: str, vector_column: str) -> VectorTable:
 
 def _read_jsonl(path: str, name: str, vector_column: str) -> VectorTable:
     ids: list[str] = []
-    texts: list[str] = []
+    texts: list[Any] = []
     rows: list[list[float]] = []
     for number, row in _jsonl_rows(path, name):
         if vector_column not in row:
