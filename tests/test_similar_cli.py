@@ -169,3 +169,47 @@ def test_user_errors_are_one_line(vectors, args, message):
     assert done.returncode in (1, 2), err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) <= 2
+
+
+def _write_corpus(folder, fmt: str, corpus: np.ndarray):
+    """The corpus as `embed` would write it, in `fmt`, with ids c1.. and texts t1.."""
+    from embedcli.formats.outputs import open_vector_writer
+    from embedcli.records import EmbeddedBatch
+
+    path = folder / f"corpus.{fmt}"
+    ids = [f"c{i + 1}" for i in range(len(corpus))]
+    from embedcli.formats import OutputFormat
+
+    with open_vector_writer(str(path), OutputFormat(fmt), {"model": "none"}) as writer:
+        writer.write(EmbeddedBatch(ids, [f"t{i + 1}" for i in range(len(corpus))], corpus))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "npy", "arrows", "arrow", "jsonl"])
+@pytest.mark.parametrize("via_stdin", [False, True])
+def test_every_corpus_format_from_a_path_or_stdin(vectors, tmp_path, fmt, via_stdin):
+    folder, corpus, queries = vectors
+    path = _write_corpus(tmp_path, fmt, corpus)
+    args = ["-" if via_stdin else str(path), "--queries", str(folder / "queries.npy"), "-k", "3"]
+    if via_stdin:  # a real process: stdin is a pipe (CliRunner's stdin cannot be peeked at)
+        hits = jsonl(run_cli("similar", *args, input=path.read_bytes(), check=True).stdout.decode())
+    else:
+        hits = jsonl(invoke(*args).stdout)
+    oracle = brute_force(Metric.cosine, queries, corpus)
+    prefix = "" if fmt == "npy" else "c"
+    expected = [f"{prefix}{j + 1}" for q in range(4) for j in np.lexsort((np.arange(300), -oracle[q]))[:3]]
+    assert [h["id"] for h in hits] == expected
+    assert all(("text" in h) == (fmt != "npy") for h in hits)
+
+
+def test_vector_queries_from_stdin_and_exclude_self(vectors, tmp_path):
+    _, corpus, _ = vectors
+    path = _write_corpus(tmp_path, "parquet", corpus)
+    stream = _write_corpus(tmp_path / "..", "arrows", corpus[:5]).read_bytes()
+    hits = jsonl(run_cli("similar", str(path), "--queries", "-", "-k", "1", input=stream, check=True).stdout.decode())
+    assert [(h["query"], h["id"]) for h in hits] == [(f"t{i}", f"c{i}") for i in range(1, 6)]  # each finds itself
+    args = ["similar", str(path), "--queries", "-", "-k", "1", "--exclude-self"]
+    hits = jsonl(run_cli(*args, input=stream, check=True).stdout.decode())
+    oracle = brute_force(Metric.cosine, corpus[:5], corpus)
+    np.fill_diagonal(oracle[:, :5], -np.inf)
+    assert [h["id"] for h in hits] == [f"c{np.argmax(o) + 1}" for o in oracle]
