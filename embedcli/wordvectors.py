@@ -13,9 +13,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from embedcli.errors import InputError
+from embedcli.errors import InputError, ModelError
 
 FASTTEXT_MAGIC = 793712314  # the int32 that starts a Facebook fastText .bin
+MODEL_MARKER = "embedcli-model.json"  # in a `train --save-model` folder, beside the pickled gensim model
+MODEL_FILE = "model.gensim"
 
 
 class WordVectorFormat(str, Enum):
@@ -74,8 +76,40 @@ def detect_format(path: str) -> WordVectorFormat:
     )
 
 
-def load_word_vectors(path: str) -> Any:
-    """Load `path` as gensim KeyedVectors (FastTextKeyedVectors for Facebook .bin). Raises InputError."""
+def is_saved_model(path: str | Path) -> bool:
+    """True for a folder written by `embedcli train --save-model` (a full gensim model, pickled)."""
+    return (Path(path) / MODEL_MARKER).is_file()
+
+
+def load_saved_model(path: str | Path, trust_pickle: bool = False) -> Any:
+    """Load a `--save-model` folder as the full gensim model (Word2Vec, FastText or Doc2Vec).
+
+    The model is a Python pickle, and unpickling can run arbitrary code: without `trust_pickle` this raises
+    ModelError (the CLI spells the permission `--trust-pickle` and warns when it is given).
+    """
+    folder = Path(path)
+    if not is_saved_model(folder):
+        raise InputError(f"{path}: not a model folder written by `embedcli train --save-model`")
+    if not trust_pickle:
+        raise ModelError(
+            f"{path}: a saved gensim model is a Python pickle, and loading one can run arbitrary code",
+            hint="pass --trust-pickle if you trust where it came from",
+        )
+    from gensim.utils import SaveLoad
+
+    try:
+        return SaveLoad.load(str(folder / MODEL_FILE))
+    except (OSError, EOFError, ValueError, AttributeError, ImportError) as exc:
+        raise InputError(f"{path}: cannot load the saved model ({exc})") from None
+
+
+def load_word_vectors(path: str, trust_pickle: bool = False) -> Any:
+    """Load `path` as gensim KeyedVectors (FastTextKeyedVectors for Facebook .bin). Raises InputError.
+
+    A `--save-model` folder gives its word vectors, but only with `trust_pickle` (see load_saved_model).
+    """
+    if Path(path).is_dir():
+        return load_saved_model(path, trust_pickle).wv
     fmt = detect_format(path)
     try:
         if fmt is WordVectorFormat.fasttext_binary:

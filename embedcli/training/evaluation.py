@@ -65,7 +65,8 @@ def evaluate(kv: Any, analogies: list[str] | None = None, pairs: list[str] | Non
 
 def evaluate_analogies(kv: Any, path: str) -> AnalogyResult:
     score, sections = kv.evaluate_word_analogies(path)
-    total: dict[str, Any] = next((s for s in sections if s["section"] == "Total accuracy"), {"correct": [], "incorrect": []})
+    empty: dict[str, Any] = {"correct": [], "incorrect": []}
+    total = next((s for s in sections if s["section"] == "Total accuracy"), empty)
     correct, evaluated = len(total["correct"]), len(total["correct"]) + len(total["incorrect"])
     questions = _count_questions(path)
     return AnalogyResult(

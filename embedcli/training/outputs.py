@@ -20,10 +20,7 @@ from embedcli.errors import UsageError
 from embedcli.formats import data_suffix
 from embedcli.formats.outputs import METADATA_KEY, AtomicTarget, check_not_input
 from embedcli.training.settings import Algorithm
-from embedcli.wordvectors import vocab_path_for
-
-MODEL_MARKER = "embedcli-model.json"  # inside a --save-model folder: what the pickle holds
-MODEL_FILE = "model.gensim"
+from embedcli.wordvectors import MODEL_FILE, MODEL_MARKER, vocab_path_for
 
 
 class VectorFileFormat(str, Enum):
