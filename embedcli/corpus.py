@@ -8,6 +8,7 @@ before any search, a block at a time.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from embedcli.errors import InputError
-from embedcli.formats import STDIO
+from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     StoredPrecision,
@@ -117,11 +118,30 @@ def _has_word_column(path: str) -> bool:
         return False
 
 
-def load_corpus(path: str, vector_column: str = "embedding") -> Corpus:
-    """Load a corpus from `path` ('-': stdin). Raises UsageError for unreadable paths, InputError for bad content."""
+def stream_bytes() -> int:
+    """Parquet/Arrow files larger than this (a quarter of the physical memory) are read a batch at a time."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError):
+        return 1 << 30
+
+
+def load_corpus(path: str, vector_column: str = "embedding", stream: bool | None = None) -> Corpus:
+    """Load a corpus from `path` ('-': stdin). Raises UsageError for unreadable paths, InputError for bad content.
+
+    NPY files are memory-mapped. Parquet and Arrow files are read whole, or, with `stream` (default: when the file
+    is larger than `stream_bytes()`), a batch at a time on every pass, keeping only ids and texts in memory.
+    """
     check_readable(path)
     if is_word_vector_file(path):
         return _word_corpus(path)
+    streamable = path != STDIO and vector_format_for(path) in (
+        OutputFormat.parquet,
+        OutputFormat.arrow,
+        OutputFormat.arrows,
+    )
+    if streamable and (stream or (stream is None and os.path.getsize(path) > stream_bytes())):
+        return _streamed_corpus(path, vector_column)
     table = read_vector_table(path, vector_column=vector_column)
     name = "<stdin>" if path == STDIO else path
     if len(table.ids) == 0:
@@ -147,6 +167,25 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
         notes=[stored.note] if stored.note else [],
     )
+
+
+def _streamed_corpus(path: str, vector_column: str) -> Corpus:
+    from embedcli.formats.batched_matrix import BatchedMatrix
+    from embedcli.formats.vector_batches import VectorBatches
+
+    batches = VectorBatches(path, vector_column).__enter__()  # a file path holds nothing open between passes
+    if batches.num_rows == 0:
+        raise InputError(f"{path}: the corpus has no rows")
+    ids: list[str] = []
+    texts: list[str] = []
+    for batch in batches.batches(65_536):
+        ids += batch.ids
+        texts += batch.texts or []
+    matrix: Any = BatchedMatrix(batches)
+    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, metadata=batches.metadata)
+    corpus = _table_corpus(table, path)
+    corpus.owned = False
+    return corpus
 
 
 def _word_corpus(path: str) -> Corpus:

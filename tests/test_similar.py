@@ -223,3 +223,35 @@ def test_binary_search_rescored_with_the_float_originals(data):
         mine = [h for h in hits if h.query == str(q)]
         assert [h.id for h in mine] == [f"r{j}" for j in best]
         assert [h.score for h in mine] == pytest.approx(cosine[q][best], abs=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrows"])
+@pytest.mark.parametrize("metric", [Metric.cosine, Metric.euclidean])
+def test_streamed_corpus_equals_the_corpus_read_whole(data, tmp_path, fmt, metric):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    corpus, queries = data
+    corpus = corpus.copy()
+    corpus[11] = np.nan  # validation works a batch at a time too
+    schema_meta = {b"embedcli": b'{"model": "none", "precision": "float32"}'}
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(len(corpus))],
+            "text": [f"t{i}" for i in range(len(corpus))],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(corpus.ravel()), 16),
+        }
+    ).replace_schema_metadata(schema_meta)
+    path = tmp_path / f"c.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, path, row_group_size=97)
+    else:
+        with pa.ipc.new_stream(str(path), table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=101):
+                writer.write_batch(batch)
+    whole, streamed = load_corpus(str(path), stream=False), load_corpus(str(path), stream=True)
+    assert not isinstance(streamed.vectors, np.ndarray) and streamed.texts == whole.texts
+    for queries_of in (lambda c: Queries([str(i) for i in range(37)], queries), every_row):
+        a, warn_a = find_similar(whole, queries_of(whole), metric, 4)
+        b, warn_b = find_similar(streamed, queries_of(streamed), metric, 4)
+        assert list(a) == list(b) and warn_a == warn_b and "'r11'" in warn_a[0]
