@@ -14,6 +14,7 @@ from embedcli.cli.console import info, plural, stdin_is_terminal, warn
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO
 from embedcli.formats.hits import HitFormat, hit_format_for, write_hits
+from embedcli.formats.outputs import check_not_input
 from embedcli.metrics import Metric
 from embedcli.similarity import Hit, ModelChoice
 
@@ -116,6 +117,8 @@ def similar(
     from embedcli.similarity import Rescoring, every_row, file_queries, find_similar, text_queries
 
     target, out = _output(output, fmt)
+    if target is not None:
+        check_not_input(target, [p for p in (corpus, queries_file, rescore) if p])
     if STDIO in (corpus, queries_file) and stdin_is_terminal():
         raise UsageError("'-' reads stdin, but stdin is a terminal", hint="pipe data in, or name a file")
     if corpus == STDIO and queries_file == STDIO:
