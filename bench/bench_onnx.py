@@ -100,7 +100,7 @@ def in_process(sets: dict[str, list[str]], args: argparse.Namespace) -> None:
         for q in ("none", "int8")
     }
     print(f"1. in process, sentences/s (median of {args.rounds}; torch batch {args.st_batch}, onnx {args.onnx_batch})")
-    print(f"   {'set':<22}{'torch':>8}{'onnx fp32':>11}{'onnx int8':>11}{'fp32/torch':>12}{'int8/torch':>12}")
+    print(f"   {'set':<31}{'torch':>8}{'onnx fp32':>11}{'onnx int8':>11}{'fp32/torch':>12}{'int8/torch':>12}")
     for name, texts in sets.items():
         st.encode(texts[:64], batch_size=args.st_batch)  # warm up
         contenders: dict[str, Callable[[], object]] = {
@@ -112,7 +112,7 @@ def in_process(sets: dict[str, list[str]], args: argparse.Namespace) -> None:
         tokens = np.mean([len(e.ids) for e in encoders["none"]._encoder.tokenizer.encode_batch(texts)])
         label = f"{name} ({len(texts)}, {tokens:.0f} tok)"
         print(
-            f"   {label:<22}{rate['torch']:8.0f}{rate['none']:11.0f}{rate['int8']:11.0f}"
+            f"   {label:<31}{rate['torch']:8.0f}{rate['none']:11.0f}{rate['int8']:11.0f}"
             f"{rate['none'] / rate['torch']:12.2f}{rate['int8'] / rate['torch']:12.2f}"
         )
 
