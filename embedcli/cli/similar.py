@@ -112,9 +112,7 @@ def similar(
     Text queries are embedded with the model the corpus records. Exit status: 0 ok, 1 failure, 2 usage error,
     130 interrupted, 141 output pipe closed.
     """
-    from embedcli import analogies
-    from embedcli.corpus import load_corpus
-    from embedcli.similarity import Rescoring, every_row, file_queries, find_similar, text_queries
+    from embedcli.similar_request import SimilarRequest, run_similar
 
     target, out = _output(output, fmt)
     if target is not None:
@@ -127,35 +125,27 @@ def similar(
         raise UsageError("--pair takes two words: --pair A B")
     if sum(map(bool, (queries_file, positive or negative, pair))) > 1 or (queries and queries_file):
         raise UsageError("give one kind of query: texts, --queries, --positive/--negative, or --pair")
-    table = load_corpus(corpus)
-    chosen = metric or (Metric.hamming if table.precision.is_packed else Metric.cosine)
-    choice = ModelChoice(model, backend, prompt)
-    rescoring = None
-    if rescore:  # hamming ranks bits; the float originals are compared by cosine
-        rescoring = Rescoring(load_corpus(rescore), Metric.cosine if chosen is Metric.hamming else chosen)
-    warnings: list[str] = []
-    hits: Iterable[Hit]
-    if pair:
-        hits = analogies.pair_hits(table, list(zip(pair, queries or [], strict=True)), chosen)
-    elif (positive or negative) and cosmul:
-        hits = analogies.cosmul_hits(table, positive or [], negative or [], k)
-    else:
-        if positive or negative:
-            asked = analogies.analogy_queries(table, positive or [], negative or [])
-        elif queries_file:
-            asked, warnings = file_queries(queries_file, table, choice)
-        elif queries:
-            asked, warnings = text_queries(table, queries, choice)
-        else:
-            asked = every_row(table)
-        hits, more = find_similar(table, asked, chosen, k, threshold, exclude_self, rescoring)
-        warnings += more
-        chosen = rescoring.metric if rescoring else chosen
-    for message in warnings:
+    request = SimilarRequest(
+        corpus,
+        texts=[] if pair else list(queries or []),
+        queries_file=queries_file,
+        positive=list(positive or []),
+        negative=list(negative or []),
+        cosmul=cosmul,
+        pairs=list(zip(pair, queries or [], strict=True)) if pair else [],
+        k=k,
+        metric=metric,
+        threshold=threshold,
+        exclude_self=exclude_self,
+        rescore=rescore,
+        model=ModelChoice(model, backend, prompt),
+    )
+    result = run_similar(request)
+    for message in result.warnings:
         warn(message)
-    count = _render(hits, chosen) if out is HitFormat.table else write_hits(hits, target, out)
+    count = _render(result.hits, result.metric) if out is HitFormat.table else write_hits(result.hits, target, out)
     if not quiet and out is not HitFormat.table:
-        info(f"{plural(count, 'hit')} by {chosen.value} {chosen.score_name}")
+        info(f"{plural(count, 'hit')} by {result.metric.value} {result.metric.score_name}")
 
 
 def _output(output: str | None, fmt: HitFormat | None) -> tuple[str | None, HitFormat]:
