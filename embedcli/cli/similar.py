@@ -166,11 +166,13 @@ def _render(hits: Iterable[Hit], metric: Metric) -> int:
 
     console, count = Console(), 0
     for query, group in _by_query(hits):
+        columns = ["rank", metric.score_name, "id"] + (["text"] if any(h.text is not None for h in group) else [])
         table = Table(title=Text(query), title_justify="left", show_edge=False)
-        for name in ("rank", metric.score_name, "id", "text"):
+        for name in columns:
             table.add_column(name, justify="right" if name in ("rank", metric.score_name) else "left")
         for hit in group:
-            table.add_row(str(hit.rank), f"{hit.score:.4f}", Text(hit.id), Text(hit.text or ""))
+            cells = [str(hit.rank), f"{hit.score:.4f}", Text(hit.id), Text(hit.text or "")]
+            table.add_row(*cells[: len(columns)])
             count += 1
         console.print(table)
     return count
