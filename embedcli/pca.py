@@ -16,6 +16,7 @@ import numpy as np
 RANDOMIZED_MIN_WIDTH = 2048
 POWER_ITERATIONS = 8
 OVERSAMPLES = 16
+CHUNK_ROWS = 4096
 
 
 class GramAccumulator:
@@ -35,9 +36,13 @@ class GramAccumulator:
         block = np.asarray(block, dtype=np.float32)
         if self.shift is None:
             self.shift = block.mean(axis=0, dtype=np.float64).astype(np.float32)
-        shifted = block - self.shift
-        self.gram += shifted.T @ shifted
-        self.sums += shifted.sum(axis=0, dtype=np.float64)
+            self._buffer = np.empty((CHUNK_ROWS, self.width), dtype=np.float32)
+        # Shift chunk by chunk into one reused buffer: no allocation per block, and the chunk stays in cache.
+        for start in range(0, len(block), CHUNK_ROWS):
+            part = block[start : start + CHUNK_ROWS]
+            shifted = np.subtract(part, self.shift, out=self._buffer[: len(part)])
+            self.gram += shifted.T @ shifted
+            self.sums += shifted.sum(axis=0)  # centred values: a float32 sum per chunk is accurate
         self.rows += len(block)
 
     @property
