@@ -213,3 +213,30 @@ def test_vector_queries_from_stdin_and_exclude_self(vectors, tmp_path):
     oracle = brute_force(Metric.cosine, corpus[:5], corpus)
     np.fill_diagonal(oracle[:, :5], -np.inf)
     assert [h["id"] for h in hits] == [f"c{np.argmax(o) + 1}" for o in oracle]
+
+
+def test_text_queries_reuse_the_corpus_model_prompt_and_dim(tiny_st_dir, tmp_path):
+    texts = ["The cat sat on the mat.", "A dog barked at the mailman.", "Quantum physics is hard.", "I love tea"]
+    (tmp_path / "docs.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    args = ["embed", str(tmp_path / "docs.txt"), "--model", str(tiny_st_dir), "--dim", "16", "--prompt", "q: "]
+    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "v.parquet")], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    hits = jsonl(invoke(str(tmp_path / "v.parquet"), *texts, "-k", "1").stdout)
+    # Each text, embedded again as the corpus was (same model, prompt and --dim), finds itself at similarity 1.
+    assert [(h["query"], h["id"]) for h in hits] == [(t, str(i + 1)) for i, t in enumerate(texts)]
+    assert all(h["score"] == pytest.approx(1.0, abs=1e-5) for h in hits)
+    hits = jsonl(invoke(str(tmp_path / "v.parquet"), texts[0], "-k", "1", "--prompt", "other: ").stdout)
+    assert hits[0]["score"] < 0.99999  # a different prompt is a different vector
+
+
+def test_vector_queries_from_another_model_are_refused(vectors, tmp_path):
+    from embedcli.formats import OutputFormat
+    from embedcli.formats.outputs import open_vector_writer
+    from embedcli.records import EmbeddedBatch
+
+    _, corpus, _ = vectors
+    for name, model in (("a", "model-a"), ("b", "model-b")):
+        with open_vector_writer(str(tmp_path / f"{name}.parquet"), OutputFormat.parquet, {"model": model}) as writer:
+            writer.write(EmbeddedBatch(["1", "2"], ["x", "y"], corpus[:2]))
+    done = run_cli("similar", str(tmp_path / "a.parquet"), "--queries", str(tmp_path / "b.parquet"))
+    assert done.returncode == 1 and "embedded with model-b, the corpus with model-a" in done.stderr.decode()
