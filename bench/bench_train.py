@@ -102,11 +102,18 @@ def main(argv: list[str] | None = None) -> None:
         variants = {
             "gensim iterable": lambda out: [*exe, script, "iterable", out, str(epochs), str(args.workers), *files],
             "gensim corpus_file": lambda out: [*exe, script, "file", out, str(epochs), str(args.workers), *files],
-            "embedcli train": lambda out: [
-                *embedcli, *files, "-o", out, "-q", "--epochs", str(epochs), "--workers", str(args.workers),
-                "--errors", "replace",
-            ],
-        }  # fmt: skip
+        }
+        common = ["-q", "--epochs", str(epochs), "--workers", str(args.workers), "--errors", "replace"]
+        for mode in ("auto", "iterable", "file"):
+            variants[f"embedcli {mode}"] = lambda out, m=mode: [
+                *embedcli,
+                *files,
+                "-o",
+                out,
+                *common,
+                "--corpus-mode",
+                m,
+            ]
         times: dict[str, float] = {}
         for _ in range(args.repeat):
             for name, command in variants.items():
@@ -120,13 +127,15 @@ def main(argv: list[str] | None = None) -> None:
         rate = tokens * epochs / seconds
         ws, sl = scores[name]
         print(f"{name:<20} {seconds:>8.1f} {rate:>12,.0f} {seconds / best_direct:>10.2f}x {ws:>10.3f} {sl:>9.3f}")
-    ours = times["embedcli train"]
+    ours = times["embedcli auto"]
     direct_name = min(("gensim iterable", "gensim corpus_file"), key=times.__getitem__)
-    delta = scores["embedcli train"][0] - scores[direct_name][0]
+    delta = scores["embedcli auto"][0] - scores[direct_name][0]
     print(
-        f"embedcli / fastest direct ({direct_name}): time {ours / best_direct:.2f}x, "
+        f"embedcli (auto) / fastest direct ({direct_name}): time {ours / best_direct:.2f}x, "
         f"words/s {best_direct / ours:.2f}x; wordsim353 Spearman difference {delta:+.3f}"
     )
+    for mode, direct in (("iterable", "gensim iterable"), ("file", "gensim corpus_file")):
+        print(f"same path, embedcli {mode} / {direct}: time {times[f'embedcli {mode}'] / times[direct]:.2f}x")
 
 
 if __name__ == "__main__":

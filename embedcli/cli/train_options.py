@@ -112,7 +112,8 @@ CorpusModeOpt = Annotated[
     _opt(
         "--corpus-mode",
         help="How gensim reads the corpus: iterable (token lists in memory) or file (gensim's corpus_file, "
-        "spooled to a temporary file). auto: iterable with 1 worker or Doc2Vec, file otherwise (measured faster).",
+        "spooled to a temporary file). auto (measured faster): file from 4 workers (and cores) on, "
+        "iterable below that and for Doc2Vec.",
         panel=CORPUS,
     ),
 ]
@@ -146,5 +147,23 @@ LossOpt = Annotated[
         help="Word2Vec: compute each epoch's training loss.",
         panel=OUTPUT,
         show_default="on when the progress bar shows",
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    _opt(
+        "--resume",
+        help="Go on training a model kept with --save-model, on these inputs (its own settings are kept). "
+        "Needs --trust-pickle.",
+        panel=OUTPUT,
+        show_default=False,
+    ),
+]
+TrustPickleOpt = Annotated[
+    bool,
+    _opt(
+        "--trust-pickle",
+        help="Allow loading a saved gensim model: it is a Python pickle, which can run code. Only trusted models.",
+        panel=OUTPUT,
     ),
 ]

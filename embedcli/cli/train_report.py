@@ -107,7 +107,9 @@ def _describe(outcome: TrainOutcome) -> str:
     if s.algorithm is Algorithm.doc2vec:
         return "Doc2Vec (PV-DBOW)" if s.dbow else "Doc2Vec (PV-DM)"
     name = "Word2Vec" if s.algorithm is Algorithm.word2vec else "FastText"
-    return f"{name} ({'skip-gram' if s.sg else 'CBOW'}{', hs' if s.hs else ''}, {s.dim}-d)"
+    dim = outcome.model.vector_size if outcome.model is not None else s.dim
+    sg, hs = (outcome.model.sg, outcome.model.hs) if outcome.model is not None else (s.sg, s.hs)
+    return f"{name} ({'skip-gram' if sg else 'CBOW'}{', hs' if hs else ''}, {dim}-d)"
 
 
 def render_evaluation(results: dict[str, list[Any]], json_target: str | None) -> None:

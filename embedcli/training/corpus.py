@@ -113,7 +113,8 @@ def tokenize_records(
     ids: list[str] = []
     tags: list[int] = []
     sentences: list[list[str]] = []
-    interned: dict[str, str] = {}  # one str object per distinct word: memory grows with the vocabulary
+    # One str object per distinct word, so memory grows with the vocabulary, not with the tokens.
+    intern = {}.setdefault
     out = None
     path = None
     if spool:
@@ -141,7 +142,7 @@ def tokenize_records(
                     out.write(" ".join(piece))
                     out.write("\n")
                 else:
-                    sentences.append([interned.setdefault(t, t) for t in piece])
+                    sentences.append(list(map(intern, piece, piece)))
         stats.pieces = len(tags)
         if out is not None:
             out.close()

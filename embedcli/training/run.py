@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from embedcli.errors import UsageError
 from embedcli.records import Record
 from embedcli.training.corpus import CorpusStats, TokenCorpus, apply_phrases, tokenize_records
 from embedcli.training.evaluation import evaluate
@@ -24,7 +25,7 @@ from embedcli.training.fit import (
     train_model,
 )
 from embedcli.training.outputs import VectorFileFormat, save_model, write_vectors
-from embedcli.training.settings import CorpusMode, TrainSettings
+from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
 
 
 @dataclass
@@ -62,9 +63,19 @@ def run_training(
     settings: TrainSettings,
     targets: Targets,
     estimate_only: bool = False,
+    resume: Any = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainOutcome:
-    """Train on `records` as `settings` say and deliver to `targets`. Raises EmbedcliError subclasses."""
+    """Train on `records` as `settings` say and deliver to `targets`. Raises EmbedcliError subclasses.
+
+    `resume`: a gensim model loaded from `--save-model` to go on training (its own knobs are kept; new words
+    that pass its --min-count join the vocabulary). Doc2Vec models cannot take new documents this way.
+    """
+    if resume is not None:  # the saved model decides the algorithm
+        name = type(resume).__name__.lower()
+        if name not in {a.value for a in Algorithm}:
+            raise UsageError(f"cannot continue training a {type(resume).__name__}")
+        settings = replace(settings, algorithm=Algorithm(name))
     settings = settings.resolved()
     started = time.perf_counter()
     corpus = read_corpus(records, settings)
@@ -74,8 +85,11 @@ def run_training(
             corpus, phrase_count = apply_phrases(corpus, settings.phrases_min_count, settings.phrases_threshold)
         outcome = TrainOutcome(settings, corpus.stats, phrases=phrase_count)
         outcome.read_seconds = time.perf_counter() - started
-        model = new_model(settings)
-        build_vocabulary(model, corpus, settings)
+        if resume is None:
+            model = new_model(settings)
+            build_vocabulary(model, corpus, settings)
+        else:
+            model = continue_from(resume, corpus, settings)
         outcome.vocabulary = len(model.wv)
         if estimate_only:
             outcome.memory = estimate_memory(model)
@@ -91,6 +105,18 @@ def run_training(
             save_model(model, targets.save_model, outcome.metadata())
             outcome.written.append(targets.save_model)
     return outcome
+
+
+def continue_from(model: Any, corpus: TokenCorpus, settings: TrainSettings) -> Any:
+    """Prepare a saved model for more training on `corpus`: update its vocabulary, take the run's workers."""
+    if settings.algorithm is Algorithm.doc2vec:
+        raise UsageError("continuing a Doc2Vec model on new documents is not supported", hint="train a new one")
+    model.workers = settings.workers
+    if settings.epochs is not None:
+        model.epochs = settings.epochs
+    model.build_vocab_from_freq(corpus.counts, corpus_count=corpus.stats.pieces, update=True)
+    model.corpus_total_words = corpus.stats.tokens
+    return model
 
 
 def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorpus:
