@@ -189,7 +189,15 @@ def _streamed_corpus(path: str, vector_column: str) -> Corpus:
 
 
 def _word_corpus(path: str) -> Corpus:
-    words = load_word_vectors(path)
+    try:
+        words = load_word_vectors(path)
+    except InputError as exc:
+        if "not a word-vector file" not in exc.message:
+            raise
+        raise InputError(
+            f"{path}: neither a vector file nor word vectors",
+            hint=f"to search texts, embed them first: embedcli embed {path} | embedcli similar - QUERY",
+        ) from None
     vectors = np.asarray(words.vectors, dtype=np.float32)
     return Corpus(
         name=path,

@@ -45,10 +45,12 @@ Words = Annotated[list[str] | None, typer.Option(show_default=False)]
 
 def similar(
     corpus: Annotated[
-        str, typer.Argument(help="Vector file (Parquet, Arrow, NPY, JSONL) or word vectors; '-': stdin.")
+        str,
+        typer.Argument(help="Vector file (Parquet, Arrow, NPY, JSONL) or word vectors; '-': stdin."),
     ],
     queries: Annotated[
-        list[str] | None, typer.Argument(help="Query texts (words for word vectors). None: every corpus row.")
+        list[str] | None,
+        typer.Argument(help="Query texts (words for word vectors). None: every corpus row."),
     ] = None,
     queries_file: Annotated[
         str | None,
@@ -107,10 +109,9 @@ def similar(
     ] = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
-    """Find the nearest corpus rows of each query, exactly, best first.
+    """Find the nearest corpus rows of each query, exactly, best first; text queries use the corpus's model.
 
-    Text queries are embedded with the model the corpus records. Exit status: 0 ok, 1 failure, 2 usage error,
-    130 interrupted, 141 output pipe closed.
+    Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     from embedcli.similar_request import SimilarRequest, run_similar
 
