@@ -56,6 +56,8 @@ def test_fp32_equals_sentence_transformers(onnx_cache: Path, tiny_st_dir: Path, 
     assert backend.truncated == 1
     assert backend.describe()["model_normalizes"] is True
     assert backend.entry.manifest["exporter"] == "dynamo"
+    assert backend.notes() == [f"exported to ONNX on first use, cached in {backend.entry.path}"]
+    assert onnx_backend(tiny_st_dir).notes() == []  # the second time, from the cache
 
 
 def test_order_is_kept_whatever_the_lengths(onnx_cache: Path, tiny_st_dir: Path) -> None:

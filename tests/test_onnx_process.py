@@ -42,31 +42,43 @@ def entries(cache: Path) -> list[Path]:
     return sorted(p for p in (cache / "onnx").iterdir() if p.is_dir())
 
 
-def test_concurrent_first_runs_make_one_entry_then_warm_runs_skip_torch(tiny_st_dir: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
+@pytest.fixture(scope="module")
+def concurrent_first_runs(tiny_st_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """Two processes embedding with the tiny model at once, both finding the cache empty."""
+    cache = tmp_path_factory.mktemp("onnx-process") / "cache"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDCLI_CACHE": str(cache)}
     args = [sys.executable, "-m", "embedcli", "embed", "-t", "two at once", "-b", "onnx", "-m", str(tiny_st_dir)]
     procs = [subprocess.Popen([*args, "-f", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)]
     procs.append(subprocess.Popen([*args, "-f", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env))
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err.decode() for _, err in outputs]
+    return cache, outputs
+
+
+def test_concurrent_first_runs_make_one_entry_then_warm_runs_skip_torch(
+    concurrent_first_runs: tuple[Path, list], tiny_st_dir: Path
+) -> None:
+    cache, outputs = concurrent_first_runs
     first, second = (jsonl_vectors(out) for out, _ in outputs)
     np.testing.assert_array_equal(first, second)
     assert len(entries(cache)) == 1
     assert not [p for p in (cache / "onnx").iterdir() if p.name.startswith(".")]  # no staging folder left
 
-    proc, heavy = run_probed(
-        "embed", "-t", "two at once", "-b", "onnx", "-m", str(tiny_st_dir), "-f", "jsonl", cache=cache
-    )
+    args = ("embed", "-t", "two at once", "-b", "onnx", "-m", str(tiny_st_dir), "-f", "jsonl")
+    proc, heavy = run_probed(*args, cache=cache)
     assert proc.returncode == 0, proc.stderr.decode()
     assert heavy == []
     np.testing.assert_allclose(jsonl_vectors(proc.stdout), first, atol=1e-6)
 
 
-def test_models_lists_and_clears_the_cache(tiny_st_dir: Path, tmp_path: Path) -> None:
+def test_models_lists_and_clears_the_cache(
+    concurrent_first_runs: tuple[Path, list], tiny_st_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
     cache = tmp_path / "cache"
+    shutil.copytree(concurrent_first_runs[0], cache)
     env = {"EMBEDCLI_CACHE": str(cache)}
-    run_cli("embed", "-t", "x", "-b", "onnx", "-m", str(tiny_st_dir), "-f", "jsonl", env=env, check=True)
     listing = json.loads(run_cli("models", "--json", env=env, check=True).stdout)
     assert listing["shipped"][0] == {"name": "all-MiniLM-L6-v2", "default": True, "path": str(shipped_model_dir())}
     [export] = listing["exports"]
@@ -97,7 +109,8 @@ def test_issue_commands_with_the_shipped_model(tmp_path: Path) -> None:
     texts = [row[5] for row in rows[:30]] + [" ".join(["long"] * 300)]
     (tmp_path / "docs.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     env = {"EMBEDCLI_CACHE": str(tmp_path / "cache")}
-    expected = SentenceTransformer(str(shipped_model_dir()), device="cpu").encode(texts, convert_to_numpy=True)
+    model = SentenceTransformer(str(shipped_model_dir()), device="cpu")
+    expected = model.encode(texts, convert_to_numpy=True)
 
     def vectors(path: Path) -> np.ndarray:
         import pyarrow.parquet as pq
@@ -115,7 +128,7 @@ def test_issue_commands_with_the_shipped_model(tmp_path: Path) -> None:
         "embed", "-t", "hello world", "--backend", "onnx", "--format", "jsonl", cache=tmp_path / "cache"
     )
     assert proc.returncode == 0 and heavy == []
-    reference = SentenceTransformer(str(shipped_model_dir()), device="cpu").encode(["hello world"])
+    reference = model.encode(["hello world"])
     np.testing.assert_allclose(jsonl_vectors(proc.stdout), reference, atol=1e-4)
 
     listing = run_cli("models", env=env, check=True).stdout.decode()

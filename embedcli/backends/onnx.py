@@ -196,7 +196,8 @@ class OnnxBackend(Backend):
         threads = options.extra.get("threads")
         entry = cached_export(model, self.quantize)
         encoder = load_encoder(entry, threads, options.max_length) if entry is not None else None
-        if encoder is None:  # not exported yet, or damaged: (re)build it, then it must load
+        self.exported = encoder is None
+        if entry is None or encoder is None:  # not exported yet, or damaged: (re)build it, then it must load
             from embedcli.onnx_export import export_cached
 
             entry = export_cached(model, self.quantize)
@@ -218,6 +219,9 @@ class OnnxBackend(Backend):
         vectors, truncated = self._encoder.encode(texts, self.options.batch_size, self.options.prompt)
         self.truncated += truncated
         return vectors
+
+    def notes(self) -> list[str]:
+        return [f"exported to ONNX on first use, cached in {self.entry.path}"] if self.exported else []
 
     def describe(self) -> dict[str, Any]:
         return {
