@@ -19,7 +19,7 @@ from embedcli.training.corpus import MAX_TOKENS, tokenize_records
 from embedcli.training.evaluation import evaluate, shipped_file
 from embedcli.training.outputs import VectorFileFormat, write_vectors
 from embedcli.training.run import Targets, run_training
-from embedcli.training.settings import Algorithm, Preset, TrainSettings
+from embedcli.training.settings import Algorithm, CorpusMode, Preset, TrainSettings
 from embedcli.wordvectors import load_word_vectors, vocab_path_for
 
 BOOK = SHARED_DATA / "gutenberg-en" / "1342-0.txt"  # Pride and Prejudice: UTF-8 with BOM and CRLF
@@ -326,3 +326,14 @@ def test_cli_resume_needs_trust_pickle_and_grows_the_vocabulary(corpus_file: Pat
     before = load_word_vectors(str(tmp_path / "m"), trust_pickle=True)
     after = load_word_vectors(str(tmp_path / "r.bin"))
     assert len(after) == len(before) + 2 and "quixotic" in after.key_to_index
+
+
+def test_epoch_loss_is_whole_with_several_workers(book_lines: list[str]) -> None:
+    """gensim's own running loss loses most of it when threads overwrite each other; ours adds every job's."""
+    records = _records(book_lines)
+    settings = dict(dim=16, epochs=2, min_count=3, seed=7, compute_loss=True, corpus_mode=CorpusMode.iterable)
+    one = run_training(records, TrainSettings(**settings, workers=1), Targets()).report.losses
+    three = run_training(records, TrainSettings(**settings, workers=3), Targets()).report.losses
+    assert all(loss is not None and loss > 0 for loss in one + three)
+    np.testing.assert_allclose(three, one, rtol=0.1)
+    assert one[1] < one[0]
