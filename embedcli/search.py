@@ -18,6 +18,7 @@ from embedcli.metrics import Metric, exact, normalize_in_place, prepare, score_b
 
 BLOCK_BYTES = 32 << 20  # one score block: 32 MiB of float32
 QUERY_CHUNK = 1024  # queries scored together (and reported together)
+FIRST_BLOCK_ROWS = 2048  # rows of the block that sets the first floors
 GROUP = 256  # columns whose maximum is checked before their elements
 NO_ROW = np.iinfo(np.int64).max  # row index of an empty slot: sorts after every real row
 
@@ -85,12 +86,19 @@ class SearchCorpus:
             return floats  # normalised in place
         return prepare(self.metric, floats)
 
-    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-        """(first row, prepared block, per-row aux or None) for consecutive blocks of `rows` rows."""
-        for start in range(0, len(self.vectors), rows):
-            span = slice(start, start + rows)
+    def blocks(self, rows: int, first: int | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """(first row, prepared block, per-row aux or None) for consecutive blocks of at most `rows` rows.
+
+        With `first`, blocks start at `first` rows and double up to `rows`.
+        """
+        n, start, size = len(self.vectors), 0, min(first or rows, rows)
+        while start < n:
+            stop = min(start + size, n)
+            size = min(2 * size, rows)
+            span = slice(start, stop)
             block = self._prepared(self._floats(self.vectors[span]), span)
             yield start, block, self._aux[span] if self._aux is not None else None
+            start = stop
 
     def rows_at(self, indices: np.ndarray) -> np.ndarray:
         """Prepared rows at `indices` (any shape; NO_ROW allowed, giving zeros): shape indices.shape + (dim,)."""
@@ -122,7 +130,7 @@ class TopK:
         cut = width > 2 * k and not np.isfinite(self.floor).all()
         if not cut:
             query, column = _at_least(scores, lowest)
-            cut = len(query) > n * max(4 * k, 64) and width > 2 * k  # many candidates: cut the block first
+            cut = len(query) > n * max(16 * k, 256) and width > 2 * k  # many candidates: cut the block first
         if cut:
             kth = np.partition(scores, width - k, axis=1)[:, width - k]
             query, column = np.nonzero(scores >= np.maximum(lowest, kth)[:, None])
@@ -172,7 +180,9 @@ def search(
         chunk = queries[start : start + query_chunk]
         top = TopK(len(chunk), k)
         pairs = _pairs_in(exclude, start, start + len(chunk))
-        for first, block, aux in corpus.blocks(block_rows):
+        # A small first block sets each query's floor cheaply (np.partition over few rows); blocks then double, so
+        # each brings few scores above the tightening floors.
+        for first, block, aux in corpus.blocks(block_rows, first=min(block_rows, max(8 * k, FIRST_BLOCK_ROWS))):
             scores = score_block(metric, chunk, block, aux)
             _mask(scores, first, pairs, corpus.skip)
             top.push(scores, first)
