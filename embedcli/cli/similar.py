@@ -172,7 +172,7 @@ def _render(hits: Iterable[Hit], metric: Metric) -> int:
         for name in columns:
             table.add_column(name, justify="right" if name in ("rank", metric.score_name) else "left")
         for hit in group:
-            cells = [str(hit.rank), f"{hit.score:.4f}", Text(hit.id), Text(hit.text or "")]
+            cells: list[str | Text] = [str(hit.rank), f"{hit.score:.4f}", Text(hit.id), Text(hit.text or "")]
             table.add_row(*cells[: len(columns)])
             count += 1
         console.print(table)
