@@ -255,3 +255,13 @@ def test_streamed_corpus_equals_the_corpus_read_whole(data, tmp_path, fmt, metri
         a, warn_a = find_similar(whole, queries_of(whole), metric, 4)
         b, warn_b = find_similar(streamed, queries_of(streamed), metric, 4)
         assert list(a) == list(b) and warn_a == warn_b and "'r11'" in warn_a[0]
+
+
+@pytest.mark.parametrize("k", [1, 10, 300])
+def test_doubling_blocks_over_a_larger_corpus(k):
+    rng = np.random.default_rng(SEED)
+    corpus = rng.standard_normal((9000, 8)).astype(np.float32)
+    queries = rng.standard_normal((20, 8)).astype(np.float32)
+    for block_rows in (None, 3000):  # blocks of 2048, 4096, then the rest (or up to 3000)
+        found = search(prepare(Metric.dot, queries), SearchCorpus(corpus, Metric.dot), k, block_rows=block_rows)
+        assert_matches_oracle(found, brute_force(Metric.dot, queries, corpus), k)
