@@ -337,3 +337,34 @@ def test_epoch_loss_is_whole_with_several_workers(book_lines: list[str]) -> None
     assert all(loss is not None and loss > 0 for loss in one + three)
     np.testing.assert_allclose(three, one, rtol=0.1)
     assert one[1] < one[0]
+
+
+def test_the_issue_examples_run_as_written(corpus_file: Path, book_lines: list[str], tmp_path: Path) -> None:
+    """Every example in `embedcli train --help` (the issue's list), run by a shell in a folder of real files."""
+    import json
+    import subprocess
+    import sys
+
+    from embedcli.cli.train import EPILOG
+
+    (tmp_path / "corpus.txt").write_bytes(corpus_file.read_bytes())
+    (tmp_path / "corpus.txt.gz").write_bytes(gzip.compress(corpus_file.read_bytes()))
+    (tmp_path / "books").mkdir()
+    for i in range(2):
+        (tmp_path / "books" / f"b{i}.txt").write_text("\n".join(book_lines[i * 1500 : (i + 1) * 1500]))
+    with open(tmp_path / "docs.jsonl", "w") as f:
+        for i in range(0, 3000, 30):
+            f.write(json.dumps({"body": " ".join(book_lines[i : i + 30])}) + "\n")
+    rng = np.random.default_rng(1)
+    sessions = (" ".join(f"item{j}" for j in rng.integers(0, 50, size=6)) for _ in range(500))
+    (tmp_path / "sessions.txt").write_text("\n".join(sessions) + "\n")
+    (tmp_path / "notes.txt").write_text("Elizabeth walked to the house.\nMr. Darcy was proud.\n")
+    commands = [line.strip() for line in EPILOG.splitlines() if line.strip().startswith(("embedcli", "zcat"))]
+    assert len(commands) == 8
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in commands:
+        proc = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+        assert proc.returncode == 0, (command, proc.stderr.decode())
+    for name in ("vectors.bin", "vectors.txt", "vectors.parquet", "ft.bin", "docvecs.parquet", "items.bin"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (tmp_path / "d2v" / "embedcli-model.json").exists() and (tmp_path / "notes.parquet").exists()

@@ -90,8 +90,9 @@ def train(
     """Train word vectors (Word2Vec, FastText), item vectors (--preset items) or document vectors (Doc2Vec).
 
     Inputs are read once, as `embed` reads them (txt, jsonl, csv, tsv, parquet, .gz; '-' or a pipe for
-    stdin). gensim passes over the corpus once per epoch, so the tokenized corpus is kept in memory or, for
-    gensim's corpus_file path (and so for stdin too), spooled to a temporary file that is removed afterwards.
+    stdin). gensim passes over the corpus several times (vocabulary, then every epoch), so stdin and files
+    alike are spooled once, tokenized: into memory for gensim's iterable path, or into a temporary file for
+    its corpus_file path (see --corpus-mode), removed when the run ends.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.
     """

@@ -114,7 +114,8 @@ def tokenize_records(
     tags: list[int] = []
     sentences: list[list[str]] = []
     # One str object per distinct word, so memory grows with the vocabulary, not with the tokens.
-    intern = {}.setdefault
+    interned: dict[str, str] = {}
+    intern = interned.setdefault
     out = None
     path = None
     if spool:
