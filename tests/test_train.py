@@ -368,3 +368,16 @@ def test_the_issue_examples_run_as_written(corpus_file: Path, book_lines: list[s
     for name in ("vectors.bin", "vectors.txt", "vectors.parquet", "ft.bin", "docvecs.parquet", "items.bin"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert (tmp_path / "d2v" / "embedcli-model.json").exists() and (tmp_path / "notes.parquet").exists()
+
+
+def test_cli_vectors_to_stdout_as_word2vec_text(corpus_file: Path, tmp_path: Path) -> None:
+    from gensim.models import KeyedVectors
+
+    proc = run_cli(
+        "train", str(corpus_file), "-o", "-", *["--dim", "8", "--epochs", "1", "--workers", "1", "-q"], check=True
+    )
+    (tmp_path / "v.txt").write_bytes(proc.stdout)
+    kv = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"))
+    assert kv.vector_size == 8 and "elizabeth" in kv.key_to_index
+    refused = run_cli("train", str(corpus_file), "-o", "-", "-f", "npy")
+    assert refused.returncode == 2 and b"stdout" in refused.stderr

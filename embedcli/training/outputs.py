@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from enum import Enum
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 
 from embedcli.errors import UsageError
-from embedcli.formats import data_suffix
+from embedcli.formats import STDIO, data_suffix
 from embedcli.formats.outputs import METADATA_KEY, AtomicTarget, check_not_input
 from embedcli.training.settings import Algorithm
 from embedcli.wordvectors import MODEL_FILE, MODEL_MARKER, vocab_path_for
@@ -41,7 +42,18 @@ _SUFFIXES = {
 
 
 def vector_file_format(path: str, override: VectorFileFormat | None = None) -> VectorFileFormat:
-    """The format of a `train` output, from `override` or the suffix. Raises UsageError for others."""
+    """The format of a `train` output, from `override` or the suffix. Raises UsageError for others.
+
+    `-` is stdout: word2vec text unless `override` says otherwise; binary formats are refused on a terminal,
+    and NPY (two files) cannot go there at all.
+    """
+    if path == STDIO:
+        fmt = override or VectorFileFormat.text
+        if fmt is VectorFileFormat.npy:
+            raise UsageError("NPY output is two files (matrix and vocabulary): it cannot go to stdout")
+        if fmt is not VectorFileFormat.text and sys.stdout.isatty():
+            raise UsageError(f"refusing to write {fmt.value} data to a terminal", hint="write to a file with -o FILE")
+        return fmt
     if override is not None:
         return override
     try:
@@ -56,12 +68,14 @@ def vector_file_format(path: str, override: VectorFileFormat | None = None) -> V
 def check_targets(output: str | None, save_model: str | None, inputs: list[str]) -> None:
     """Fail before training, not after, on outputs that cannot be written."""
     for target in (output, save_model):
-        if target is None:
+        if target is None or target == STDIO:
             continue
         check_not_input(target, inputs)
         parent = os.path.dirname(os.path.abspath(target))
         if not os.path.isdir(parent):
             raise UsageError(f"cannot write '{target}': directory '{parent}' does not exist")
+    if save_model == STDIO:
+        raise UsageError("--save-model names a folder, not stdout")
     if output is not None and os.path.isdir(output):
         raise UsageError(f"cannot write '{output}': it is a directory")
     if save_model is not None and os.path.exists(save_model):
@@ -89,11 +103,11 @@ def keyed_vectors_of(model: Any, ids: list[str]) -> Any:
 def write_vectors(
     model: Any, target: str, fmt: VectorFileFormat, ids: list[str], metadata: dict[str, Any]
 ) -> list[str]:
-    """Write the model's vectors to `target` in `fmt`, atomically. Returns the paths written."""
+    """Write the model's vectors to `target` (`-`: stdout) in `fmt`, atomically. Returns the paths written."""
     kv = keyed_vectors_of(model, ids)
     if fmt is VectorFileFormat.npy:
         return _write_npy(kv, target)
-    atomic = AtomicTarget(target, "." + fmt.value)
+    atomic = AtomicTarget(None if target == STDIO else target, "." + fmt.value)
     try:
         if fmt is VectorFileFormat.binary and _is_fasttext(model):
             from gensim.models.fasttext import save_facebook_model
@@ -107,7 +121,7 @@ def write_vectors(
     except BaseException:
         atomic.abort()
         raise
-    return [target]
+    return ["stdout" if target == STDIO else target]
 
 
 def _write_parquet(kv: Any, path: str, metadata: dict[str, Any], words: bool) -> None:
