@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[reduce,onnx,dev]"
 	touch $@
 
-demo: install  ## Embed a sample file with the shipped default model and show the vectors
+demo: install  ## Embed a sample file with the shipped default model, then search it
 	@mkdir -p demo-out
 	$(BIN)/embedcli embed examples/sample.txt -o demo-out/sample.parquet
-	$(BIN)/embedcli embed -t "I love deep learning" --format jsonl | cut -c1-160
+	$(BIN)/embedcli similar demo-out/sample.parquet "how can I get a refund" -k 3
+	$(BIN)/embedcli embed -t "I love deep learning" --format jsonl | cut -c1-120
 
 test: install  ## Run the whole test suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
