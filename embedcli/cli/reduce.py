@@ -117,6 +117,8 @@ def _check_combinations(
 ) -> None:
     if reducer_file and (method is not None or whiten):
         raise UsageError("--reducer brings its own method: drop --method and --whiten")
+    if method is ReduceMethod.tsne and save_to:
+        raise UsageError("a t-SNE map cannot be saved: t-SNE cannot place new points", hint="use --method umap")
     if reducer_file and save_to:
         raise UsageError("--reducer and --save-reducer together would only copy the reducer")
     if whiten and method not in (None, ReduceMethod.pca, ReduceMethod.incremental_pca):
