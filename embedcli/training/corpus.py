@@ -16,6 +16,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from embedcli.errors import InputError
@@ -23,6 +24,7 @@ from embedcli.records import Record
 from embedcli.tokenize import Tokenizer, make_tokenizer
 
 MAX_TOKENS = 10_000  # gensim's MAX_WORDS_IN_BATCH: it truncates longer texts
+COUNT_BATCH = 4096
 
 
 @dataclass
@@ -113,9 +115,8 @@ def tokenize_records(
     ids: list[str] = []
     tags: list[int] = []
     sentences: list[list[str]] = []
-    # One str object per distinct word, so memory grows with the vocabulary, not with the tokens.
-    interned: dict[str, str] = {}
-    intern = interned.setdefault
+    # Counted in batches: one Counter.update over many texts costs far less than one per text.
+    batch: list[list[str]] = []
     out = None
     path = None
     if spool:
@@ -131,7 +132,10 @@ def tokenize_records(
             ids.append(record.id)
             stats.texts += 1
             stats.tokens += len(tokens)
-            counts.update(tokens)
+            batch.append(tokens)
+            if len(batch) == COUNT_BATCH:
+                counts.update(chain.from_iterable(batch))
+                batch.clear()
             if len(tokens) > MAX_TOKENS:
                 stats.split_texts += 1
                 pieces = [tokens[i : i + MAX_TOKENS] for i in range(0, len(tokens), MAX_TOKENS)]
@@ -140,10 +144,10 @@ def tokenize_records(
             for piece in pieces:
                 tags.append(tag)
                 if out is not None:
-                    out.write(" ".join(piece))
-                    out.write("\n")
+                    out.write(" ".join(piece) + "\n")
                 else:
-                    sentences.append(list(map(intern, piece, piece)))
+                    sentences.append(piece)
+        counts.update(chain.from_iterable(batch))
         stats.pieces = len(tags)
         if out is not None:
             out.close()
@@ -174,10 +178,9 @@ def apply_phrases(corpus: TokenCorpus, min_count: int, threshold: float) -> tupl
     phrases = Phrases(corpus, min_count=min_count, threshold=threshold).freeze()
     counts: Counter[str] = Counter()
     if corpus.path is None:
-        interned: dict[str, str] = {}
         sentences = []
         for sentence in corpus:
-            joined = [interned.setdefault(t, t) for t in phrases[sentence]]
+            joined = phrases[sentence]
             counts.update(joined)
             sentences.append(joined)
         new = TokenCorpus(counts, corpus.stats, corpus.ids, corpus.tags, sentences=sentences)
