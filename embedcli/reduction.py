@@ -24,6 +24,7 @@ from embedcli.embedding import l2_normalize
 from embedcli.errors import EmbedcliError, UsageError
 from embedcli.pca import GramAccumulator, top_eigenpairs
 
+TSNE_THREADED_ROWS = 2_000
 EXTRA_HINT = "install the reduce extra: pip install 'embedcli[reduce]'"
 
 
@@ -292,6 +293,10 @@ def _fit_tsne(rows: np.ndarray, settings: ReduceSettings) -> np.ndarray:
         init="pca",
         random_state=settings.seed,
     )
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    # Small maps gain nothing from OpenMP threads, and their spin-waits cost 10x on a busy machine.
+    threads = 1 if len(rows) < TSNE_THREADED_ROWS else None
+    with warnings.catch_warnings(), threadpool_limits(limits=threads, user_api="openmp"):
         warnings.simplefilter("ignore")
         return np.ascontiguousarray(model.fit_transform(rows), dtype=np.float32)
