@@ -3,7 +3,8 @@
 The data are float32 vectors with embedding-like structure (a decaying spectrum around a non-zero mean). Times
 are the best of a few runs; ratios are against scikit-learn's `svd_solver="covariance_eigh"`, the fastest exact
 solver, which holds the whole matrix. "peak MiB" is the largest traced allocation beyond the input (tracemalloc
-sees numpy's buffers, not BLAS scratch space). "stream" rows read the vectors from a Parquet file batch by batch.
+sees numpy's buffers, not BLAS scratch space nor pyarrow's pool). "stream" rows read the vectors from an Arrow
+file (memory-mapped) or a Parquet file, one 16,384-row batch at a time.
 
     .venv/bin/python bench/bench_reduce.py            # 200,000 x 384
     .venv/bin/python bench/bench_reduce.py --quick    # 20,000 x 384, a smoke test
@@ -54,12 +55,13 @@ def timed(run: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def write_parquet(x: np.ndarray, path: Path) -> None:
-    from embedcli.formats import OutputFormat
+def write_table(x: np.ndarray, path: Path) -> None:
+    from embedcli.formats import output_format_for
     from embedcli.formats.outputs import open_vector_writer
     from embedcli.records import EmbeddedBatch
 
-    with open_vector_writer(str(path), OutputFormat.parquet, {"model": "bench"}, keep_text=False) as writer:
+    fmt = output_format_for(str(path))
+    with open_vector_writer(str(path), fmt, {"model": "bench"}, keep_text=False) as writer:
         for start in range(0, len(x), BLOCK_ROWS):
             ids = [str(i) for i in range(start, min(start + BLOCK_ROWS, len(x)))]
             writer.write(EmbeddedBatch(ids, [""] * len(ids), x[start : start + BLOCK_ROWS]))
@@ -87,18 +89,23 @@ def main(argv: list[str] | None = None) -> None:
         return fit_reducer(blocks, args.width, settings, BLOCK_ROWS).reducer
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "vectors.parquet"
-        write_parquet(x, path)
+        parquet, arrow = Path(tmp) / "vectors.parquet", Path(tmp) / "vectors.arrow"
+        write_table(x, parquet)
+        write_table(x, arrow)
 
-        def ours_streamed() -> Any:
-            with VectorBatches(str(path)) as data:
-                blocks = (b.vectors for b in data.batches(BLOCK_ROWS, vectors_only=True))
-                return fit_reducer(blocks, data.width, settings, BLOCK_ROWS).reducer
+        def streamed(path: Path) -> Callable[[], Any]:
+            def run() -> Any:
+                with VectorBatches(str(path)) as data:
+                    blocks = (b.vectors for b in data.batches(BLOCK_ROWS, vectors_only=True))
+                    return fit_reducer(blocks, data.width, settings, BLOCK_ROWS).reducer
+
+            return run
 
         fast: list[tuple[str, Callable[[], Any]]] = [
             ("sklearn PCA covariance_eigh", lambda: PCA(args.dim, svd_solver="covariance_eigh").fit(x)),
             ("embedcli pca (in memory)", ours),
-            ("embedcli pca (stream Parquet)", ours_streamed),
+            ("embedcli pca (stream Arrow file)", streamed(arrow)),
+            ("embedcli pca (stream Parquet)", streamed(parquet)),
         ]
         slow: list[tuple[str, Callable[[], Any]]] = [
             ("sklearn PCA randomized", lambda: PCA(args.dim, svd_solver="randomized", random_state=0).fit(x)),
