@@ -115,8 +115,11 @@ def main(argv: list[str] | None = None) -> None:
                 m,
             ]
         times: dict[str, float] = {}
-        for _ in range(args.repeat):
-            for name, command in variants.items():
+        names = list(variants)
+        for repeat in range(args.repeat):
+            # Rotate the order each round, so no variant always runs first (or last) on a busy machine.
+            for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+                command = variants[name]
                 out = os.path.join(tmp, name.replace(" ", "-") + ".bin")
                 seconds = _run(command(out))
                 times[name] = min(times.get(name, float("inf")), seconds)
