@@ -146,6 +146,7 @@ def test_fit_sample_and_jsonl_to_a_pipe(vectors):
         (["--reducer", "missing.npz"], 2, "no such file"),
         (["--method", "svd", "--whiten"], 2, "--whiten applies"),
         (["--plot", "-", "-o", "-"], 2, "not both"),
+        (["--reducer", "r.npz", "--fit-sample", "5"], 2, "already fitted"),
     ],
 )
 def test_usage_errors_are_one_line(vectors, tmp_path, args, status, message):

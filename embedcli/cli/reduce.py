@@ -71,6 +71,8 @@ def reduce(
     """
     path = resolve_inputs([source] if source else None)[0]
     _check_combinations(method, whiten, reducer_file, save_reducer_to, plot, output, color_by)
+    if reducer_file and fit_sample:
+        raise UsageError("--fit-sample chooses rows to fit on, but --reducer is already fitted")
     writes = output is not None or not (plot == STDIO or (sys.stdout.isatty() and (plot or save_reducer_to)))
     target, out_format = resolve_output(output, fmt, [path]) if writes else (None, OutputFormat.jsonl)
     for other in (plot, save_reducer_to):
