@@ -381,3 +381,14 @@ def test_cli_vectors_to_stdout_as_word2vec_text(corpus_file: Path, tmp_path: Pat
     assert kv.vector_size == 8 and "elizabeth" in kv.key_to_index
     refused = run_cli("train", str(corpus_file), "-o", "-", "-f", "npy")
     assert refused.returncode == 2 and b"stdout" in refused.stderr
+
+
+def test_one_worker_vectors_equal_gensim_called_directly(book_lines: list[str]) -> None:
+    """Same settings, same corpus, one worker: embedcli's Word2Vec is gensim's, bit for bit."""
+    from gensim.models import Word2Vec
+
+    outcome = run_training(_records(book_lines), TrainSettings(**SMALL), Targets())
+    sentences = [tokens for tokens in map(simple_preprocess, book_lines) if tokens]
+    direct = Word2Vec(sentences, vector_size=16, epochs=1, workers=1, min_count=3, seed=7)
+    assert outcome.model.wv.index_to_key == direct.wv.index_to_key
+    np.testing.assert_array_equal(outcome.model.wv.vectors, direct.wv.vectors)
