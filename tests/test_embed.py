@@ -251,3 +251,17 @@ def test_default_model_ranks_paraphrases_first(sample_sentences):
     np.fill_diagonal(scores, -1)
     # The sample holds four pairs of paraphrases: lines 2k and 2k+1.
     assert list(scores.argmax(axis=1)) == [i ^ 1 for i in range(len(sample_sentences))]
+
+
+def test_word_vectors_keep_whole_item_ids_and_strip_punctuation(tmp_path):
+    from gensim.models import Word2Vec
+
+    sessions = [["SKU-1", "SKU-2", "dog"], ["SKU-2", "SKU-3", "dog"]] * 20
+    wv = Word2Vec(sessions, vector_size=8, min_count=1, workers=1, seed=1, epochs=2).wv
+    path = tmp_path / "items.txt"
+    wv.save_word2vec_format(str(path))
+    out = tmp_path / "v.npy"
+    invoke("embed", "-t", "SKU-1 SKU-3", "-t", "dog, SKU-2!", "--model", str(path), "-o", str(out), "-q")
+    vectors = np.load(out)
+    np.testing.assert_allclose(vectors[0], (wv["SKU-1"] + wv["SKU-3"]) / 2, atol=1e-6)
+    np.testing.assert_allclose(vectors[1], (wv["dog"] + wv["SKU-2"]) / 2, atol=1e-6)

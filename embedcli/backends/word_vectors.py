@@ -1,12 +1,16 @@
 """Averaged word vectors: a text's vector is the mean of the vectors of its known words.
 
-Words are looked up as written, then lowercased. Out-of-vocabulary words are counted and reported. A text
-with no known word gets a zero vector (it cannot point anywhere), and the number of such texts is reported.
+Each whitespace-separated token that is in the vocabulary (as written or lowercased, surrounding punctuation
+stripped) is used whole, so item ids such as `SKU-1` stay one word and `dog,` is found as `dog`; other tokens are
+split into Unicode word runs. Out-of-vocabulary words are counted and reported. A text with no known word gets a
+zero vector (it cannot point anywhere), and the number of such texts is reported.
 FastText .bin models have no unknown words: unseen words get vectors from their character n-grams.
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,6 +19,9 @@ from embedcli.backends.base import Backend, BackendOptions
 from embedcli.models import ModelRef
 from embedcli.tokenize import Tokenizer, make_tokenizer
 from embedcli.wordvectors import load_word_vectors
+
+
+_PUNCTUATION = string.punctuation + "“”‘’«»…"
 
 
 class WordVectorBackend(Backend):
@@ -37,7 +44,7 @@ class WordVectorBackend(Backend):
     def embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            keys = [self._lookup(word) for word in self._tokenize(text)]
+            keys = [self._lookup(word) for word in self._words(text)]
             known = [k for k in keys if k is not None]
             self.tokens += len(keys)
             self.unknown_tokens += len(keys) - len(known)
@@ -46,6 +53,15 @@ class WordVectorBackend(Backend):
             else:
                 self.empty_texts += 1
         return out
+
+    def _words(self, text: str) -> Iterator[str]:
+        index = self._vectors.key_to_index
+        for chunk in text.split():
+            bare = chunk.strip(_PUNCTUATION)
+            if bare and (bare in index or bare.lower() in index):
+                yield bare
+            else:
+                yield from self._tokenize(chunk)
 
     def _lookup(self, word: str) -> str | None:
         index = self._vectors.key_to_index
