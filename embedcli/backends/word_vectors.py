@@ -20,7 +20,6 @@ from embedcli.models import ModelRef
 from embedcli.tokenize import Tokenizer, make_tokenizer
 from embedcli.wordvectors import load_word_vectors
 
-
 _PUNCTUATION = string.punctuation + "“”‘’«»…"
 
 
