@@ -86,7 +86,14 @@ def embed_texts(corpus: Corpus, texts: list[str], choice: ModelChoice) -> tuple[
         warnings.append(f"{corpus.name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
     backend_name = choice.backend or (meta.get("backend") if not choice.model else None)
     prompt = choice.prompt if choice.prompt is not None else meta.get("prompt")
-    options = BackendOptions(batch_size=choice.batch_size, prompt=prompt)
+    same_model = not choice.model
+    # Re-embed as the corpus was embedded: its length limit and, for onnx, its quantization.
+    options = BackendOptions(
+        batch_size=choice.batch_size,
+        prompt=prompt,
+        max_length=meta.get("max_length") if same_model else None,
+        extra={"quantize": meta["quantize"]} if same_model and meta.get("quantize") else {},
+    )
     backend = create_backend(choose_backend(backend_name, model_ref), model_ref, options)
     dim = meta.get("truncate_dim") if not choice.model else None
     if backend.dimension < (dim or 0):

@@ -1,0 +1,32 @@
+"""Commands together: what `embed` records lets `similar` embed queries exactly as the corpus was embedded."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+
+LONG = "the quick brown fox jumps over the lazy dog and keeps running far into the night " * 3
+
+
+def test_text_query_reuses_the_corpus_length_limit(tiny_st_dir, tmp_path):
+    corpus = tmp_path / "v.parquet"
+    run_cli(
+        "embed",
+        "-t",
+        LONG,
+        "-t",
+        "something else entirely",
+        "--model",
+        str(tiny_st_dir),
+        "--max-length",
+        "8",
+        "-o",
+        str(corpus),
+        "-q",
+        check=True,
+    )
+    done = run_cli("similar", str(corpus), LONG, "-k", "1", "--format", "jsonl", check=True)
+    hit = json.loads(done.stdout.splitlines()[0])
+    assert hit["id"] == "1"
+    assert abs(hit["score"] - 1.0) < 1e-5
