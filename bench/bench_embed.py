@@ -64,8 +64,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         corpus = Path(tmp) / "sentences.txt"
         corpus.write_text("\n".join(sentences) + "\n", encoding="utf-8")
         direct_cmd = [sys.executable, "-c", DIRECT, str(corpus), str(args.batch_size), f"{tmp}/direct.npy"]
-        cli_cmd = [sys.executable, "-m", "embedcli", "embed", str(corpus), "-o", f"{tmp}/cli.npy", "-q",
-                   "--batch-size", str(args.batch_size)]
+        cli_cmd = [
+            sys.executable,
+            "-m",
+            "embedcli",
+            "embed",
+            str(corpus),
+            "-o",
+            f"{tmp}/cli.npy",
+            "-q",
+            "--batch-size",
+            str(args.batch_size),
+        ]
         direct, cli = [], []
         for _ in range(rounds):
             direct.append(_timed(direct_cmd, env))

@@ -55,7 +55,7 @@ class TrainReport:
 
 
 def choose_corpus_mode(settings: TrainSettings) -> CorpusMode:
-    """gensim's faster path for these settings, from measurements (docs/train.md, bench/bench_train.py).
+    """gensim's faster path for these settings, as measured (README: train, "What we measured").
 
     Up to 3 threads (gensim's default), the iterable path: on 2 cores, 3.8 M tokens, 5 epochs, end to end,
     gensim's iterable path took 46.6 s and its corpus_file path 53.6 s (the issue measured ~25% in the same
