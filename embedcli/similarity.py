@@ -19,10 +19,9 @@ from embedcli.backends.base import BackendOptions
 from embedcli.corpus import Corpus
 from embedcli.embedding import EmbeddingRun, EmbedSettings
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO, OutputFormat, data_suffix
+from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.formats.vector_files import (
-    VECTOR_FORMATS,
     read_vector_table,
     sniff_format,
     stored_precision,
@@ -131,7 +130,7 @@ def is_vector_file(path: str, vector_column: str = "embedding") -> bool:
     if fmt is OutputFormat.jsonl or data_suffix(path) == ".json":
         with open(path, "rb") as f:
             return f'"{vector_column}"'.encode() in f.readline()
-    return fmt is not None and data_suffix(path) in VECTOR_FORMATS
+    return fmt is not None and data_suffix(path) in VECTOR_SUFFIXES
 
 
 def file_queries(path: str, corpus: Corpus, choice: ModelChoice) -> tuple[Queries, list[str]]:

@@ -47,7 +47,8 @@ _INPUT_SUFFIXES = {
     ".pq": InputFormat.parquet,
 }
 
-_OUTPUT_SUFFIXES = {
+# Vector files: what embedcli writes and reads back, by suffix.
+VECTOR_SUFFIXES = {
     ".parquet": OutputFormat.parquet,
     ".pq": OutputFormat.parquet,
     ".npy": OutputFormat.npy,
@@ -81,9 +82,9 @@ def output_format_for(path: str, override: OutputFormat | None = None) -> Output
         return override
     suffix = data_suffix(path)
     try:
-        return _OUTPUT_SUFFIXES[suffix]
+        return VECTOR_SUFFIXES[suffix]
     except KeyError:
-        known = ", ".join(sorted(_OUTPUT_SUFFIXES))
+        known = ", ".join(sorted(VECTOR_SUFFIXES))
         raise UsageError(
             f"cannot tell the output format of '{path}' from its suffix",
             hint=f"use one of {known}, or pass --format",

@@ -13,23 +13,11 @@ import numpy as np
 import orjson
 
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO, OutputFormat, data_suffix
+from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
 from embedcli.formats.outputs import METADATA_KEY
 from embedcli.formats.sources import check_readable, seekable_path
 from embedcli.precision import Precision, dequantize
 from embedcli.records import VectorTable
-
-VECTOR_FORMATS = {
-    ".parquet": OutputFormat.parquet,
-    ".pq": OutputFormat.parquet,
-    ".npy": OutputFormat.npy,
-    ".arrows": OutputFormat.arrows,
-    ".arrow": OutputFormat.arrow,
-    ".feather": OutputFormat.arrow,
-    ".ipc": OutputFormat.arrow,
-    ".jsonl": OutputFormat.jsonl,
-    ".ndjson": OutputFormat.jsonl,
-}
 
 _MAGIC = [
     (b"PAR1", OutputFormat.parquet),
@@ -55,7 +43,7 @@ def vector_format_for(path: str, override: OutputFormat | None = None) -> Output
         return override
     if path == STDIO:
         return None
-    return VECTOR_FORMATS.get(data_suffix(path))
+    return VECTOR_SUFFIXES.get(data_suffix(path))
 
 
 def read_vector_table(
