@@ -52,7 +52,7 @@ def test_help_lists_every_command_and_imports_nothing_heavy():
 
 
 def test_every_subcommand_help_is_light_and_has_examples():
-    for command in ("embed", "train", "similar", "reduce"):
+    for command in ("embed", "train", "similar", "reduce", "models"):
         assert _imports_for(command, "--help") == [], command
         assert "Examples" in run_cli(command, "--help", check=True).stdout.decode(), command
 

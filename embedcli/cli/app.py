@@ -26,6 +26,14 @@ Examples:
   cat docs.txt | embedcli embed | embedcli similar - "query"
 
   embedcli embed docs.txt -o vectors.parquet
+
+  embedcli train books/*.txt --sg --dim 200 -o words.bin
+
+  embedcli similar words.bin --positive king --positive woman --negative man
+
+  embedcli reduce vectors.parquet --dim 2 --plot map.png -o map.parquet
+
+  embedcli embed -t "hello world" --backend onnx --format jsonl
 """
 
 app = typer.Typer(

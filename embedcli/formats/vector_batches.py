@@ -22,11 +22,11 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
-    _from_arrow_table,  # the one Arrow-table-to-VectorTable conversion, shared with whole-file reads
     metadata_of,
     read_vector_table,
     sniff_format,
     vector_format_for,
+    vector_table_from_arrow,
 )
 from embedcli.records import VectorTable
 
@@ -129,7 +129,7 @@ class VectorBatches:
             return
         offset = 0
         for table in self._arrow_tables(rows, vectors_only):
-            batch = _from_arrow_table(table, self.name, self.vector_column)
+            batch = vector_table_from_arrow(table, self.name, self.vector_column)
             if "id" not in table.column_names:
                 batch.ids = [str(i) for i in range(offset + 1, offset + len(batch.ids) + 1)]
             offset += len(batch.ids)

@@ -67,7 +67,7 @@ def read_vector_table(
             return VectorTable(ids=[str(i) for i in range(1, len(vectors) + 1)], vectors=vectors)
         if fmt is OutputFormat.jsonl:
             return _read_jsonl(path, name, vector_column)
-        return _from_arrow_table(_read_arrow(path, fmt), name, vector_column)
+        return vector_table_from_arrow(_read_arrow(path, fmt), name, vector_column)
     except (InputError, UsageError):
         raise
     except (OSError, ValueError) as exc:
@@ -111,7 +111,11 @@ def metadata_of(schema: Any) -> dict[str, Any]:
     return orjson.loads(raw) if raw else {}
 
 
-def _from_arrow_table(table: Any, name: str, vector_column: str) -> VectorTable:
+def vector_table_from_arrow(table: Any, name: str, vector_column: str) -> VectorTable:
+    """The one conversion of an Arrow table (id, text, vector column, others) into a VectorTable.
+
+    Raises InputError when the vector column is missing, holds no vectors, or has rows of different lengths.
+    """
     import pyarrow as pa
 
     if vector_column not in table.column_names:
