@@ -30,3 +30,13 @@ def test_text_query_reuses_the_corpus_length_limit(tiny_st_dir, tmp_path):
     hit = json.loads(done.stdout.splitlines()[0])
     assert hit["id"] == "1"
     assert abs(hit["score"] - 1.0) < 1e-5
+
+
+def test_first_onnx_export_is_announced_once(tiny_st_dir, tmp_path):
+    env = {"EMBEDCLI_CACHE": str(tmp_path / "cache")}
+    args = ("embed", "-t", "hello", "--backend", "onnx", "--model", str(tiny_st_dir), "--format", "jsonl")
+    first = run_cli(*args, env=env, check=True).stderr.decode()
+    assert "exporting" in first and "first use only" in first
+    second = run_cli(*args, env=env, check=True).stderr.decode()
+    assert "exporting" not in second
+    assert "exporting" not in run_cli(*args, "-q", env={"EMBEDCLI_CACHE": str(tmp_path / "other")}).stderr.decode()

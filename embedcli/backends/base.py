@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -29,6 +29,8 @@ class BackendOptions:
     max_length: int | None = None
     prompt: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Told of slow one-off steps (a first-use export) before they start, so a user is not left staring at nothing.
+    announce: Callable[[str], None] | None = None
 
 
 class Backend(ABC):

@@ -200,6 +200,11 @@ class OnnxBackend(Backend):
         if entry is None or encoder is None:  # not exported yet, or damaged: (re)build it, then it must load
             from embedcli.onnx_export import export_cached
 
+            if options.announce is not None:
+                options.announce(
+                    f"exporting {model.name} to ONNX ({self.quantize.value}): first use only, "
+                    "takes up to a minute, cached for later runs"
+                )
             entry = export_cached(model, self.quantize)
             encoder = load_encoder(entry, threads, options.max_length)
             if encoder is None:

@@ -98,7 +98,14 @@ def embed(
     )
     model_ref = resolve_model(model)
     extra = {"quantize": quantize.value, "threads": threads}
-    options = BackendOptions(device=device, batch_size=batch_size, max_length=max_length, prompt=prompt, extra=extra)
+    options = BackendOptions(
+        device=device,
+        batch_size=batch_size,
+        max_length=max_length,
+        prompt=prompt,
+        extra=extra,
+        announce=None if quiet else info,
+    )
     backend_name = choose_backend(backend, model_ref)
     if quantize is not Quantize.none and backend_name != "onnx":
         raise UsageError("--quantize needs --backend onnx")
