@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from stsb import sts_pairs
+
 REPO = Path(__file__).resolve().parents[1]
-STS_TEST = REPO.parent / "shared" / "data" / "stsbenchmark" / "sts-test.csv"
 
 DIRECT = """
 import sys
@@ -29,17 +30,6 @@ vectors = model.encode(texts, batch_size=int(sys.argv[2]))
 import numpy as np
 np.save(sys.argv[3], vectors)
 """
-
-
-def sts_pairs() -> tuple[list[str], list[str], list[float]]:
-    """STS-B test pairs, read as its README says (tab-separated, no quoting)."""
-    first, second, scores = [], [], []
-    for line in STS_TEST.read_text(encoding="utf-8").splitlines():
-        fields = line.split("\t")
-        scores.append(float(fields[4]))
-        first.append(fields[5])
-        second.append(fields[6])
-    return first, second, scores
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> float:

@@ -28,10 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from stsb import sts_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-STS_TEST = DATA / "stsbenchmark" / "sts-test.csv"
 NOVEL = DATA / "gutenberg-en" / "1342-0.txt"
 SPEARMAN_REFERENCE = 0.8203
 
@@ -44,17 +44,6 @@ texts = [line.rstrip("\\n") for line in open(sys.argv[1], encoding="utf-8") if l
 model = SentenceTransformer(str(shipped_model_path("all-MiniLM-L6-v2")), device="cpu")
 np.save(sys.argv[3], model.encode(texts, batch_size=int(sys.argv[2])))
 """
-
-
-def sts_pairs() -> tuple[list[str], list[str], np.ndarray]:
-    """STS-B test pairs, read as its README says: tab-separated, no quoting, columns 4-6."""
-    first, second, scores = [], [], []
-    for line in STS_TEST.read_text(encoding="utf-8").splitlines():
-        fields = line.split("\t")
-        scores.append(float(fields[4]))
-        first.append(fields[5])
-        second.append(fields[6])
-    return first, second, np.array(scores)
 
 
 def long_sentences(n: int) -> list[str]:
@@ -180,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs = args.sentences or None
     if args.quick:
         args.rounds, pairs, args.long = 1, 150, 300
-    first, second, scores = sts_pairs()
+    first, second, score_list = sts_pairs()
+    scores = np.array(score_list)
     first, second, scores = first[:pairs], second[:pairs], scores[:pairs]
     sts = first + second
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
