@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from embedcli.errors import UsageError
-from embedcli.formats.outputs import AtomicTarget
+from embedcli.formats.outputs import write_atomically
 from embedcli.reduction import optional_module
 from embedcli.reduction_run import PlotData
 
@@ -59,14 +59,7 @@ def scatter_png(plot: PlotData, title: str, axis_name: str = "component") -> byt
 
 def write_png(image: bytes, target: str | None) -> None:
     """Write PNG bytes to `target` atomically, or to stdout when `target` is None."""
-    atomic = AtomicTarget(target, ".png")
-    try:
-        with open(atomic.path, "wb") as f:
-            f.write(image)
-        atomic.commit()
-    except BaseException:
-        atomic.abort()
-        raise
+    write_atomically(image, target, ".png")
 
 
 def _numeric(values: list[Any]) -> bool:

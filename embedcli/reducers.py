@@ -59,22 +59,16 @@ def save_reducer(reducer: Reducer, path: str) -> bool:
     if not isinstance(reducer, LinearReducer | ModelReducer):
         raise UsageError(f"a {reducer.method.value} fit cannot be saved")
     header = _header(reducer)
-    target = AtomicTarget(path, PurePath(path).suffix)
-    try:
-        with open(target.path, "wb") as out:
-            if isinstance(reducer, ModelReducer):
-                pickle.dump({"header": header, "model": reducer.model}, out, protocol=pickle.HIGHEST_PROTOCOL)
-            elif kind == "npz":
-                arrays = _arrays(reducer)
-                arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
-                np.savez(out, **arrays)  # type: ignore[arg-type]
-            else:
-                st = optional_module("safetensors.numpy", "safetensors", "saving to .safetensors")
-                out.write(st.save(_arrays(reducer), metadata={FORMAT: orjson.dumps(header).decode()}))
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
+    with AtomicTarget(path, PurePath(path).suffix) as target, open(target.path, "wb") as out:
+        if isinstance(reducer, ModelReducer):
+            pickle.dump({"header": header, "model": reducer.model}, out, protocol=pickle.HIGHEST_PROTOCOL)
+        elif kind == "npz":
+            arrays = _arrays(reducer)
+            arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
+            np.savez(out, **arrays)  # type: ignore[arg-type]
+        else:
+            st = optional_module("safetensors.numpy", "safetensors", "saving to .safetensors")
+            out.write(st.save(_arrays(reducer), metadata={FORMAT: orjson.dumps(header).decode()}))
     return kind == "pickle"
 
 

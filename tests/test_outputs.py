@@ -84,3 +84,16 @@ def test_failure_leaves_nothing_and_keeps_the_old_file(tmp_path, fmt):
         raise RuntimeError("boom")
     assert path.read_bytes() == b"old content"
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_atomic_target_commits_on_success_and_leaves_nothing_on_failure(tmp_path):
+    from embedcli.formats.outputs import AtomicTarget, write_atomically
+
+    path = tmp_path / "out.bin"
+    write_atomically(b"new", str(path), ".bin")
+    assert path.read_bytes() == b"new"
+    with pytest.raises(KeyboardInterrupt), AtomicTarget(str(path), ".bin") as atomic:
+        (tmp_path / atomic.path).write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert path.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from embedcli.cli.console import info, plural, stderr
-from embedcli.formats.outputs import AtomicTarget, StdoutBytes
+from embedcli.formats.outputs import write_atomically
 from embedcli.training.evaluation import as_json
 from embedcli.training.fit import EpochReport
 from embedcli.training.run import TrainOutcome
@@ -130,19 +130,7 @@ def render_evaluation(results: dict[str, list[Any]], json_target: str | None) ->
     if json_target is None:
         return
     data = orjson.dumps(as_json(results), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    if json_target == "-":
-        out = StdoutBytes()
-        out.write(data)
-        out.flush()
-        return
-    target = AtomicTarget(json_target, ".json")
-    try:
-        with open(target.path, "wb") as f:
-            f.write(data)
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
+    write_atomically(data, None if json_target == "-" else json_target, ".json")
 
 
 def print_estimate(outcome: TrainOutcome) -> None:

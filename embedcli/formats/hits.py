@@ -138,21 +138,18 @@ def _write_parquet(hits: Iterable[HitLike], target: str | None) -> int:
             ("text", pa.string()),
         ]
     )
-    atomic = AtomicTarget(target, ".parquet")
     count = 0
-    try:
-        with pq.ParquetWriter(atomic.path, schema, compression="zstd") as writer:
-            columns: list[list[Any]] = [[] for _ in COLUMNS]
-            for hit in hits:
-                for column, value in zip(columns, (hit.query, hit.rank, hit.id, hit.score, hit.text), strict=True):
-                    column.append(value)
-                count += 1
-                if len(columns[0]) >= ROWS_PER_GROUP:
-                    writer.write_table(pa.table(columns, schema=schema))
-                    columns = [[] for _ in COLUMNS]
-            writer.write_table(pa.table(columns, schema=schema))
-        atomic.commit()
-    except BaseException:
-        atomic.abort()
-        raise
+    with (
+        AtomicTarget(target, ".parquet") as atomic,
+        pq.ParquetWriter(atomic.path, schema, compression="zstd") as writer,
+    ):
+        columns: list[list[Any]] = [[] for _ in COLUMNS]
+        for hit in hits:
+            for column, value in zip(columns, (hit.query, hit.rank, hit.id, hit.score, hit.text), strict=True):
+                column.append(value)
+            count += 1
+            if len(columns[0]) >= ROWS_PER_GROUP:
+                writer.write_table(pa.table(columns, schema=schema))
+                columns = [[] for _ in COLUMNS]
+        writer.write_table(pa.table(columns, schema=schema))
     return count

@@ -118,6 +118,26 @@ class AtomicTarget:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
+    def __enter__(self) -> AtomicTarget:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """Commit when the block succeeded; otherwise, or if committing fails, leave nothing behind."""
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            self.commit()
+        except BaseException:
+            self.abort()
+            raise
+
+
+def write_atomically(data: bytes, target: str | None, suffix: str) -> None:
+    """Write `data` to `target` whole or not at all; None means stdout."""
+    with AtomicTarget(target, suffix) as atomic, open(atomic.path, "wb") as f:
+        f.write(data)
+
 
 def _umask() -> int:
     mask = os.umask(0)

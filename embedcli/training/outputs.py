@@ -107,8 +107,7 @@ def write_vectors(
     kv = keyed_vectors_of(model, ids)
     if fmt is VectorFileFormat.npy:
         return _write_npy(kv, target)
-    atomic = AtomicTarget(None if target == STDIO else target, "." + fmt.value)
-    try:
+    with AtomicTarget(None if target == STDIO else target, "." + fmt.value) as atomic:
         if fmt is VectorFileFormat.binary and _is_fasttext(model):
             from gensim.models.fasttext import save_facebook_model
 
@@ -117,10 +116,6 @@ def write_vectors(
             kv.save_word2vec_format(atomic.path, binary=fmt is VectorFileFormat.binary)
         else:
             _write_parquet(kv, atomic.path, metadata, words=not _is_doc2vec(model))
-        atomic.commit()
-    except BaseException:
-        atomic.abort()
-        raise
     return ["stdout" if target == STDIO else target]
 
 
@@ -146,18 +141,12 @@ def _write_npy(kv: Any, target: str) -> list[str]:
     import numpy as np
 
     vocab_target = str(vocab_path_for(target))
-    matrix, vocab = AtomicTarget(target, ".npy"), AtomicTarget(vocab_target, ".txt")
-    try:
+    # The vocabulary is committed before the matrix, so a matrix never appears without its words.
+    with AtomicTarget(target, ".npy") as matrix, AtomicTarget(vocab_target, ".txt") as vocab:
         with open(matrix.path, "wb") as f:
             np.save(f, np.ascontiguousarray(kv.vectors, dtype=np.float32))
         with open(vocab.path, "w", encoding="utf-8", newline="\n") as f:
             f.writelines(f"{key}\n" for key in kv.index_to_key)
-        vocab.commit()
-        matrix.commit()
-    except BaseException:
-        matrix.abort()
-        vocab.abort()
-        raise
     return [target, vocab_target]
 
 
