@@ -21,6 +21,7 @@ from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     StoredPrecision,
     read_vector_table,
+    release_pages,
     sniff_format,
     stored_precision,
     vector_format_for,
@@ -71,11 +72,13 @@ class Corpus:
         """Rows that can never be hits (NaN/Inf; all-zero under cosine) and a warning naming them, block by block."""
         bad_parts, zero_parts = [], []
         for start in range(0, len(self), CHECK_ROWS):
-            block = self.floats(slice(start, start + CHECK_ROWS))
+            span = slice(start, start + CHECK_ROWS)
+            block = self.floats(span)
             finite = np.isfinite(block).all(axis=1)
             bad_parts.append(np.flatnonzero(~finite) + start)
             if metric is Metric.cosine:
                 zero_parts.append(np.flatnonzero(finite & ~block.any(axis=1)) + start)
+            release_pages(self.vectors[span])  # a mapped corpus is checked without staying resident
         bad = np.concatenate(bad_parts) if bad_parts else np.empty(0, np.int64)
         zero = np.concatenate(zero_parts) if zero_parts else np.empty(0, np.int64)
         warnings = []

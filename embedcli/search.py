@@ -1,7 +1,9 @@
 """Exact top-k search in bounded memory: queries are scored against the corpus a block at a time.
 
-Memory is one score block (query chunk × corpus block, about `BLOCK_BYTES`) plus the k best per query, never the
-full score matrix. Selection avoids sorting whole rows: the first block of a query chunk is cut with
+Memory is one score block (query chunk × corpus block, about `BLOCK_BYTES`, one buffer reused for every block) plus
+the k best per query, never the full score matrix. A memory-mapped corpus is not kept resident either: the pages of
+each block are handed back to the page cache once the block is scored (`release_pages`), so a corpus larger than
+RAM streams through in bounded memory. Selection avoids sorting whole rows: the first block of a query chunk is cut with
 `np.partition`; after that each query has a floor (its k-th best score so far) and only block scores above the
 floor are merged in, which after a few blocks is a handful per query. Ties rank the lower corpus row first: blocks
 arrive in row order, so a later row must beat the floor strictly to enter, and merges sort by (score, row).
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedcli.formats.vector_files import release_pages
 from embedcli.metrics import Metric, exact, normalize_in_place, prepare, score_block
 
 BLOCK_BYTES = 32 << 20  # one score block: 32 MiB of float32
@@ -76,7 +79,11 @@ class SearchCorpus:
         return self.decode(raw) if self.decode is not None else np.asarray(raw, dtype=np.float32)
 
     def _per_row(self, compute: Callable[[np.ndarray], np.ndarray], rows: int) -> np.ndarray:
-        parts = [compute(self._floats(self.vectors[a : a + rows])) for a in range(0, len(self.vectors), rows)]
+        parts = []
+        for start in range(0, len(self.vectors), rows):
+            raw = self.vectors[start : start + rows]
+            parts.append(compute(self._floats(raw)))
+            release_pages(raw)
         return np.concatenate(parts).astype(np.float32) if parts else np.empty(0, np.float32)
 
     def _prepared(self, floats: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
@@ -96,8 +103,10 @@ class SearchCorpus:
             stop = min(start + size, n)
             size = min(2 * size, rows)
             span = slice(start, stop)
-            block = self._prepared(self._floats(self.vectors[span]), span)
+            raw = self.vectors[span]
+            block = self._prepared(self._floats(raw), span)
             yield start, block, self._aux[span] if self._aux is not None else None
+            release_pages(raw)
             start = stop
 
     def rows_at(self, indices: np.ndarray) -> np.ndarray:
@@ -108,6 +117,7 @@ class SearchCorpus:
         picked = np.empty((len(real), 0), np.float32)
         if len(real):
             floats = self._floats(self.vectors[real[order]])
+            release_pages(self.vectors)  # a mapped file's pages come in large folios: one row can map megabytes
             picked = np.empty_like(floats)
             picked[order] = self._prepared(floats, real[order])
         return picked.reshape(*indices.shape, -1)
@@ -176,6 +186,7 @@ def search(
     k = max(1, min(k, len(corpus)))
     if block_rows is None:
         block_rows = max(2 * k + 1, BLOCK_BYTES // (4 * min(query_chunk, max(len(queries), 1))))
+    buffer = np.empty(min(query_chunk, len(queries)) * block_rows, np.float32)
     for start in range(0, len(queries), query_chunk):
         chunk = queries[start : start + query_chunk]
         top = TopK(len(chunk), k)
@@ -183,7 +194,8 @@ def search(
         # A small first block sets each query's floor cheaply (np.partition over few rows); blocks then double, so
         # each brings few scores above the tightening floors.
         for first, block, aux in corpus.blocks(block_rows, first=min(block_rows, max(8 * k, FIRST_BLOCK_ROWS))):
-            scores = score_block(metric, chunk, block, aux)
+            out = buffer[: len(chunk) * len(block)].reshape(len(chunk), len(block))
+            scores = score_block(metric, chunk, block, aux, out=out)
             _mask(scores, first, pairs, corpus.skip)
             top.push(scores, first)
         scores, rows = _final_scores(metric, chunk, corpus, top)

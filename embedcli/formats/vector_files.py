@@ -5,6 +5,7 @@ The format comes from the suffix, or from the first bytes on stdin (an Arrow str
 
 from __future__ import annotations
 
+import mmap
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -226,3 +227,22 @@ def stored_precision(table: VectorTable, name: str) -> StoredPrecision:
     if ranges.shape != (2, width):
         raise InputError(f"{name}: calibration ranges of shape {ranges.shape} do not fit {width}-d vectors")
     return StoredPrecision(precision, lambda v: dequantize(v, precision, ranges), width)
+
+
+def release_pages(view: Any) -> None:
+    """Drop the resident pages of a read-only memory-mapped array view from this process (no-op for others).
+
+    The data stays in the page cache and the view stays valid (a later read faults the pages back in), but the
+    pages stop counting toward this process's memory, so scanning a mapped corpus does not grow it to the corpus's
+    size. Only read-only file mappings qualify: on private anonymous memory MADV_DONTNEED would zero the data.
+    """
+    if not isinstance(view, np.ndarray):
+        return
+    owner = view.base
+    while owner is not None and not isinstance(owner, mmap.mmap):
+        owner = getattr(owner, "base", None)
+    if owner is None or view.flags.writeable or not hasattr(owner, "madvise") or view.nbytes == 0:
+        return
+    start = view.ctypes.data - np.frombuffer(owner, np.uint8).ctypes.data
+    aligned = start - start % mmap.PAGESIZE
+    owner.madvise(mmap.MADV_DONTNEED, aligned, min(start + view.nbytes, len(owner)) - aligned)
