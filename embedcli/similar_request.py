@@ -37,6 +37,7 @@ class SimilarResult:
     hits: Iterable[Hit]
     metric: Metric
     warnings: list[str]
+    queries: int = 0  # how many queries the hits answer (0: a few word pairs or an analogy), for progress
 
 
 def run_similar(request: SimilarRequest) -> SimilarResult:
@@ -62,4 +63,4 @@ def run_similar(request: SimilarRequest) -> SimilarResult:
     if request.rescore:  # hamming ranks bits; the float originals are compared by cosine
         rescoring = Rescoring(load_corpus(request.rescore), Metric.cosine if metric is Metric.hamming else metric)
     hits, more = find_similar(corpus, queries, metric, request.k, request.threshold, request.exclude_self, rescoring)
-    return SimilarResult(hits, rescoring.metric if rescoring else metric, warnings + more)
+    return SimilarResult(hits, rescoring.metric if rescoring else metric, warnings + more, len(queries.labels))

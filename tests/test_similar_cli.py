@@ -240,3 +240,56 @@ def test_vector_queries_from_another_model_are_refused(vectors, tmp_path):
             writer.write(EmbeddedBatch(["1", "2"], ["x", "y"], corpus[:2]))
     done = run_cli("similar", str(tmp_path / "a.parquet"), "--queries", str(tmp_path / "b.parquet"))
     assert done.returncode == 1 and "embedded with model-b, the corpus with model-a" in done.stderr.decode()
+
+
+def _stderr_of(args: list[str], tty: bool) -> bytes:
+    """The stderr bytes of `embedcli similar ARGS`, with stderr a pseudo-terminal or a pipe."""
+    import os
+    import pty
+    import threading
+
+    if not tty:
+        return run_cli("similar", *args, check=True).stderr
+    leader, follower = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the follower side closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "embedcli", "similar", *args],
+            stdout=subprocess.DEVNULL, stderr=follower, timeout=120, check=False,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"},
+        )  # fmt: skip
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    assert done.returncode == 0, b"".join(chunks)
+    return b"".join(chunks)
+
+
+def test_a_search_shows_progress_on_a_terminal_only(tmp_path):
+    rng = np.random.default_rng(SEED)
+    corpus = rng.standard_normal((3000, 32)).astype(np.float32)
+    np.save(tmp_path / "corpus.npy", corpus)
+    np.save(tmp_path / "queries.npy", corpus[:2000] + 0.01)
+    args = [str(tmp_path / "corpus.npy"), "--queries", str(tmp_path / "queries.npy"), "-k", "2"]
+    shown = _stderr_of([*args, "-o", str(tmp_path / "a.jsonl")], tty=True)
+    assert b"searching" in shown and b"4,000 hits by cosine similarity" in shown
+    piped = _stderr_of([*args, "-o", str(tmp_path / "b.jsonl")], tty=False)
+    assert b"searching" not in piped and b"4,000 hits by cosine similarity" in piped
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert [h["id"] for h in jsonl((tmp_path / "a.jsonl").read_text())][::2] == [
+        str(i) for i in range(1, 2001)
+    ]  # NPY ids: row numbers from 1

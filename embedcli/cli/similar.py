@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
 from typing import Annotated
 
 import typer
 
 from embedcli.cli import options as opt
-from embedcli.cli.console import info, plural, stdin_is_terminal, warn
+from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, warn
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO
 from embedcli.formats.hits import HitFormat, hit_format_for, write_hits
@@ -39,6 +39,8 @@ Examples:
 
   embedcli similar binary.parquet "query" --rescore float32.parquet
 """
+
+PROGRESS_EVERY = 64  # queries between progress updates (search answers them 1,024 at a time)
 
 Words = Annotated[list[str] | None, typer.Option(show_default=False)]
 
@@ -144,9 +146,26 @@ def similar(
     result = run_similar(request)
     for message in result.warnings:
         warn(message)
-    count = _render(result.hits, result.metric) if out is HitFormat.table else write_hits(result.hits, target, out)
+    if out is HitFormat.table:
+        count = _render(result.hits, result.metric)
+    else:
+        with progress_bar("searching", result.queries, enabled=not quiet and result.queries > 1) as update:
+            count = write_hits(_reporting(result.hits, update), target, out)
     if not quiet and out is not HitFormat.table:
         info(f"{plural(count, 'hit')} by {result.metric.value} {result.metric.score_name}")
+
+
+def _reporting(hits: Iterable[Hit], update: Callable[[int, int], None]) -> Iterator[Hit]:
+    """The hits, passed through, telling `update` (queries answered, hits) as each query's first hit goes by."""
+    answered = count = 0
+    for hit in hits:
+        if hit.rank == 1:
+            answered += 1
+            if answered % PROGRESS_EVERY == 0:
+                update(answered, count)
+        count += 1
+        yield hit
+    update(answered, count)
 
 
 def _output(output: str | None, fmt: HitFormat | None) -> tuple[str | None, HitFormat]:
