@@ -15,23 +15,43 @@ class Tokenizer(str, Enum):
 
 
 WORD_PATTERN = r"\w+(?:['’]\w+)*"
-# gensim.utils.PAT_ALPHABETIC and simple_preprocess's bounds, restated so tokenizing needs no gensim import.
-# Without capturing groups, so findall returns the matches themselves (twice as fast as finditer + group).
-_ALPHABETIC = re.compile(r"(?:(?!\d)\w)+", re.UNICODE)
+# gensim's simple_preprocess is PAT_ALPHABETIC (maximal runs of word characters other than digits) on the
+# lowercased text, keeping runs of 2 to 15 characters that do not start with "_". Here the length and
+# underscore rules are folded into the pattern (a run is maximal when no letter touches either end), so one
+# findall gives the tokens with no Python-level filter: same tokens, no gensim import, ~20% faster.
+_SIMPLE = re.compile(r"(?<![^\W\d])(?!_)[^\W\d]{2,15}(?![^\W\d])")
 
 
 def make_tokenizer(kind: Tokenizer, pattern: str | None = None, lowercase: bool = False) -> Callable[[str], list[str]]:
     """A function from text to its list of tokens."""
     if kind is Tokenizer.simple:
         return simple_preprocess
-    if kind is Tokenizer.whitespace:
-        split: Callable[[str], list[str]] = str.split
-    else:
-        compiled = re.compile(pattern if kind is Tokenizer.regex and pattern else WORD_PATTERN)
-        split = compiled.findall
+    split = _line_split(kind, pattern)
     if lowercase:
         return lambda text: split(text.lower())
     return split
+
+
+def make_line_tokenizer(
+    kind: Tokenizer, pattern: str | None = None, lowercase: bool = False
+) -> tuple[bool, Callable[[str], list[str]]]:
+    """For tokenizing a block of many lines: (lowercase the whole block first?, the tokenizer of one of its lines).
+
+    A line may keep a trailing carriage return; its tokens are those `make_tokenizer` gives for the line
+    without it. Lowercasing a block at once equals lowercasing each of its lines.
+    """
+    if kind is Tokenizer.simple:
+        return True, _SIMPLE.findall
+    split = _line_split(kind, pattern)
+    if kind is Tokenizer.regex:  # a user's pattern might match the carriage return
+        return lowercase, lambda line: split(line.rstrip("\r"))
+    return lowercase, split  # whitespace and words: a carriage return is never part of a token
+
+
+def _line_split(kind: Tokenizer, pattern: str | None) -> Callable[[str], list[str]]:
+    if kind is Tokenizer.whitespace:
+        return str.split
+    return re.compile(pattern if kind is Tokenizer.regex and pattern else WORD_PATTERN).findall
 
 
 def simple_preprocess(text: str) -> list[str]:
@@ -39,4 +59,4 @@ def simple_preprocess(text: str) -> list[str]:
 
     Like gensim's, it drops tokens that start with an underscore.
     """
-    return [t for t in _ALPHABETIC.findall(text.lower()) if 2 <= len(t) <= 15 and t[0] != "_"]
+    return _SIMPLE.findall(text.lower())

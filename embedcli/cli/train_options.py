@@ -112,7 +112,7 @@ CorpusModeOpt = Annotated[
     _opt(
         "--corpus-mode",
         help="How gensim reads the corpus: iterable (token lists in memory) or file (gensim's corpus_file, "
-        "spooled to a temporary file). auto (measured faster): file from 4 workers (and cores) on, "
+        "spooled to a temporary file). auto (measured faster): file from 3 workers on, "
         "iterable below that and for Doc2Vec.",
         panel=CORPUS,
     ),

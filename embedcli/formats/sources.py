@@ -23,6 +23,9 @@ from embedcli.formats import STDIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ERROR_POLICIES = ("strict", "replace", "ignore")
+# Stateless codecs in which a newline byte is never part of another character: decoding a block of whole
+# lines equals decoding each line on its own, whatever the error policy.
+BLOCKWISE_CODECS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Decoding:
         """True when a newline is the byte 0x0A, so lines can be split before decoding (not UTF-16/32)."""
         name = codecs.lookup(self.encoding).name
         return not name.startswith(("utf-16", "utf-32"))
+
+    @property
+    def blockwise(self) -> bool:
+        """True when blocks of whole lines can be decoded at once with the same result (see decoded_blocks)."""
+        return codecs.lookup(self.encoding).name in BLOCKWISE_CODECS
 
 
 def display_name(path: str) -> str:
@@ -132,9 +140,58 @@ def decoded_lines(source: ByteSource, decoding: Decoding) -> Iterator[tuple[int,
             finally:
                 text.detach()
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
-            raise InputError(f"{source.name}: read failed: {exc.strerror}") from None
-        raise InputError(f"{source.name}: corrupt or truncated gzip data ({exc})") from None
+        raise _read_error(source, exc) from None
+
+
+def decoded_blocks(source: ByteSource, decoding: Decoding, size: int = 1 << 20) -> Iterator[str]:
+    """Yield the text of `source` in blocks of about `size` bytes of whole lines, for readers that split lines
+    themselves. Every block ends with a newline but the file's last one may not; line endings are kept.
+
+    Joined, the blocks hold the lines decoded_lines yields, with the same byte-order mark handling and the
+    same errors, word for word (an invalid byte is reported with its line). Needs `decoding.blockwise`.
+    """
+    if not decoding.blockwise:
+        raise ValueError(f"{decoding.encoding} cannot be decoded block by block")
+    first_line = 1  # the line number of the block's first line
+    pending: list[bytes] = []  # read bytes after the last newline
+    try:
+        while True:
+            data = source.stream.read(size)
+            cut = data.rfind(b"\n") + 1 if data else len(data)
+            if data and not cut:
+                pending.append(data)
+                continue
+            block = b"".join([*pending, data[:cut]])
+            pending = [data[cut:]] if cut < len(data) else []
+            if block:
+                try:
+                    text = block.decode(decoding.encoding, decoding.errors)
+                except UnicodeDecodeError:
+                    raise _block_decode_error(source.name, first_line, block, decoding) from None
+                if first_line == 1 and text.startswith("\ufeff"):
+                    text = text[1:]
+                first_line += block.count(b"\n")
+                yield text
+            if not data:
+                return
+    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        raise _read_error(source, exc) from None
+
+
+def _block_decode_error(name: str, first_line: int, block: bytes, decoding: Decoding) -> InputError:
+    """The error decoded_lines reports for the first line of `block` that does not decode."""
+    for number, raw_line in enumerate(io.BytesIO(block), start=first_line):
+        try:
+            raw_line.decode(decoding.encoding, decoding.errors)
+        except UnicodeDecodeError as exc:
+            return _decode_error(name, number, decoding, exc)
+    raise AssertionError("the block decodes line by line")
+
+
+def _read_error(source: ByteSource, exc: Exception) -> InputError:
+    if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
+        return InputError(f"{source.name}: read failed: {exc.strerror}")
+    return InputError(f"{source.name}: corrupt or truncated gzip data ({exc})")
 
 
 def text_stream(source: ByteSource, decoding: Decoding) -> io.TextIOWrapper:

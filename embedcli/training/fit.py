@@ -10,7 +10,6 @@ Only Word2Vec computes a loss (gensim's FastText and Doc2Vec do not).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from embedcli.errors import InputError, UsageError
 from embedcli.training.corpus import TokenCorpus
 from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
 
-FILE_PATH_MIN_THREADS = 4  # from this many training threads (and cores), gensim's corpus_file path is faster
+FILE_PATH_MIN_WORKERS = 3  # from this many workers on, gensim's corpus_file path is faster (measured)
 
 
 @dataclass
@@ -57,17 +56,18 @@ class TrainReport:
 def choose_corpus_mode(settings: TrainSettings) -> CorpusMode:
     """gensim's faster path for these settings, as measured (README: train, "What we measured").
 
-    Up to 3 threads (gensim's default), the iterable path: on 2 cores, 3.8 M tokens, 5 epochs, end to end,
-    gensim's iterable path took 46.6 s and its corpus_file path 53.6 s (the issue measured ~25% in the same
-    direction). From 4 threads on (and as many cores), corpus_file: the iterable path feeds every worker from
-    one Python thread and stops scaling there, while corpus_file scales with cores (gensim's own benchmark,
-    release 3.6.0: 3.8x faster on 32 cores). Doc2Vec stays iterable: its corpus_file mode tags documents by
-    line number, which split texts would break.
+    From 3 workers (gensim's default) on, corpus_file; below that, the iterable path. Measured end to end
+    (embedcli train, Word2Vec, 1.85 M tokens, 5 epochs, 2 cores, best of 2): 3 workers, file 9.0 s and
+    iterable 11.1 s; 2 workers, file 11.7 s and iterable 10.8 s; 1 worker, about even (14.0 and 15.1 s).
+    embedcli's file path skips gensim's own pass over the file to count words (the counts are made while
+    tokenizing), which is why it wins here although gensim called directly is faster on its iterable path
+    with these settings. corpus_file also scales with cores: the iterable path feeds every worker from one
+    Python thread (gensim's benchmark, release 3.6.0: 3.8x faster on 32 cores). Doc2Vec stays iterable: its
+    corpus_file mode tags documents by line number, which split texts would break.
     """
     if settings.corpus_mode is not CorpusMode.auto:
         return settings.corpus_mode
-    threads = min(settings.workers, os.cpu_count() or 1)
-    if settings.algorithm is Algorithm.doc2vec or threads < FILE_PATH_MIN_THREADS:
+    if settings.algorithm is Algorithm.doc2vec or settings.workers < FILE_PATH_MIN_WORKERS:
         return CorpusMode.iterable
     return CorpusMode.file
 

@@ -13,7 +13,14 @@ from typing import Any
 
 from embedcli.errors import UsageError
 from embedcli.records import Record
-from embedcli.training.corpus import CorpusStats, TokenCorpus, apply_phrases, tokenize_records
+from embedcli.training.corpus import (
+    CorpusStats,
+    TokenCorpus,
+    apply_phrases,
+    plain_text_reader,
+    tokenize_records,
+    tokenize_text_files,
+)
 from embedcli.training.evaluation import evaluate
 from embedcli.training.fit import (
     EpochReport,
@@ -120,15 +127,16 @@ def continue_from(model: Any, corpus: TokenCorpus, settings: TrainSettings) -> A
 
 
 def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorpus:
-    """Tokenize every record once, spooled to a file when gensim will read it through `corpus_file`."""
+    """Tokenize every record once, spooled to a file when gensim will read it through `corpus_file`.
+
+    Plain-text inputs go through the block reader (no Record per line) unless record ids are needed (Doc2Vec).
+    """
     assert settings.tokenizer is not None, "settings must be resolved"
-    return tokenize_records(
-        records,
-        settings.tokenizer,
-        settings.token_pattern,
-        settings.lowercase,
-        spool=choose_corpus_mode(settings) is CorpusMode.file,
-    )
+    spool = choose_corpus_mode(settings) is CorpusMode.file
+    reader = plain_text_reader(records) if settings.algorithm is not Algorithm.doc2vec else None
+    if reader is not None:
+        return tokenize_text_files(reader, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
+    return tokenize_records(records, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
 
 
 def _eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:

@@ -1,0 +1,141 @@
+"""`train`'s block reader for plain-text inputs against the RecordReader path it stands in for: the same token
+streams, counts, statistics and errors, on the real Gutenberg books (BOM, CRLF, latin-1) and on edge cases."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from embedcli.errors import InputError
+from embedcli.formats.sources import Decoding
+from embedcli.formats.text_inputs import FieldSpec, RecordReader
+from embedcli.tokenize import Tokenizer, simple_preprocess
+from embedcli.training.corpus import MAX_TOKENS, plain_text_reader, tokenize_records, tokenize_text_files
+
+BOOKS = SHARED_DATA / "gutenberg-en"
+# UTF-8 with BOM, ASCII, and the two latin-1 editions (not valid UTF-8): all CRLF.
+REAL = [BOOKS / "84-0.txt", BOOKS / "1661.txt", BOOKS / "latin1" / "345-8.txt", BOOKS / "latin1" / "1661-8.txt"]
+
+
+def _both(paths: list[Path], decoding: Decoding, tokenizer: Tokenizer, pattern=None, lowercase=False, **kw):
+    slow_reader = RecordReader([str(p) for p in paths], decoding=decoding)
+    fast_reader = RecordReader([str(p) for p in paths], decoding=decoding)
+    slow = tokenize_records(slow_reader, tokenizer, pattern, lowercase)
+    assert plain_text_reader(fast_reader) is fast_reader
+    fast = tokenize_text_files(fast_reader, tokenizer, pattern, lowercase, **kw)
+    return (slow, slow_reader.skipped_blank), (fast, fast_reader.skipped_blank)
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "pattern", "lowercase", "block_size"),
+    [
+        (Tokenizer.simple, None, False, 1 << 20),
+        (Tokenizer.simple, None, False, 4093),  # many block boundaries, none on purpose at a line end
+        (Tokenizer.whitespace, None, True, 1 << 16),
+        (Tokenizer.regex, r"[^,;]+", False, 1 << 16),  # matches spaces and carriage returns too
+    ],
+)
+def test_same_token_streams_on_the_real_books(tokenizer, pattern, lowercase, block_size) -> None:
+    (slow, slow_blank), (fast, fast_blank) = _both(
+        REAL, Decoding("utf-8", "replace"), tokenizer, pattern, lowercase, block_size=block_size
+    )
+    assert fast.sentences == slow.sentences
+    assert fast.counts == slow.counts
+    assert fast.stats == slow.stats
+    assert fast_blank == slow_blank > 0
+    assert fast.stats.tokens > 50_000
+
+
+def test_same_spooled_file_and_latin1_decoding(tmp_path: Path) -> None:
+    slow = tokenize_records(
+        RecordReader([str(p) for p in REAL[2:]], decoding=Decoding("latin-1")), Tokenizer.simple, spool=True
+    )
+    fast = tokenize_text_files(
+        RecordReader([str(p) for p in REAL[2:]], decoding=Decoding("latin-1")), Tokenizer.simple, spool=True
+    )
+    with slow, fast:
+        assert Path(fast.path).read_bytes() == Path(slow.path).read_bytes()  # type: ignore[arg-type]
+        assert fast.counts == slow.counts and fast.counts["calèche"] == 7
+
+
+def test_invalid_bytes_give_the_readers_error_word_for_word() -> None:
+    latin1 = [str(REAL[2])]
+    with pytest.raises(InputError) as slow:
+        tokenize_records(RecordReader(latin1), Tokenizer.simple)
+    for block_size in (1 << 20, 1000):
+        with pytest.raises(InputError) as fast:
+            tokenize_text_files(RecordReader(latin1), Tokenizer.simple, block_size=block_size)
+        assert fast.value.message == slow.value.message
+        assert fast.value.hint == slow.value.hint
+    assert slow.value.message.startswith(f"{latin1[0]}:") and "column" in slow.value.message
+
+
+EDGE_CASES = {
+    "bom-only": b"\xef\xbb\xbf",
+    "no-final-newline": b"first line here\r\nsecond line, no end",
+    "blank-kinds": b"\n\r\n   \r\n\t\x0b\x0c\n\xc2\xa0\nword word\n\n",
+    "lone-cr": b"one\rtwo three\r\r\nfour\n",
+    "only-punctuation": b"!!! ...\n-- --\nok ok\n",
+    "bad-utf8-replace": b"caf\xe9 au lait\n\xff\xfe broken\nend\xc3\n",
+    "sigma": "ΟΔΟΣ\r\nΣΑΣ Σ\n".encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+@pytest.mark.parametrize("tokenizer", [Tokenizer.simple, Tokenizer.whitespace, Tokenizer.words])
+def test_edge_cases(tmp_path: Path, name: str, tokenizer: Tokenizer) -> None:
+    path = tmp_path / f"{name}.txt"
+    path.write_bytes(EDGE_CASES[name])
+    decoding = Decoding("utf-8", "replace")
+    if name == "bom-only":  # no token at all: both paths say so, the same way
+        with pytest.raises(InputError) as slow_error:
+            tokenize_records(RecordReader([str(path)], decoding=decoding), tokenizer)
+        with pytest.raises(InputError) as fast_error:
+            tokenize_text_files(RecordReader([str(path)], decoding=decoding), tokenizer, block_size=7)
+        assert fast_error.value.message == slow_error.value.message
+        return
+    (slow, slow_blank), (fast, fast_blank) = _both([path], decoding, tokenizer, block_size=7)
+    assert (fast.sentences, fast.counts, fast.stats) == (slow.sentences, slow.counts, slow.stats)
+    assert fast_blank == slow_blank
+
+
+def test_gzip_input_and_long_lines_split_alike(tmp_path: Path) -> None:
+    line = " ".join(f"w{i % 50}x" for i in range(2 * MAX_TOKENS + 5))
+    path = tmp_path / "long.txt.gz"
+    path.write_bytes(gzip.compress(f"short line\n{line}\n\nlast\n".encode()))
+    (slow, _), (fast, _) = _both([path], Decoding(), Tokenizer.whitespace, block_size=1000)
+    assert fast.stats.split_texts == slow.stats.split_texts == 1
+    assert fast.sentences == slow.sentences and [len(s) for s in fast.sentences] == [2, MAX_TOKENS, MAX_TOKENS, 5, 1]
+
+
+def test_only_plain_text_in_a_blockwise_codec_takes_the_block_reader(tmp_path: Path) -> None:
+    txt = tmp_path / "a.txt"
+    txt.write_text("a b\n")
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text('{"text": "a b"}\n')
+    assert plain_text_reader(RecordReader([str(txt)])) is not None
+    assert plain_text_reader(RecordReader([str(txt)], decoding=Decoding("utf-16"))) is None
+    assert plain_text_reader(RecordReader([str(txt), str(jsonl)], fields=FieldSpec())) is None
+    assert plain_text_reader(RecordReader([str(txt)], texts=["x y"])) is None
+    assert plain_text_reader([]) is None
+
+
+def test_simple_preprocess_equals_gensims_on_the_books() -> None:
+    from gensim.utils import simple_preprocess as gensim_simple
+
+    for path in REAL[:2]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            assert simple_preprocess(line) == gensim_simple(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab_Z1é Σς ÀİǅΣ\u0301-'\t\n") | st.characters(), max_size=60))
+def test_simple_preprocess_equals_gensims_on_any_text(text: str) -> None:
+    from gensim.utils import simple_preprocess as gensim_simple
+
+    assert simple_preprocess(text) == gensim_simple(text)
