@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from embedcli.errors import UsageError
 from embedcli.records import Record
+from embedcli.training.background import read_while_importing
 from embedcli.training.corpus import (
     CorpusStats,
     TokenCorpus,
@@ -135,7 +137,11 @@ def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorp
     spool = choose_corpus_mode(settings) is CorpusMode.file
     reader = plain_text_reader(records) if settings.algorithm is not Algorithm.doc2vec else None
     if reader is not None:
-        return tokenize_text_files(reader, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
+        read = partial(
+            tokenize_text_files, reader, settings.tokenizer, settings.token_pattern, settings.lowercase, spool
+        )
+        # Spooled, only counts cross back from a child process: it reads while gensim is imported here.
+        return read_while_importing(read, reader, "gensim.models") if spool else read()
     return tokenize_records(records, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
 
 

@@ -1,0 +1,85 @@
+"""Reading a spooled corpus in a forked child process while this process imports gensim.
+
+Importing gensim takes a second or more (it imports scipy.stats), and reading and tokenizing a few million
+tokens takes about as long; both hold the GIL, so threads cannot overlap them, but two processes can. The
+child writes the spooled file (gensim's corpus_file path) and sends back only what this process needs to
+build the vocabulary: the word counts and statistics. Measured (1.85 M tokens, 2 cores): about a second less
+end to end.
+
+It applies only where it is safe and useful: POSIX fork, files rather than stdin (so that a failed child can
+be retried here), no other Python thread running, and the module not imported yet. Everything else reads
+in this process, as does any run whose child fails: reading again here raises the same error, word for word.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from embedcli.formats import STDIO
+from embedcli.formats.text_inputs import RecordReader
+from embedcli.training.corpus import TokenCorpus
+
+
+def read_while_importing(read: Callable[[], TokenCorpus], reader: RecordReader, module: str) -> TokenCorpus:
+    """`read()` (a spooled tokenize_text_files over `reader`), run in a child process while this one imports
+    `module`; the same corpus and `reader.skipped_blank` as calling it here. Raises what `read()` raises."""
+    if not _can_fork(reader, module):
+        return read()
+    blank_before = reader.skipped_blank
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        _child(read, reader, write_end)
+    os.close(write_end)
+    answer = os.fdopen(read_end, "rb")
+    try:
+        importlib.import_module(module)
+        data = answer.read()
+        os.waitpid(pid, 0)
+    except BaseException:
+        answer.close()  # a child still writing its answer gets a broken pipe, and removes its spooled file
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        raise
+    answer.close()
+    if not data:  # the child failed: read here, which raises the error itself
+        reader.skipped_blank = blank_before
+        return read()
+    path, counts, stats, blank = pickle.loads(data)
+    reader.skipped_blank = blank
+    return TokenCorpus(counts, stats, [], [], path=path)
+
+
+def _can_fork(reader: RecordReader, module: str) -> bool:
+    return (
+        hasattr(os, "fork")
+        and module not in sys.modules
+        and STDIO not in reader.paths
+        and threading.active_count() == 1
+    )
+
+
+def _child(read: Callable[[], TokenCorpus], reader: RecordReader, write_end: int) -> None:
+    status = 1
+    try:
+        corpus = read()
+        data = pickle.dumps((corpus.path, corpus.counts, corpus.stats, reader.skipped_blank))
+        try:
+            with os.fdopen(write_end, "wb") as answer:
+                answer.write(data)
+            status = 0
+        except BaseException:
+            corpus.close()  # nobody will read it
+    except BaseException:  # the parent reads again and reports the error
+        pass
+    finally:
+        os._exit(status)
