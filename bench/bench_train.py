@@ -137,6 +137,17 @@ def main(argv: list[str] | None = None) -> None:
         f"embedcli (auto) / fastest direct ({direct_name}): time {ours / best_direct:.2f}x, "
         f"words/s {best_direct / ours:.2f}x; wordsim353 Spearman difference {delta:+.3f}"
     )
+    sys.path.insert(0, str(REPO))
+    from embedcli.training.fit import choose_corpus_mode
+    from embedcli.training.settings import TrainSettings
+
+    auto_path = choose_corpus_mode(TrainSettings(workers=args.workers).resolved()).value
+    same = "gensim corpus_file" if auto_path == "file" else "gensim iterable"
+    ws, sl = (a - b for a, b in zip(scores["embedcli auto"], scores[same], strict=True))
+    print(
+        f"embedcli auto took gensim's {auto_path} path; Spearman difference against {same}: "
+        f"wordsim353 {ws:+.3f}, simlex999 {sl:+.3f}"
+    )
     for mode, direct in (("iterable", "gensim iterable"), ("file", "gensim corpus_file")):
         print(f"same path, embedcli {mode} / {direct}: time {times[f'embedcli {mode}'] / times[direct]:.2f}x")
 

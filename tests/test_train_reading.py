@@ -181,3 +181,22 @@ def test_a_failing_child_gives_the_readers_error(tmp_path: Path) -> None:
         read_while_importing(read, reader, "this")  # the Zen of Python: prints while imported, harmless
     assert fast.value.message == slow.value.message
     assert not list(tmp_path.iterdir())
+
+
+def test_train_on_text_imports_no_library_it_does_not_need(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(REAL[0].read_bytes()[:200_000])
+    heavy = ["pyarrow", "torch", "sentence_transformers", "transformers", "sklearn", "onnxruntime", "umap"]
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['embedcli', 'train', {str(corpus)!r}, '-o', {str(tmp_path / 'v.bin')!r}, '-q', '--epochs', '1']\n"
+        "try:\n    runpy.run_module('embedcli', run_name='__main__')\nexcept SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / "v.bin").exists()
