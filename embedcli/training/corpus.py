@@ -4,6 +4,10 @@ gensim reads its corpus once to build the vocabulary and once per epoch. Inputs 
 (stdin included): the token lists are kept in memory for gensim's iterable path, or written to a temporary
 whitespace-tokenized file for its `corpus_file` path. The temporary file is removed by `close()`.
 
+Plain-text inputs (txt, .gz, stdin) are read in blocks of whole lines, decoded at once and tokenized line by
+line, with no Record per line (tokenize_text_files): the same token lists as through RecordReader, which
+every other input (and Doc2Vec, which needs record ids) goes through.
+
 gensim silently drops every token after the 10,000th of a text; here longer texts are split into
 consecutive pieces of at most 10,000 tokens instead, and the number of texts split is reported.
 """

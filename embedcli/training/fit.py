@@ -56,13 +56,15 @@ class TrainReport:
 def choose_corpus_mode(settings: TrainSettings) -> CorpusMode:
     """gensim's faster path for these settings, as measured (README: train, "What we measured").
 
-    From 3 workers (gensim's default) on, corpus_file; below that, the iterable path. Measured end to end
-    (embedcli train, Word2Vec, 1.85 M tokens, 5 epochs, 2 cores, best of 2): 3 workers, file 9.0 s and
-    iterable 11.1 s; 2 workers, file 11.7 s and iterable 10.8 s; 1 worker, about even (14.0 and 15.1 s).
-    embedcli's file path skips gensim's own pass over the file to count words (the counts are made while
-    tokenizing), which is why it wins here although gensim called directly is faster on its iterable path
-    with these settings. corpus_file also scales with cores: the iterable path feeds every worker from one
-    Python thread (gensim's benchmark, release 3.6.0: 3.8x faster on 32 cores). Doc2Vec stays iterable: its
+    From 3 workers (gensim's default) on, corpus_file; below that, the iterable path. Measured end to end on
+    2 cores (embedcli train, Word2Vec CBOW, 5 epochs; runs vary by about 10% on this shared machine):
+    1.85 M tokens, best of 2: 3 workers, file 9.0 s and iterable 11.1 s; 2 workers, file 11.7 s and iterable
+    10.8 s; 1 worker, about even (14.0 and 15.1 s). 3.8 M tokens, 3 workers, two runs each: file 18.9 and
+    20.6 s, iterable 22.0 and 22.6 s. embedcli's file path skips gensim's own pass over the file to count words
+    (the counts are made while tokenizing) and tokenizes in a child process while gensim is imported
+    (training.background), which is why it wins here although gensim called directly is often faster on its
+    iterable path. corpus_file also scales with cores: the iterable path feeds every worker from one Python
+    thread (gensim's benchmark, release 3.6.0: 3.8x faster on 32 cores). Doc2Vec stays iterable: its
     corpus_file mode tags documents by line number, which split texts would break.
     """
     if settings.corpus_mode is not CorpusMode.auto:
