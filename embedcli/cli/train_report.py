@@ -6,6 +6,7 @@ All of it goes to stderr, except what was asked for as data (`--estimate`, `--ev
 from __future__ import annotations
 
 import sys
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -28,31 +29,38 @@ class EpochProgress:
         self._task: Any = None
         self._last_loss: float | None = None
         self._pieces = 0
+        self._starting = threading.Lock()
 
     def __enter__(self) -> EpochProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"),
-                BarColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TextColumn("{task.fields[loss]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            )
-            self._progress.__enter__()
         return self
+
+    def _start(self) -> None:
+        # Started at the first report, not on entry: rich refreshes from a thread, and while no other thread
+        # runs, reading can go on in a forked child while gensim is imported (training.background).
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self._progress.__enter__()
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._progress is not None:
             self._progress.__exit__(kind, exc, tb)
 
     def update(self, report: EpochReport) -> None:
-        if self._progress is None:
+        if not self.enabled:
             return
+        with self._starting:  # reports come from gensim's job-producer thread as well as the main one
+            if self._progress is None:
+                self._start()
         if self._task is None:
             self._task = self._progress.add_task("", total=report.epochs, epoch="", rate="", loss="")
         if report.words == 0:  # within an epoch: pieces handed to gensim so far

@@ -40,6 +40,7 @@ def read_while_importing(read: Callable[[], TokenCorpus], reader: RecordReader, 
         _child(read, reader, write_end)
     os.close(write_end)
     answer = os.fdopen(read_end, "rb")
+    data = b""
     try:
         importlib.import_module(module)
         data = answer.read()
@@ -49,6 +50,9 @@ def read_while_importing(read: Callable[[], TokenCorpus], reader: RecordReader, 
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
+        if data:  # the child had finished: its spooled file is this process's to remove
+            with contextlib.suppress(OSError):
+                os.unlink(pickle.loads(data)[0])
         raise
     answer.close()
     if not data:  # the child failed: read here, which raises the error itself
