@@ -200,3 +200,17 @@ def test_train_on_text_imports_no_library_it_does_not_need(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
     assert (tmp_path / "v.bin").exists()
+
+
+@pytest.mark.parametrize("mode", ["file", "iterable"])
+def test_phrases_leave_no_spooled_file(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from embedcli.training.run import Targets, run_training
+    from embedcli.training.settings import CorpusMode, TrainSettings
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings = TrainSettings(dim=8, epochs=1, workers=1, phrases=True, corpus_mode=CorpusMode(mode))
+    outcome = run_training(RecordReader([str(REAL[0])]), settings, Targets())
+    assert outcome.phrases > 0 and outcome.report is not None
+    assert not list(tmp_path.iterdir())

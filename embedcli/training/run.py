@@ -6,6 +6,7 @@ with nothing left behind.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -88,10 +89,12 @@ def run_training(
     settings = settings.resolved()
     started = time.perf_counter()
     corpus = read_corpus(records, settings)
-    with corpus:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(corpus.close)
         phrase_count = 0
         if settings.phrases:
             corpus, phrase_count = apply_phrases(corpus, settings.phrases_min_count, settings.phrases_threshold)
+            cleanup.callback(corpus.close)  # the rewritten corpus has a spooled file of its own
         outcome = TrainOutcome(settings, corpus.stats, phrases=phrase_count)
         outcome.read_seconds = time.perf_counter() - started
         if resume is None:
