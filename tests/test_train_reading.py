@@ -214,3 +214,17 @@ def test_phrases_leave_no_spooled_file(mode: str, tmp_path: Path, monkeypatch: p
     outcome = run_training(RecordReader([str(REAL[0])]), settings, Targets())
     assert outcome.phrases > 0 and outcome.report is not None
     assert not list(tmp_path.iterdir())
+
+
+def test_auto_corpus_mode() -> None:
+    from embedcli.training.fit import choose_corpus_mode
+    from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
+
+    def mode(**kw) -> str:
+        return choose_corpus_mode(TrainSettings(**kw).resolved()).value
+
+    assert mode() == "file"  # 3 workers, gensim's default
+    assert mode(workers=2) == mode(workers=1) == "iterable"
+    assert mode(algorithm=Algorithm.doc2vec) == "iterable"
+    assert mode(tokenizer=Tokenizer.regex, token_pattern=r"[^,]+") == "iterable"  # tokens may hold spaces
+    assert mode(workers=1, corpus_mode=CorpusMode.file) == "file"

@@ -113,7 +113,7 @@ CorpusModeOpt = Annotated[
         "--corpus-mode",
         help="How gensim reads the corpus: iterable (token lists in memory) or file (gensim's corpus_file, "
         "spooled to a temporary file). auto (measured faster): file from 3 workers on, "
-        "iterable below that and for Doc2Vec.",
+        "iterable below that, for Doc2Vec and for --tokenizer regex (tokens may hold spaces).",
         panel=CORPUS,
     ),
 ]

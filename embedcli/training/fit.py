@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedcli.errors import InputError, UsageError
+from embedcli.tokenize import Tokenizer
 from embedcli.training.corpus import TokenCorpus
 from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
 
@@ -65,11 +66,14 @@ def choose_corpus_mode(settings: TrainSettings) -> CorpusMode:
     (training.background), which is why it wins here although gensim called directly is often faster on its
     iterable path. corpus_file also scales with cores: the iterable path feeds every worker from one Python
     thread (gensim's benchmark, release 3.6.0: 3.8x faster on 32 cores). Doc2Vec stays iterable: its
-    corpus_file mode tags documents by line number, which split texts would break.
+    corpus_file mode tags documents by line number, which split texts would break. So does `--tokenizer regex`:
+    a user's pattern may match whitespace, and a token holding a space cannot go through a whitespace-split file.
     """
     if settings.corpus_mode is not CorpusMode.auto:
         return settings.corpus_mode
-    if settings.algorithm is Algorithm.doc2vec or settings.workers < FILE_PATH_MIN_WORKERS:
+    if settings.algorithm is Algorithm.doc2vec or settings.tokenizer is Tokenizer.regex:
+        return CorpusMode.iterable
+    if settings.workers < FILE_PATH_MIN_WORKERS:
         return CorpusMode.iterable
     return CorpusMode.file
 
