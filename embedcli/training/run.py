@@ -15,6 +15,7 @@ from typing import Any
 
 from embedcli.errors import UsageError
 from embedcli.records import Record
+from embedcli.tokenize import Tokenizer
 from embedcli.training.background import read_while_importing
 from embedcli.training.corpus import (
     CorpusStats,
@@ -140,11 +141,11 @@ def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorp
     spool = choose_corpus_mode(settings) is CorpusMode.file
     reader = plain_text_reader(records) if settings.algorithm is not Algorithm.doc2vec else None
     if reader is not None:
-        read = partial(
-            tokenize_text_files, reader, settings.tokenizer, settings.token_pattern, settings.lowercase, spool
-        )
-        # Spooled, only counts cross back from a child process: it reads while gensim is imported here.
-        return read_while_importing(read, reader, "gensim.models") if spool else read()
+        read = partial(tokenize_text_files, reader, settings.tokenizer, settings.token_pattern, settings.lowercase)
+        if settings.tokenizer is Tokenizer.regex and not spool:
+            return read(spool)  # a token may hold a space: it must not round-trip through a spooled file
+        # Read in a child process while gensim is imported here (training.background).
+        return read_while_importing(read, reader, "gensim.models", spool)
     return tokenize_records(records, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
 
 
