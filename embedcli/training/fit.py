@@ -62,12 +62,14 @@ def choose_corpus_mode(settings: TrainSettings) -> CorpusMode:
     1.85 M tokens, best of 2: 3 workers, file 9.0 s and iterable 11.1 s; 2 workers, file 11.7 s and iterable
     10.8 s; 1 worker, about even (14.0 and 15.1 s). 3.8 M tokens, 3 workers, two runs each: file 18.9 and
     20.6 s, iterable 22.0 and 22.6 s. embedcli's file path skips gensim's own pass over the file to count words
-    (the counts are made while tokenizing) and tokenizes in a child process while gensim is imported
-    (training.background), which is why it wins here although gensim called directly is often faster on its
-    iterable path. corpus_file also scales with cores: the iterable path feeds every worker from one Python
-    thread (gensim's benchmark, release 3.6.0: 3.8x faster on 32 cores). Doc2Vec stays iterable: its
-    corpus_file mode tags documents by line number, which split texts would break. So does `--tokenizer regex`:
-    a user's pattern may match whitespace, and a token holding a space cannot go through a whitespace-split file.
+    (the counts are made while tokenizing), which is why it won there although gensim called directly is often
+    faster on its iterable path. Since both paths read in a child process while gensim is imported
+    (training.background), they are within run-to-run noise of each other at 3 workers (bench_train, one run:
+    6 books, iterable 9.7 s and file 10.4 s; 15 books, 20.1 s and 19.4 s). corpus_file also scales with cores:
+    the iterable path feeds every worker from one Python thread (gensim's benchmark, release 3.6.0: 3.8x faster
+    on 32 cores). Doc2Vec stays iterable: its corpus_file mode tags documents by line number, which split texts
+    would break. So does `--tokenizer regex`: a user's pattern may match whitespace, and a token holding a space
+    cannot go through a whitespace-split file.
     """
     if settings.corpus_mode is not CorpusMode.auto:
         return settings.corpus_mode
