@@ -141,31 +141,47 @@ def test_simple_preprocess_equals_gensims_on_any_text(text: str) -> None:
     assert simple_preprocess(text) == gensim_simple(text)
 
 
-@pytest.mark.parametrize(("module", "spool"), [("tabnanny", True), ("pickletools", False)])  # not imported here
+CHILD_READ = """
+import sys, threading
+from functools import partial
+from pathlib import Path
+from embedcli.formats.text_inputs import RecordReader
+from embedcli.tokenize import Tokenizer
+from embedcli.training.background import read_while_importing
+from embedcli.training.corpus import tokenize_text_files
+paths, spool, module, tmp = sys.argv[1:3], sys.argv[3] == "spool", sys.argv[4], sys.argv[5]
+assert threading.active_count() == 1 and module not in sys.modules  # so the child is forked
+here_reader = RecordReader(paths)
+here = tokenize_text_files(here_reader, Tokenizer.simple, spool=spool, spool_dir=tmp)
+reader = RecordReader(paths)
+read = partial(tokenize_text_files, reader, Tokenizer.simple, None, False, spool_dir=tmp)
+child = read_while_importing(read, reader, module, spool)
+assert module in sys.modules  # imported here while the child read
+with here, child:
+    if spool:
+        assert child.path != here.path
+        assert Path(child.path).read_bytes() == Path(here.path).read_bytes()
+    else:
+        assert child.path is None and child.sentences == here.sentences
+    assert (child.counts, child.stats) == (here.counts, here.stats)
+    assert list(child.counts) == list(here.counts)  # first-seen order too: it orders vocabulary ties
+    assert reader.skipped_blank == here_reader.skipped_blank > 0
+print("same")
+"""
+
+
+@pytest.mark.parametrize(("module", "spool"), [("tabnanny", True), ("pickletools", False)])
 def test_reading_in_a_child_while_importing_gives_the_same_corpus(module: str, spool: bool, tmp_path: Path) -> None:
+    """In a fresh interpreter: the test process runs other threads (tqdm's monitor, ...), where no child forks."""
+    import subprocess
     import sys
-    from functools import partial
 
-    from embedcli.training.background import read_while_importing
-
-    if module in sys.modules:
-        pytest.skip(f"{module} is already imported")
     paths = [str(p) for p in REAL[:2]]
-    here_reader = RecordReader(paths)
-    here = tokenize_text_files(here_reader, Tokenizer.simple, spool=spool, spool_dir=str(tmp_path))
-    reader = RecordReader(paths)
-    read = partial(tokenize_text_files, reader, Tokenizer.simple, None, False, spool_dir=str(tmp_path))
-    child = read_while_importing(read, reader, module, spool)
-    assert module in sys.modules  # imported here while the child read
-    with here, child:
-        if spool:
-            assert child.path != here.path
-            assert Path(child.path).read_bytes() == Path(here.path).read_bytes()  # type: ignore[arg-type]
-        else:
-            assert child.path is None and child.sentences == here.sentences
-        assert (child.counts, child.stats) == (here.counts, here.stats)
-        assert list(child.counts) == list(here.counts)  # first-seen order too: it orders vocabulary ties
-        assert reader.skipped_blank == here_reader.skipped_blank > 0
+    mode = "spool" if spool else "memory"
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_READ, *paths, mode, module, str(tmp_path)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "same", proc.stderr
     assert not list(tmp_path.iterdir())  # spooled files removed
 
 
