@@ -70,10 +70,15 @@ def prepare(metric: Metric, vectors: np.ndarray, normalized: bool = False) -> np
     return np.ascontiguousarray(vectors)
 
 
+def squared_lengths(rows: np.ndarray) -> np.ndarray:
+    """|c|² of each row."""
+    return np.einsum("ij,ij->i", rows, rows)
+
+
 def block_aux(metric: Metric, block: np.ndarray) -> np.ndarray | None:
     """Per-row numbers a metric needs beside the prepared corpus rows (squared lengths for euclidean)."""
     if metric is Metric.euclidean:
-        return np.einsum("ij,ij->i", block, block)
+        return squared_lengths(block)
     return None
 
 

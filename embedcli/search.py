@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedcli.formats.vector_files import release_pages
-from embedcli.metrics import Metric, exact, normalize_in_place, prepare, score_block
+from embedcli.metrics import Metric, exact, normalize_in_place, prepare, score_block, squared_lengths
 
 BLOCK_BYTES = 32 << 20  # one score block: 32 MiB of float32
 QUERY_CHUNK = 1024  # queries scored together (and reported together)
@@ -70,7 +70,7 @@ class SearchCorpus:
             with np.errstate(invalid="ignore", divide="ignore"):  # NaN/Inf rows: skipped by search anyway
                 self._inverse = (1 / np.where(norms == 0, 1, norms)).astype(np.float32)
         if metric is Metric.euclidean:
-            self._aux = self._per_row(lambda b: np.einsum("ij,ij->i", b, b), block_rows)
+            self._aux = self._per_row(squared_lengths, block_rows)
 
     def __len__(self) -> int:
         return len(self.vectors)
