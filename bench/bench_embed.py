@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 DIRECT = """
 import sys
 from sentence_transformers import SentenceTransformer
-from embedcli.models import shipped_model_path
+from embedcli.backends.models import shipped_model_path
 texts = [line.rstrip("\\n") for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 model = SentenceTransformer(str(shipped_model_path("all-MiniLM-L6-v2")), device="cpu")
 vectors = model.encode(texts, batch_size=int(sys.argv[2]))

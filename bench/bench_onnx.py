@@ -39,7 +39,7 @@ DIRECT = """
 import sys
 import numpy as np
 from sentence_transformers import SentenceTransformer
-from embedcli.models import shipped_model_path
+from embedcli.backends.models import shipped_model_path
 texts = [line.rstrip("\\n") for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 model = SentenceTransformer(str(shipped_model_path("all-MiniLM-L6-v2")), device="cpu")
 np.save(sys.argv[3], model.encode(texts, batch_size=int(sys.argv[2])))
@@ -77,8 +77,8 @@ def in_process(sets: dict[str, list[str]], args: argparse.Namespace) -> None:
     from sentence_transformers import SentenceTransformer
 
     from embedcli.backends.base import BackendOptions
-    from embedcli.backends.onnx import OnnxBackend
-    from embedcli.models import resolve_model
+    from embedcli.backends.models import resolve_model
+    from embedcli.backends.onnx.runtime import OnnxBackend
 
     model = resolve_model(None)
     st = SentenceTransformer(model.location, device="cpu")

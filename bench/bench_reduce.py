@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.reduction import ReduceMethod, ReduceSettings, fit_reducer
+from embedcli.reduce.methods import ReduceMethod, ReduceSettings, fit_reducer
 
 BLOCK_ROWS = 16_384
 

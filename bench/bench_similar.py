@@ -47,7 +47,7 @@ def _timed(run: Callable[[], object], rounds: int) -> tuple[float, object]:
 
 def _embedcli(corpus: np.ndarray, queries: np.ndarray, k: int) -> Callable[[], np.ndarray]:
     from embedcli.metrics import Metric, prepare
-    from embedcli.search import SearchCorpus, search
+    from embedcli.search.top_k import SearchCorpus, search
 
     prepared = SearchCorpus(corpus.copy(), Metric.cosine, owned=True)
 

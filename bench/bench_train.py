@@ -26,7 +26,7 @@ DIRECT = r"""
 import sys, os, tempfile
 sys.path.insert(0, {repo!r})
 from gensim.models import Word2Vec
-from embedcli.tokenize import simple_preprocess
+from embedcli.tokens import simple_preprocess
 mode, out, epochs, workers, *files = sys.argv[1:]
 sentences = []
 for name in files:
@@ -72,7 +72,7 @@ def _spearman(path: str) -> tuple[float, float]:
 
 def _count_tokens(files: list[str]) -> int:
     sys.path.insert(0, str(REPO))
-    from embedcli.tokenize import simple_preprocess
+    from embedcli.tokens import simple_preprocess
 
     total = 0
     for name in files:
@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         f"words/s {best_direct / ours:.2f}x; wordsim353 Spearman difference {delta:+.3f}"
     )
     sys.path.insert(0, str(REPO))
-    from embedcli.training.fit import choose_corpus_mode
-    from embedcli.training.settings import TrainSettings
+    from embedcli.train.fit import choose_corpus_mode
+    from embedcli.train.settings import TrainSettings
 
     auto_path = choose_corpus_mode(TrainSettings(workers=args.workers).resolved()).value
     same = "gensim corpus_file" if auto_path == "file" else "gensim iterable"

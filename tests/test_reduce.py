@@ -11,9 +11,9 @@ from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.vector_batches import VectorBatches
 from embedcli.formats.vector_files import read_vector_table
 from embedcli.records import EmbeddedBatch
-from embedcli.reducers import check_applicable, load_reducer, save_reducer
-from embedcli.reduction import Projection, ReduceMethod, ReduceSettings, fit_reducer, random_matrix
-from embedcli.reduction_run import ReductionRun
+from embedcli.reduce.methods import Projection, ReduceMethod, ReduceSettings, fit_reducer, random_matrix
+from embedcli.reduce.run import ReductionRun
+from embedcli.reduce.saved import check_applicable, load_reducer, save_reducer
 
 SEED = 1234
 
@@ -68,7 +68,7 @@ def test_pca_whiten_equals_sklearn():
 
 
 def test_pca_randomized_path_for_wide_inputs_matches_exact(monkeypatch):
-    from embedcli import pca
+    from embedcli.reduce import pca
 
     monkeypatch.setattr(pca, "RANDOMIZED_MIN_WIDTH", 64)
     x = structured(rows=400, width=128)

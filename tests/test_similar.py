@@ -7,16 +7,17 @@ import os
 import numpy as np
 import pytest
 
-from embedcli import search as search_module
-from embedcli.analogies import analogy_queries, cosmul_hits, pair_hits, word_queries
-from embedcli.corpus import Corpus, _table_corpus, load_corpus
 from embedcli.errors import InputError
 from embedcli.formats.vector_files import release_pages
 from embedcli.metrics import Metric, brute_force, prepare
 from embedcli.precision import Precision, calibration_ranges, quantize
 from embedcli.records import VectorTable
-from embedcli.search import SearchCorpus, search
-from embedcli.similarity import Queries, every_row, find_similar
+from embedcli.search import top_k as search_module
+from embedcli.search.analogies import analogy_queries, cosmul_hits, pair_hits
+from embedcli.search.corpus import Corpus, _table_corpus, load_corpus
+from embedcli.search.neighbours import find_similar
+from embedcli.search.queries import Queries, every_row, word_queries
+from embedcli.search.top_k import SearchCorpus, search
 
 SEED = 1234
 
@@ -247,7 +248,7 @@ def test_pairs_equal_gensim_similarity(words):
 
 
 def test_binary_search_rescored_with_the_float_originals(data):
-    from embedcli.similarity import Rescoring
+    from embedcli.search.neighbours import Rescoring
 
     corpus, queries = data
     table = table_corpus(quantize(corpus, Precision.binary), {"precision": "binary", "dimension": 16})

@@ -13,14 +13,14 @@ import pytest
 from conftest import SHARED_DATA, run_cli
 
 from embedcli.errors import InputError, UsageError
+from embedcli.formats.word_vectors import load_word_vectors, vocab_path_for
 from embedcli.records import Record
-from embedcli.tokenize import Tokenizer, simple_preprocess
-from embedcli.training.corpus import MAX_TOKENS, tokenize_records
-from embedcli.training.evaluation import evaluate, shipped_file
-from embedcli.training.outputs import VectorFileFormat, write_vectors
-from embedcli.training.run import Targets, run_training
-from embedcli.training.settings import Algorithm, CorpusMode, Preset, TrainSettings
-from embedcli.wordvectors import load_word_vectors, vocab_path_for
+from embedcli.tokens import Tokenizer, simple_preprocess
+from embedcli.train.evaluation import evaluate, shipped_file
+from embedcli.train.run import Targets, run_training
+from embedcli.train.saving import VectorFileFormat, write_vectors
+from embedcli.train.sentences import MAX_TOKENS, tokenize_records
+from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
 
 BOOK = SHARED_DATA / "gutenberg-en" / "1342-0.txt"  # Pride and Prejudice: UTF-8 with BOM and CRLF
 SMALL = dict(dim=16, epochs=1, workers=1, min_count=3, seed=7)
@@ -123,15 +123,15 @@ def test_fasttext_bin_gives_subword_vectors_for_unseen_words(book_lines: list[st
 
 def test_embed_uses_every_train_output(w2v, tmp_path: Path) -> None:
     from embedcli.backends.base import BackendOptions
-    from embedcli.backends.word_vectors import WordVectorBackend
-    from embedcli.models import resolve_model
+    from embedcli.backends.models import resolve_model
+    from embedcli.embed.run import open_backend
 
     kv = w2v.model.wv
     expected = np.mean([kv["elizabeth"], kv["darcy"]], axis=0)
     for fmt in VectorFileFormat:
         target = str(tmp_path / f"v.{fmt.value}")
         write_vectors(w2v.model, target, fmt, [], w2v.metadata())
-        backend = WordVectorBackend(resolve_model(target), BackendOptions())
+        backend = open_backend("word-vectors", resolve_model(target), BackendOptions())
         np.testing.assert_allclose(backend.embed(["Elizabeth Darcy"])[0], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -301,8 +301,8 @@ def test_cli_help_has_examples_and_says_stdin_is_spooled() -> None:
 
 def test_saved_model_loads_only_with_trust_pickle(w2v, tmp_path: Path) -> None:
     from embedcli.errors import ModelError
-    from embedcli.training.outputs import save_model
-    from embedcli.wordvectors import load_saved_model
+    from embedcli.formats.word_vectors import load_saved_model
+    from embedcli.train.saving import save_model
 
     folder = tmp_path / "model"
     save_model(w2v.model, str(folder), w2v.metadata())

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from embedcli.errors import InputError
 from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
-from embedcli.tokenize import Tokenizer, simple_preprocess
-from embedcli.training.corpus import MAX_TOKENS, plain_text_reader, tokenize_records, tokenize_text_files
+from embedcli.tokens import Tokenizer, simple_preprocess
+from embedcli.train.sentences import MAX_TOKENS, plain_text_reader, tokenize_records, tokenize_text_files
 
 BOOKS = SHARED_DATA / "gutenberg-en"
 # UTF-8 with BOM, ASCII, and the two latin-1 editions (not valid UTF-8): all CRLF.
@@ -146,9 +146,9 @@ import sys, threading
 from functools import partial
 from pathlib import Path
 from embedcli.formats.text_inputs import RecordReader
-from embedcli.tokenize import Tokenizer
-from embedcli.training.background import read_while_importing
-from embedcli.training.corpus import tokenize_text_files
+from embedcli.tokens import Tokenizer
+from embedcli.train.background import read_while_importing
+from embedcli.train.sentences import tokenize_text_files
 paths, spool, module, tmp = sys.argv[1:3], sys.argv[3] == "spool", sys.argv[4], sys.argv[5]
 assert threading.active_count() == 1 and module not in sys.modules  # so the child is forked
 here_reader = RecordReader(paths)
@@ -189,7 +189,7 @@ def test_a_failing_child_gives_the_readers_error(tmp_path: Path) -> None:
     import sys
     from functools import partial
 
-    from embedcli.training.background import read_while_importing
+    from embedcli.train.background import read_while_importing
 
     if "this" in sys.modules:
         pytest.skip("already imported")
@@ -227,8 +227,8 @@ def test_train_on_text_imports_no_library_it_does_not_need(tmp_path: Path) -> No
 def test_phrases_leave_no_spooled_file(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
-    from embedcli.training.run import Targets, run_training
-    from embedcli.training.settings import CorpusMode, TrainSettings
+    from embedcli.train.run import Targets, run_training
+    from embedcli.train.settings import CorpusMode, TrainSettings
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     settings = TrainSettings(dim=8, epochs=1, workers=1, phrases=True, corpus_mode=CorpusMode(mode))
@@ -238,8 +238,8 @@ def test_phrases_leave_no_spooled_file(mode: str, tmp_path: Path, monkeypatch: p
 
 
 def test_auto_corpus_mode() -> None:
-    from embedcli.training.fit import choose_corpus_mode
-    from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
+    from embedcli.train.fit import choose_corpus_mode
+    from embedcli.train.settings import Algorithm, CorpusMode, TrainSettings
 
     def mode(**kw) -> str:
         return choose_corpus_mode(TrainSettings(**kw).resolved()).value

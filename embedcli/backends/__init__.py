@@ -7,8 +7,8 @@ import importlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from embedcli.backends.models import ModelRef, ModelSource
 from embedcli.errors import ModelError, UsageError
-from embedcli.models import ModelRef, ModelSource
 
 if TYPE_CHECKING:
     from embedcli.backends.base import Backend, BackendOptions
@@ -18,9 +18,9 @@ DEFAULT_BACKEND = "sentence-transformers"
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "sentence-transformers": "embedcli.backends.sentence_transformers:SentenceTransformerBackend",
-    "transformers": "embedcli.backends.hf_transformers:TransformersBackend",
+    "transformers": "embedcli.backends.transformers:TransformersBackend",
     "word-vectors": "embedcli.backends.word_vectors:WordVectorBackend",
-    "onnx": "embedcli.backends.onnx:OnnxBackend",
+    "onnx": "embedcli.backends.onnx.runtime:OnnxBackend",
 }
 
 

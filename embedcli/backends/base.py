@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from embedcli.models import ModelRef
+from embedcli.backends.models import ModelRef
 
 
 class Device(str, Enum):

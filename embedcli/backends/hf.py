@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from embedcli.backends.base import Device
+from embedcli.backends.models import ModelRef, ModelSource
 from embedcli.errors import ModelError
-from embedcli.models import ModelRef, ModelSource
 
 
 def quiet_hugging_face() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions, Device
 from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
-from embedcli.models import ModelRef
 
 
 class SentenceTransformerBackend(Backend):

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions
-from embedcli.models import ModelRef
-from embedcli.tokenize import Tokenizer, make_tokenizer
-from embedcli.wordvectors import load_word_vectors
+from embedcli.backends.models import ModelRef
+from embedcli.errors import ModelError
+from embedcli.tokens import Tokenizer, make_tokenizer
 
 _PUNCTUATION = string.punctuation + "“”‘’«»…"
 
@@ -28,7 +28,11 @@ class WordVectorBackend(Backend):
 
     def __init__(self, model: ModelRef, options: BackendOptions) -> None:
         super().__init__(model, options)
-        self._vectors = load_word_vectors(model.location)
+        # embed.open_backend reads the file (a format embedcli owns) and hands the gensim KeyedVectors over.
+        vectors = options.extra.get("keyed_vectors")
+        if vectors is None:
+            raise ModelError(f"the word-vectors backend was given no vectors for {model.name}")
+        self._vectors: Any = vectors
         self._has_subwords = hasattr(self._vectors, "buckets_word")
         tokenizer = options.extra.get("tokenizer", Tokenizer.words)
         self._tokenize = make_tokenizer(Tokenizer(tokenizer), options.extra.get("token_pattern"))

@@ -6,18 +6,15 @@ from typing import Annotated
 
 import typer
 
-from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import BackendOptions, Device
-from embedcli.backends.onnx import Quantize
+from embedcli.backends.onnx.runtime import Quantize
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
-from embedcli.embedding import EmbeddingRun, EmbedSettings
-from embedcli.errors import InputError, UsageError
-from embedcli.formats.outputs import open_vector_writer
+from embedcli.embed.pipeline import EmbedSettings
+from embedcli.embed.run import EmbedJob, EmbedOutcome, EmbedRequest
 from embedcli.formats.sources import Decoding
-from embedcli.formats.text_inputs import FieldSpec, RecordReader
-from embedcli.models import resolve_model
+from embedcli.formats.text_inputs import FieldSpec
 from embedcli.precision import Precision
 
 EPILOG = """\
@@ -89,48 +86,39 @@ def embed(
     """
     paths = resolve_inputs(inputs, has_literal=bool(text))
     target, out_format = resolve_output(output, fmt, paths)
-    reader = RecordReader(
-        paths,
+    request = EmbedRequest(
+        inputs=paths,
+        target=target,
+        output_format=out_format,
         texts=list(text or []),
         decoding=Decoding(encoding, errors),
         input_format=input_format,
         fields=FieldSpec(text_field, id_field, text_column, id_column),
+        model=model,
+        backend=backend,
+        backend_options=BackendOptions(
+            device=device,
+            batch_size=batch_size,
+            max_length=max_length,
+            prompt=prompt,
+            extra={"quantize": quantize.value, "threads": threads},
+            announce=None if quiet else info,
+        ),
+        settings=EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
+        keep_text=keep_text,
     )
-    model_ref = resolve_model(model)
-    extra = {"quantize": quantize.value, "threads": threads}
-    options = BackendOptions(
-        device=device,
-        batch_size=batch_size,
-        max_length=max_length,
-        prompt=prompt,
-        extra=extra,
-        announce=None if quiet else info,
-    )
-    backend_name = choose_backend(backend, model_ref)
-    if quantize is not Quantize.none and backend_name != "onnx":
-        raise UsageError("--quantize needs --backend onnx")
-    run = EmbeddingRun(
-        create_backend(backend_name, model_ref, options),
-        EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
-    )
-    with progress_bar("embedding", reader.total_bytes, enabled=not quiet) as update:
-        batches = run.batches(reader, lambda report: update(reader.bytes_read, report.count))
-        first = next(batches, None)
-        if first is None:
-            raise InputError(f"no text to embed ({plural(reader.skipped_blank, 'blank line')} skipped)")
-        with open_vector_writer(target, out_format, run.metadata(), keep_text) as writer:
-            writer.write(first)
-            for batch in batches:
-                writer.write(batch)
+    job = EmbedJob(request)
+    with progress_bar("embedding", job.total_bytes, enabled=not quiet) as update:
+        outcome = job.run(update)
     if not quiet:
-        _summarize(run, reader.skipped_blank)
+        _summarize(outcome)
 
 
-def _summarize(run: EmbeddingRun, skipped: int) -> None:
-    report, meta = run.report, run.metadata()
+def _summarize(outcome: EmbedOutcome) -> None:
+    report, meta, skipped = outcome.report, outcome.metadata, outcome.skipped_blank
     parts = [
         f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
-        f"{run.dimension}-d {meta['precision']}",
+        f"{outcome.dimension}-d {meta['precision']}",
         f"{meta['backend']} {meta['model']}",
     ]
     if skipped:

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from embedcli.backends.models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
+from embedcli.backends.onnx.cache import clear_cache, exports_dir, list_entries
 from embedcli.cli.console import info, plural
-from embedcli.model_cache import clear_cache, exports_dir, list_entries
-from embedcli.models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
 
 EPILOG = """\
 Examples:

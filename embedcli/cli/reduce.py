@@ -13,9 +13,9 @@ from embedcli.errors import UsageError
 from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.outputs import check_not_input, open_vector_writer
 from embedcli.formats.vector_batches import VectorBatches
-from embedcli.reducers import load_reducer, save_reducer
-from embedcli.reduction import LinearReducer, Metric, Projection, ReduceMethod, ReduceSettings
-from embedcli.reduction_run import PlotRequest, ReductionRun, check_color_column
+from embedcli.reduce.methods import LinearReducer, Metric, Projection, ReduceMethod, ReduceSettings
+from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column
+from embedcli.reduce.saved import load_reducer, save_reducer
 
 EPILOG = """\
 Examples:
@@ -100,7 +100,7 @@ def reduce(
                 else:
                     run.write(None, lambda rows: update(rows, rows))
         if plot and run.plot_data is not None:
-            from embedcli.plot import scatter_png, write_png
+            from embedcli.reduce.plot import scatter_png, write_png
 
             name = title or f"{run.provenance()['method']} of {data.name} ({data.width} → {run.output_dim} dims)"
             write_png(scatter_png(run.plot_data, name, _axis_name(run)), None if plot == STDIO else plot)

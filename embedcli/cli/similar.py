@@ -11,12 +11,13 @@ import typer
 
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, warn
+from embedcli.embed import ModelChoice
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO
 from embedcli.formats.hits import HitFormat, hit_format_for, write_hits
 from embedcli.formats.outputs import check_not_input
 from embedcli.metrics import Metric
-from embedcli.similarity import Hit, ModelChoice
+from embedcli.search.neighbours import Hit
 
 EPILOG = """\
 Examples:
@@ -115,7 +116,7 @@ def similar(
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
-    from embedcli.similar_request import SimilarRequest, run_similar
+    from embedcli.search.request import SimilarRequest, run_similar
 
     target, out = _output(output, fmt)
     if target is not None:

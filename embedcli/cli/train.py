@@ -10,10 +10,10 @@ from embedcli.cli.train_report import EpochProgress, print_estimate, render_eval
 from embedcli.errors import UsageError
 from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
-from embedcli.training.outputs import check_targets, vector_file_format
-from embedcli.training.run import Targets, run_training
-from embedcli.training.settings import Algorithm, CorpusMode, Preset, TrainSettings
-from embedcli.wordvectors import load_saved_model
+from embedcli.formats.word_vectors import load_saved_model
+from embedcli.train.run import Targets, run_training
+from embedcli.train.saving import check_targets, vector_file_format
+from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
 
 EPILOG = """\
 Examples:

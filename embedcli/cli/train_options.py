@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from embedcli.tokenize import Tokenizer
-from embedcli.training.outputs import VectorFileFormat
-from embedcli.training.settings import Algorithm, CorpusMode, Preset
+from embedcli.tokens import Tokenizer
+from embedcli.train.saving import VectorFileFormat
+from embedcli.train.settings import Algorithm, CorpusMode, Preset
 
 MODEL = "Model"
 CORPUS = "Corpus"

@@ -14,10 +14,10 @@ import orjson
 
 from embedcli.cli.console import info, plural, stderr
 from embedcli.formats.outputs import write_atomically
-from embedcli.training.evaluation import as_json
-from embedcli.training.fit import EpochReport
-from embedcli.training.run import TrainOutcome
-from embedcli.training.settings import Algorithm
+from embedcli.train.evaluation import as_json
+from embedcli.train.fit import EpochReport
+from embedcli.train.run import TrainOutcome
+from embedcli.train.settings import Algorithm
 
 
 class EpochProgress:

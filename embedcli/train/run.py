@@ -15,18 +15,10 @@ from typing import Any
 
 from embedcli.errors import UsageError
 from embedcli.records import Record
-from embedcli.tokenize import Tokenizer
-from embedcli.training.background import read_while_importing
-from embedcli.training.corpus import (
-    CorpusStats,
-    TokenCorpus,
-    apply_phrases,
-    plain_text_reader,
-    tokenize_records,
-    tokenize_text_files,
-)
-from embedcli.training.evaluation import evaluate
-from embedcli.training.fit import (
+from embedcli.tokens import Tokenizer
+from embedcli.train.background import read_while_importing
+from embedcli.train.evaluation import evaluate
+from embedcli.train.fit import (
     EpochReport,
     TrainReport,
     build_vocabulary,
@@ -35,8 +27,16 @@ from embedcli.training.fit import (
     new_model,
     train_model,
 )
-from embedcli.training.outputs import VectorFileFormat, save_model, write_vectors
-from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
+from embedcli.train.saving import VectorFileFormat, save_model, write_vectors
+from embedcli.train.sentences import (
+    CorpusStats,
+    TokenCorpus,
+    apply_phrases,
+    plain_text_reader,
+    tokenize_records,
+    tokenize_text_files,
+)
+from embedcli.train.settings import Algorithm, CorpusMode, TrainSettings
 
 
 @dataclass
@@ -151,7 +151,7 @@ def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorp
 
 def _eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:
     """`--eval` means the shipped files; `--eval-analogies/--eval-pairs` add (or alone, replace) files."""
-    from embedcli.training.evaluation import SHIPPED_ANALOGIES, SHIPPED_PAIRS, shipped_file
+    from embedcli.train.evaluation import SHIPPED_ANALOGIES, SHIPPED_PAIRS, shipped_file
 
     analogies = list(targets.eval_analogies or [])
     pairs = list(targets.eval_pairs or [])

@@ -20,8 +20,8 @@ from embedcli.formats.outputs import VectorWriter
 from embedcli.formats.vector_batches import VectorBatches
 from embedcli.precision import Precision, dequantize
 from embedcli.records import EmbeddedBatch, VectorTable
-from embedcli.reducers import SOURCE_KEYS, check_applicable
-from embedcli.reduction import Fitted, LinearReducer, ReduceMethod, Reducer, ReduceSettings, fit_reducer
+from embedcli.reduce.methods import Fitted, LinearReducer, ReduceMethod, Reducer, ReduceSettings, fit_reducer
+from embedcli.reduce.saved import SOURCE_KEYS, check_applicable
 
 BLOCK_ROWS = 16_384
 QUALITY_SAMPLE = 1_000

@@ -29,7 +29,7 @@ from embedcli.formats import InputFormat, input_format_for
 from embedcli.formats.sources import ByteSource, decoded_blocks
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.records import Record
-from embedcli.tokenize import Tokenizer, make_line_tokenizer, make_tokenizer
+from embedcli.tokens import Tokenizer, make_line_tokenizer, make_tokenizer
 
 MAX_TOKENS = 10_000  # gensim's MAX_WORDS_IN_BATCH: it truncates longer texts
 COUNT_BATCH = 4096

@@ -8,8 +8,8 @@ import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions, length_sorted_batches
 from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
-from embedcli.models import ModelRef
 
 # Tokenizers without a real limit report a huge model_max_length; the position table is the true limit.
 _UNSET_LIMIT = 1_000_000

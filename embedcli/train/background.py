@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from embedcli.formats import STDIO
 from embedcli.formats.text_inputs import RecordReader
-from embedcli.training.corpus import TokenCorpus, cyclic_gc_paused
+from embedcli.train.sentences import TokenCorpus, cyclic_gc_paused
 
 
 def read_while_importing(

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from embedcli.errors import UsageError
-from embedcli.tokenize import Tokenizer
+from embedcli.tokens import Tokenizer
 
 
 class Algorithm(str, Enum):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from embedcli import analogies
-from embedcli.corpus import load_corpus
+from embedcli.embed import ModelChoice
 from embedcli.metrics import Metric
-from embedcli.similarity import Hit, ModelChoice, Rescoring, every_row, file_queries, find_similar, text_queries
+from embedcli.search import analogies
+from embedcli.search.corpus import load_corpus
+from embedcli.search.neighbours import Hit, Rescoring, find_similar
+from embedcli.search.queries import every_row, file_queries, text_queries
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 This is the only module on the onnx path that imports torch, and only while exporting. The graph maps token ids
 to token vectors; the rest of the pipeline (tokenizer settings, pooling, Normalize, prompts) is recorded in
-`pipeline.json` and run by `embedcli.backends.onnx`. Every export is compared with sentence-transformers itself
+`pipeline.json` and run by `embedcli.backends.onnx.runtime`. Every export is compared with sentence-transformers itself
 on texts of several lengths (padding and truncation included) before it is stored: the legacy TorchScript
 exporter has been seen to produce wrong token states with transformers 5, so the dynamo exporter is tried first
 and any export that does not match is refused.
@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.backends.onnx import (
+from embedcli.backends.models import ModelRef
+from embedcli.backends.onnx.cache import CacheEntry, build_entry, entry_key, model_content_hash, verify_file
+from embedcli.backends.onnx.runtime import (
     MODEL_FILE,
     PIPELINE_FILE,
     TOKENIZER_FILE,
@@ -32,8 +34,6 @@ from embedcli.backends.onnx import (
     local_model_folder,
 )
 from embedcli.errors import ModelError
-from embedcli.model_cache import CacheEntry, build_entry, entry_key, model_content_hash, verify_file
-from embedcli.models import ModelRef
 
 # An export must reproduce sentence-transformers' vectors this closely (the accuracy test asks the same).
 FP32_TOLERANCE = 1e-4

@@ -1,7 +1,7 @@
 """The fast path: a model exported to ONNX once, then run with onnxruntime, tokenizers and numpy only.
 
-The first use of a model exports it (`embedcli.onnx_export`, the only code here that imports torch) into the
-cache (`embedcli.model_cache`); every later run loads the cached graph and the model's own `tokenizer.json`
+The first use of a model exports it (`embedcli.backends.onnx.export`, the only code here that imports torch) into the
+cache (`embedcli.backends.onnx.cache`); every later run loads the cached graph and the model's own `tokenizer.json`
 and reproduces the rest of the sentence-transformers pipeline in numpy: truncation at the model's
 max_seq_length, pooling (cls / mean / max / mean_sqrt_len_tokens / lasttoken), Normalize, prompts.
 """
@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions, Device, length_sorted_batches
+from embedcli.backends.models import ModelRef, ModelSource
+from embedcli.backends.onnx.cache import CacheEntry, entry_key, find_entry, model_content_hash, verify_file
 from embedcli.errors import ModelError, UsageError
-from embedcli.model_cache import CacheEntry, entry_key, find_entry, model_content_hash, verify_file
-from embedcli.models import ModelRef, ModelSource
+from embedcli.metrics import unit_rows
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -105,8 +106,7 @@ class OnnxEncoder:
             mask[:, :prompt_tokens] = 0
         vectors = pool(tokens, mask, self.pooling)
         if self.pipeline.get("normalize"):
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.maximum(norms, 1e-12)
+            vectors = unit_rows(vectors)
         return vectors
 
 
@@ -198,7 +198,7 @@ class OnnxBackend(Backend):
         encoder = load_encoder(entry, threads, options.max_length) if entry is not None else None
         self.exported = encoder is None
         if entry is None or encoder is None:  # not exported yet, or damaged: (re)build it, then it must load
-            from embedcli.onnx_export import export_cached
+            from embedcli.backends.onnx.export import export_cached
 
             if options.announce is not None:
                 options.announce(

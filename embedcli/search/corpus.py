@@ -26,11 +26,11 @@ from embedcli.formats.vector_files import (
     stored_precision,
     vector_format_for,
 )
+from embedcli.formats.word_vectors import load_word_vectors, vocab_path_for
 from embedcli.metrics import Metric
 from embedcli.precision import Precision
 from embedcli.records import VectorTable
-from embedcli.search import Decoder, SearchCorpus
-from embedcli.wordvectors import load_word_vectors, vocab_path_for
+from embedcli.search.top_k import Decoder, SearchCorpus
 
 CHECK_ROWS = 16_384  # rows validated per block (a few MiB of temporaries)
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from embedcli.errors import UsageError
 from embedcli.formats.outputs import write_atomically
-from embedcli.reduction import optional_module
-from embedcli.reduction_run import PlotData
+from embedcli.reduce.methods import optional_module
+from embedcli.reduce.run import PlotData
 
 MAX_LEGEND = 12  # categories shown by name; the rest are drawn grey as "other"
 LABEL_CHARS = 40

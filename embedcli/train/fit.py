@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedcli.errors import InputError, UsageError
-from embedcli.tokenize import Tokenizer
-from embedcli.training.corpus import TokenCorpus
-from embedcli.training.settings import Algorithm, CorpusMode, TrainSettings
+from embedcli.tokens import Tokenizer
+from embedcli.train.sentences import TokenCorpus
+from embedcli.train.settings import Algorithm, CorpusMode, TrainSettings
 
 FILE_PATH_MIN_WORKERS = 3  # from this many workers on, gensim's corpus_file path is faster (measured)
 

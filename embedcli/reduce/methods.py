@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.embedding import l2_normalize
 from embedcli.errors import EmbedcliError, UsageError
-from embedcli.pca import GramAccumulator, top_eigenpairs
+from embedcli.metrics import unit_rows
+from embedcli.reduce.pca import GramAccumulator, top_eigenpairs
 
 TSNE_THREADED_ROWS = 2_000
 EXTRA_HINT = "install the reduce extra: pip install 'embedcli[reduce]'"
@@ -136,7 +136,7 @@ class LinearReducer(Reducer):
             if self.whiten and self.explained_variance is not None:
                 out /= np.sqrt(np.maximum(self.explained_variance, 1e-12)).astype(np.float32)
         if self.normalize:
-            out = l2_normalize(out)
+            out = unit_rows(out)
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def provenance(self) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import orjson
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, data_suffix
 from embedcli.formats.outputs import METADATA_KEY, AtomicTarget, check_not_input
-from embedcli.training.settings import Algorithm
-from embedcli.wordvectors import MODEL_FILE, MODEL_MARKER, vocab_path_for
+from embedcli.formats.word_vectors import MODEL_FILE, MODEL_MARKER, vocab_path_for
+from embedcli.train.settings import Algorithm
 
 
 class VectorFileFormat(str, Enum):

@@ -19,7 +19,7 @@ from embedcli import __version__
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
-from embedcli.reduction import LinearReducer, ModelReducer, ReduceMethod, Reducer, optional_module
+from embedcli.reduce.methods import LinearReducer, ModelReducer, ReduceMethod, Reducer, optional_module
 
 FORMAT = "embedcli-reducer"
 FORMAT_VERSION = 1

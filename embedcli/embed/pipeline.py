@@ -17,6 +17,7 @@ import numpy as np
 from embedcli import __version__
 from embedcli.backends.base import Backend
 from embedcli.errors import InputError, ModelError, UsageError
+from embedcli.metrics import unit_rows
 from embedcli.precision import Precision, calibration_ranges, quantize
 from embedcli.records import EmbeddedBatch, Record
 
@@ -45,12 +46,6 @@ class EmbedReport:
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else 0.0
-
-
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; all-zero rows stay zero."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
 
 
 class EmbeddingRun:
@@ -98,7 +93,7 @@ class EmbeddingRun:
         if self.settings.dim is not None:
             vectors = vectors[:, : self.settings.dim]
         if self.settings.normalize:
-            vectors = l2_normalize(vectors)
+            vectors = unit_rows(vectors)
         precision = self.settings.precision
         if precision in (Precision.int8, Precision.uint8) and self._ranges is None:
             self._ranges = calibration_ranges(vectors)

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from embedcli.corpus import Corpus
 from embedcli.errors import InputError, UsageError
 from embedcli.metrics import Metric, brute_force, unit_rows
-from embedcli.search import NO_ROW, TopK
-from embedcli.similarity import Hit, Queries
+from embedcli.search.corpus import Corpus
+from embedcli.search.neighbours import Hit
+from embedcli.search.queries import Queries
+from embedcli.search.top_k import NO_ROW, TopK
 
 COSMUL_EPSILON = 1e-6  # gensim's, keeping the division finite
 
@@ -27,24 +28,6 @@ def _row(corpus: Corpus, key: str) -> int:
         what = "vocabulary" if corpus.words is not None else "ids"
         raise InputError(f"'{key}' is not in the {what} of {corpus.name}")
     return row
-
-
-def word_queries(corpus: Corpus, texts: list[str]) -> Queries:
-    """Each text as a word of the vocabulary (excluded from its own hits), else the mean of its known words."""
-    vectors = np.zeros((len(texts), corpus.dimension), dtype=np.float32)
-    exclude = []
-    for i, text in enumerate(texts):
-        row = corpus.row_of(text)
-        if row is not None:
-            vectors[i] = corpus.floats(np.array([row]))[0]
-            exclude.append((i, row))
-            continue
-        rows = [r for r in map(corpus.row_of, text.split()) if r is not None]
-        if rows:
-            vectors[i] = corpus.floats(np.array(rows)).mean(axis=0)
-        elif corpus.words is not None and hasattr(corpus.words, "buckets_word"):
-            vectors[i] = corpus.words.get_vector(text)  # fastText: vectors for unseen words from n-grams
-    return Queries(labels=list(texts), vectors=vectors, exclude=exclude)
 
 
 def analogy_label(positive: list[str], negative: list[str]) -> str:

@@ -1,0 +1,1 @@
+"""The torch-free ONNX backend: `runtime` runs a cached export, `export` makes one (torch), `cache` keeps them."""

@@ -1,0 +1,68 @@
+"""Re-embedding text queries for `similar`: as the corpus was embedded (its metadata), or with a chosen model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from embedcli.backends.base import BackendOptions
+from embedcli.backends.models import resolve_model
+from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
+from embedcli.embed.run import open_backend
+from embedcli.errors import InputError, UsageError
+from embedcli.records import Record
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """How text queries are embedded: by default the model the corpus records; --model/--backend override."""
+
+    model: str | None = None
+    backend: str | None = None
+    prompt: str | None = None
+    batch_size: int = 32
+
+
+def embed_query_texts(
+    texts: list[str], metadata: dict[str, Any], corpus_name: str, dimension: int, choice: ModelChoice
+) -> tuple[np.ndarray, list[str]]:
+    """Embed `texts` as the corpus was embedded; returns float32 vectors and warnings. Raises UsageError when the
+    corpus records no model and none is given."""
+    meta = metadata
+    warnings: list[str] = []
+    recorded = meta.get("model")
+    if choice.model is None and not recorded:
+        raise UsageError(
+            f"{corpus_name} does not record the model that made it, so text queries cannot be embedded",
+            hint="pass --model (and --backend) naming that model, or give --queries as vectors",
+        )
+    model_ref = resolve_model(choice.model or recorded)
+    if choice.model and recorded and resolve_model(recorded).location != model_ref.location:
+        warnings.append(f"{corpus_name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
+    backend_name = choice.backend or (meta.get("backend") if not choice.model else None)
+    prompt = choice.prompt if choice.prompt is not None else meta.get("prompt")
+    same_model = not choice.model
+    # Re-embed as the corpus was embedded: its length limit and, for onnx, its quantization.
+    options = BackendOptions(
+        batch_size=choice.batch_size,
+        prompt=prompt,
+        max_length=meta.get("max_length") if same_model else None,
+        extra={"quantize": meta["quantize"]} if same_model and meta.get("quantize") else {},
+    )
+    backend = open_backend(backend_name, model_ref, options)
+    dim = meta.get("truncate_dim") if not choice.model else None
+    if backend.dimension < (dim or 0):
+        dim = None
+    run = EmbeddingRun(
+        backend, EmbedSettings(batch_size=choice.batch_size, normalize=bool(meta.get("normalized")), dim=dim)
+    )
+    records = [Record(str(i), t) for i, t in enumerate(texts, start=1)]
+    vectors = np.concatenate([b.vectors for b in run.batches(records)])
+    if vectors.shape[1] != dimension:
+        raise InputError(
+            f"the query model {model_ref.name} makes {vectors.shape[1]}-d vectors, the corpus has {dimension}-d",
+            hint="embed the queries with the corpus's model (drop --model)",
+        )
+    return vectors, warnings + backend.notes()
