@@ -115,14 +115,14 @@ def embed(
 
 
 def _summarize(outcome: EmbedOutcome) -> None:
-    report, meta, skipped = outcome.report, outcome.metadata, outcome.skipped_blank
+    report, meta, skipped = outcome.report, outcome.provenance, outcome.skipped_blank
     parts = [
         f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
-        f"{outcome.dimension}-d {meta['precision']}",
-        f"{meta['backend']} {meta['model']}",
+        f"{outcome.dimension}-d {meta.precision}",
+        f"{meta.backend} {meta.model}",
     ]
     if skipped:
         parts.append(f"{plural(skipped, 'blank line')} skipped")
     if report.truncated:
-        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta['max_length']} tokens")
+        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
     info(" · ".join(parts + report.notes))

@@ -95,7 +95,9 @@ def reduce(
         if writes or plot or run.output_dim <= 3:
             with progress_bar("reducing", data.num_rows, enabled=not quiet) as update:
                 if writes:
-                    with open_vector_writer(target, out_format, run.metadata(), keep_text and data.has_text) as w:
+                    with open_vector_writer(
+                        target, out_format, run.output_provenance(), keep_text and data.has_text
+                    ) as w:
                         run.write(w, lambda rows: update(rows, rows))
                 else:
                     run.write(None, lambda rows: update(rows, rows))

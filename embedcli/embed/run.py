@@ -20,6 +20,7 @@ from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.formats.word_vectors import load_word_vectors
+from embedcli.provenance import Provenance
 
 
 def open_backend(name: str | None, model: ModelRef, options: BackendOptions) -> Backend:
@@ -57,10 +58,10 @@ class EmbedRequest:
 
 @dataclass
 class EmbedOutcome:
-    """What a finished run did: the report (counts, time, notes), the recorded metadata, and skipped lines."""
+    """What a finished run did: the report (counts, time, notes), the recorded provenance, and skipped lines."""
 
     report: EmbedReport
-    metadata: dict[str, Any]
+    provenance: Provenance
     dimension: int
     skipped_blank: int
 
@@ -102,11 +103,11 @@ class EmbedJob:
         first = next(batches, None)
         if first is None:
             raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped)")
-        with open_vector_writer(request.target, request.output_format, run.metadata(), request.keep_text) as writer:
+        with open_vector_writer(request.target, request.output_format, run.provenance(), request.keep_text) as writer:
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
-        return EmbedOutcome(run.report, run.metadata(), run.dimension, reader.skipped_blank)
+        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank)
 
 
 def _count(n: int, noun: str) -> str:

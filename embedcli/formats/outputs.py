@@ -24,6 +24,7 @@ import orjson
 
 from embedcli.errors import PipeClosed, UsageError
 from embedcli.formats import OutputFormat
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
 
 METADATA_KEY = b"embedcli"
@@ -148,8 +149,8 @@ def _umask() -> int:
 class VectorWriter(ABC):
     """Writes embedded batches in order. `close()` commits; `abort()` leaves nothing behind."""
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        self.metadata = metadata
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        self.provenance = provenance
         self.keep_text = keep_text
         self.rows = 0
 
@@ -168,8 +169,8 @@ class _ArrowWriter(VectorWriter):
 
     fmt: OutputFormat
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        super().__init__(target, metadata, keep_text)
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        super().__init__(target, provenance, keep_text)
         self._schema: Any = None
         self._writer: Any = None
         self._pending: list[Any] = []
@@ -185,7 +186,7 @@ class _ArrowWriter(VectorWriter):
     def _open(self, batch: EmbeddedBatch) -> None:
         import pyarrow as pa
 
-        self._schema = vector_schema(batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.metadata)
+        self._schema = vector_schema(batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.provenance)
         if self.fmt is OutputFormat.parquet:
             import pyarrow.parquet as pq
 
@@ -266,8 +267,8 @@ class NpyWriter(VectorWriter):
 
     HEADER_BYTES = 128  # fixed, so the final shape fits wherever the data already starts
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        super().__init__(target, metadata, keep_text)
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        super().__init__(target, provenance, keep_text)
         self._atomic = AtomicTarget(target, ".npy")
         self._file: BinaryIO = open(self._atomic.path, "r+b")  # noqa: SIM115 - closed in close()/abort()
         self._dtype: np.dtype | None = None
@@ -303,8 +304,8 @@ def npy_header(dtype: np.dtype, shape: tuple[int, int], total: int) -> bytes:
 class JsonlWriter(VectorWriter):
     """One JSON object per row: id, text (optional), embedding. Streams to stdout as it goes."""
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        super().__init__(target, metadata, keep_text)
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        super().__init__(target, provenance, keep_text)
         self._atomic = AtomicTarget(target, ".jsonl") if target is not None else None
         self._file: Any = open(self._atomic.path, "wb") if self._atomic else StdoutBytes()  # noqa: SIM115
 
@@ -343,10 +344,10 @@ WRITERS: dict[OutputFormat, type[VectorWriter]] = {
 
 @contextlib.contextmanager
 def open_vector_writer(
-    target: str | None, fmt: OutputFormat, metadata: dict[str, Any], keep_text: bool = True
+    target: str | None, fmt: OutputFormat, provenance: Provenance, keep_text: bool = True
 ) -> Iterator[VectorWriter]:
     """A writer for `fmt` to `target` (None: stdout), committed when the block ends, aborted if it raises."""
-    writer = WRITERS[fmt](target, metadata, keep_text)
+    writer = WRITERS[fmt](target, provenance, keep_text)
     try:
         yield writer
     except BaseException:
@@ -355,7 +356,7 @@ def open_vector_writer(
     writer.close()
 
 
-def vector_schema(dtype: np.dtype, width: int, keep_text: bool, metadata: dict[str, Any]) -> Any:
+def vector_schema(dtype: np.dtype, width: int, keep_text: bool, provenance: Provenance) -> Any:
     """The Arrow schema of embedcli tables: id, text (optional), embedding as fixed_size_list<dtype>[width]."""
     import pyarrow as pa
 
@@ -363,7 +364,7 @@ def vector_schema(dtype: np.dtype, width: int, keep_text: bool, metadata: dict[s
     if keep_text:
         fields.append(pa.field("text", pa.string()))
     fields.append(pa.field("embedding", pa.list_(pa.from_numpy_dtype(dtype), width)))
-    return pa.schema(fields, metadata={METADATA_KEY: orjson.dumps(metadata)})
+    return pa.schema(fields, metadata={METADATA_KEY: orjson.dumps(provenance.to_dict())})
 
 
 def to_record_batch(batch: EmbeddedBatch, schema: Any, keep_text: bool) -> Any:

@@ -19,6 +19,7 @@ from embedcli import __version__
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
+from embedcli.provenance import Provenance
 from embedcli.reduce.methods import LinearReducer, ModelReducer, ReduceMethod, Reducer, optional_module
 
 FORMAT = "embedcli-reducer"
@@ -104,8 +105,8 @@ def load_reducer(path: str, trust_pickle: bool = False) -> Reducer:
         raise InputError(f"{path}: not a reducer embedcli can read ({exc})") from None
 
 
-def check_applicable(reducer: Reducer, width: int, metadata: dict[str, Any], any_model: bool = False) -> None:
-    """Raise InputError unless vectors of `width` described by `metadata` are what `reducer` was fitted on."""
+def check_applicable(reducer: Reducer, width: int, provenance: Provenance, any_model: bool = False) -> None:
+    """Raise InputError unless vectors of `width` described by `provenance` are what `reducer` was fitted on."""
     if width != reducer.input_dim:
         raise InputError(
             f"the reducer takes {reducer.input_dim}-dimensional vectors, but these have {width} dimensions",
@@ -114,7 +115,7 @@ def check_applicable(reducer: Reducer, width: int, metadata: dict[str, Any], any
     if any_model:
         return
     for key in SOURCE_KEYS:
-        fitted, given = reducer.source.get(key), metadata.get(key)
+        fitted, given = reducer.source.get(key), provenance.get(key)
         if fitted is not None and given is not None and fitted != given:
             raise InputError(
                 f"the reducer was fitted on vectors with {key}={fitted!r}, but these have {key}={given!r}",

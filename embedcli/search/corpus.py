@@ -1,7 +1,7 @@
 """The corpus `similar` searches: a vector file embedcli wrote (from a path or stdin) or a word-vector file.
 
 A corpus knows its rows (ids, optional texts), its stored vectors (possibly a memory map, possibly int8/binary),
-how to decode them into float32, the model that made them (metadata), and, for word vectors, the gensim
+how to decode them into float32, the model that made them (provenance), and, for word vectors, the gensim
 KeyedVectors so words and analogies behave as gensim's own. Validation (NaN/Inf rows, zero rows) happens here,
 before any search, a block at a time.
 """
@@ -29,6 +29,7 @@ from embedcli.formats.vector_files import (
 from embedcli.formats.word_vectors import load_word_vectors, vocab_path_for
 from embedcli.metrics import Metric
 from embedcli.precision import Precision
+from embedcli.provenance import Provenance
 from embedcli.records import VectorTable
 from embedcli.search.top_k import Decoder, SearchCorpus
 
@@ -46,7 +47,7 @@ class Corpus:
     precision: Precision = Precision.float32
     decode: Decoder | None = None
     texts: list[str] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
     words: Any = None  # gensim KeyedVectors when the corpus is a word-vector file
     owned: bool = False  # vectors is a private float32 array search may normalise in place
     notes: list[str] = field(default_factory=list)
@@ -166,7 +167,7 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         precision=stored.precision,
         decode=stored.decode,
         texts=table.texts,
-        metadata=table.metadata,
+        provenance=table.provenance,
         owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
         notes=[stored.note] if stored.note else [],
     )
@@ -185,7 +186,7 @@ def _streamed_corpus(path: str, vector_column: str) -> Corpus:
         ids += batch.ids
         texts += batch.texts or []
     matrix: Any = BatchedMatrix(batches)
-    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, metadata=batches.metadata)
+    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance)
     corpus = _table_corpus(table, path)
     corpus.owned = False
     return corpus
@@ -207,7 +208,7 @@ def _word_corpus(path: str) -> Corpus:
         ids=[str(w) for w in words.index_to_key],
         vectors=vectors,
         dimension=vectors.shape[1],
-        metadata={"backend": "word-vectors", "model": str(Path(path).resolve())},
+        provenance=Provenance(backend="word-vectors", model=str(Path(path).resolve())),
         words=words,
         owned=False,  # gensim keeps using these vectors
     )

@@ -11,6 +11,7 @@ from embedcli.errors import InputError
 from embedcli.formats.vector_files import release_pages
 from embedcli.metrics import Metric, brute_force, prepare
 from embedcli.precision import Precision, calibration_ranges, quantize
+from embedcli.provenance import Provenance
 from embedcli.records import VectorTable
 from embedcli.search import top_k as search_module
 from embedcli.search.analogies import analogy_queries, cosmul_hits, pair_hits
@@ -128,7 +129,9 @@ def test_small_score_blocks_give_the_same_hits(data, monkeypatch):
 
 def table_corpus(vectors: np.ndarray, metadata: dict | None = None, texts=None) -> Corpus:
     ids = [f"r{i}" for i in range(len(vectors))]
-    return _table_corpus(VectorTable(ids=ids, vectors=vectors, texts=texts, metadata=metadata or {}), "test")
+    return _table_corpus(
+        VectorTable(ids=ids, vectors=vectors, texts=texts, provenance=Provenance.from_dict(metadata)), "test"
+    )
 
 
 @pytest.mark.parametrize("metric", [Metric.cosine, Metric.euclidean])
