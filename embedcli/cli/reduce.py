@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import PurePath
 
 from embedcli.cli import options as opt
 from embedcli.cli import reduce_options as ro
 from embedcli.cli.console import info, plural, progress_bar, warn
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO, OutputFormat
-from embedcli.formats.outputs import check_not_input, open_vector_writer
+from embedcli.formats import STDIO, Kind, OutputFormat
+from embedcli.formats.outputs import open_vector_writer
+from embedcli.formats.targets import resolve_output as resolve_target
 from embedcli.formats.vector_batches import VectorBatches
 from embedcli.reduce.methods import LinearReducer, Metric, Projection, ReduceMethod, ReduceSettings
 from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column
@@ -74,10 +74,13 @@ def reduce(
     if reducer_file and fit_sample:
         raise UsageError("--fit-sample chooses rows to fit on, but --reducer is already fitted")
     writes = output is not None or not (plot == STDIO or (sys.stdout.isatty() and (plot or save_reducer_to)))
-    target, out_format = resolve_output(output, fmt, [path]) if writes else (None, OutputFormat.jsonl)
-    for other in (plot, save_reducer_to):
-        if other not in (None, STDIO):
-            check_not_input(other, [path])
+    reads = [path, reducer_file]
+    target, out_format = resolve_output(output, fmt, reads) if writes else (None, OutputFormat.jsonl)
+    terminal = sys.stdout.isatty()
+    if plot:
+        resolve_target(plot, Kind.plot, stdout_is_terminal=terminal, in_pipe="png", on_terminal="png", protected=reads)
+    if save_reducer_to:
+        resolve_target(save_reducer_to, Kind.reducer, stdout_is_terminal=terminal, protected=reads)
     loaded = load_reducer(reducer_file, trust_pickle) if reducer_file else None
     if loaded is not None and dim is not None and dim != loaded.output_dim:
         raise UsageError(f"--dim {dim} disagrees with the reducer, which makes {loaded.output_dim} dimensions")
@@ -129,10 +132,6 @@ def _check_combinations(
         raise UsageError("--whiten applies to pca and incremental-pca only")
     if plot == STDIO and output == STDIO:
         raise UsageError("stdout can carry the vectors or the plot, not both", hint="write the vectors with -o FILE")
-    if plot == STDIO and sys.stdout.isatty():
-        raise UsageError("refusing to write a PNG image to a terminal", hint="use --plot FILE.png, or redirect stdout")
-    if plot not in (None, STDIO) and PurePath(plot).suffix.lower() != ".png":
-        raise UsageError(f"--plot writes PNG images: name it {PurePath(plot).stem}.png")
     if color_by and not plot:
         raise UsageError("--color-by colours a plot: add --plot FILE.png")
 

@@ -16,7 +16,6 @@ import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -68,23 +67,6 @@ class StdoutBytes:
             if is_pipe_error(exc):
                 raise PipeClosed from None
             raise
-
-
-def refuse_terminal(fmt: OutputFormat) -> None:
-    """Binary data is not written to a terminal (as gzip refuses): raise a usage error with the way out."""
-    if fmt.is_binary and sys.stdout.isatty():
-        raise UsageError(
-            f"refusing to write {fmt.value} data to a terminal",
-            hint="write to a file with -o FILE, pipe it on, or use --format jsonl",
-        )
-
-
-def check_not_input(target: str, inputs: list[str]) -> None:
-    """Refuse an output path that names one of the inputs (it would be destroyed before it is read)."""
-    target_path = Path(target).resolve()
-    for path in inputs:
-        if path != "-" and Path(path).resolve() == target_path:
-            raise UsageError(f"refusing to overwrite the input file '{path}' with the output")
 
 
 class AtomicTarget:

@@ -17,6 +17,7 @@ import orjson
 
 from embedcli import __version__
 from embedcli.errors import InputError, UsageError
+from embedcli.formats import Kind, format_for
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
 from embedcli.provenance import Provenance
@@ -25,23 +26,13 @@ from embedcli.reduce.methods import LinearReducer, ModelReducer, ReduceMethod, R
 FORMAT = "embedcli-reducer"
 FORMAT_VERSION = 1
 ARRAYS = ("mean", "components", "explained_variance", "explained_variance_ratio")
-SAFE_SUFFIXES = (".npz", ".safetensors")
-PICKLE_SUFFIXES = (".pkl", ".pickle")
 # What must agree between the vectors a reducer was fitted on and the vectors it is applied to.
 SOURCE_KEYS = ("model", "backend", "normalized", "prompt", "truncate_dim")
 
 
 def reducer_kind(path: str) -> str:
-    """'npz', 'safetensors' or 'pickle', from the file's suffix; anything else is a usage error."""
-    suffix = PurePath(path).suffix.lower()
-    if suffix in SAFE_SUFFIXES:
-        return suffix[1:]
-    if suffix in PICKLE_SUFFIXES:
-        return "pickle"
-    raise UsageError(
-        f"cannot tell the reducer format of '{path}' from its suffix",
-        hint="use .npz or .safetensors (linear methods), or .pkl (UMAP only)",
-    )
+    """'npz', 'safetensors' or 'pickle', from the file's suffix (the registry's); anything else is a usage error."""
+    return format_for(path, Kind.reducer)
 
 
 def save_reducer(reducer: Reducer, path: str) -> bool:

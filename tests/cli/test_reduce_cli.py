@@ -142,7 +142,7 @@ def test_fit_sample_and_jsonl_to_a_pipe(vectors):
         (["--method", "tsne", "--fit-sample", "10"], 2, "cannot place rows"),
         (["--dim", "64"], 2, "more than the 32 input dimensions"),
         (["--plot", "map.png", "--color-by", "nope"], 2, "no column 'nope'"),
-        (["--plot", "map.jpg"], 2, "PNG"),
+        (["--plot", "map.jpg"], 2, "cannot tell the plot format of 'map.jpg'"),
         (["--reducer", "missing.npz"], 2, "no such file"),
         (["--method", "svd", "--whiten"], 2, "--whiten applies"),
         (["--plot", "-", "-o", "-"], 2, "not both"),
