@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from embedcli.errors import InputError, UsageError
+from embedcli.formats.lance_store import LanceStore
+from embedcli.formats.lance_writer import StoreWriter
 
 # The provenance keys whose values change a vector: a store made with other values cannot be extended.
 VECTOR_SETTINGS = (
@@ -70,10 +75,12 @@ class Planner:
     """Classify incoming records against the stored (id -> content hash) map.
 
     `stored` is a mapping or the batches of `LanceStore.iter_hashes()` (read once, ids and hashes only).
-    `plan` raises InputError naming both places when an id occurs twice in the input.
+    Hashes are of `prompt + text`, what the backends embed. `plan` raises InputError naming both places when an
+    id occurs twice in the input.
     """
 
-    def __init__(self, stored: Mapping[str, str] | Iterable[tuple[list[str], list[str]]]) -> None:
+    def __init__(self, stored: Mapping[str, str] | Iterable[tuple[list[str], list[str]]], prompt: str = "") -> None:
+        self.prompt = prompt
         if isinstance(stored, Mapping):
             self._stored = dict(stored)
         else:
@@ -92,7 +99,7 @@ class Planner:
                 hint="ids must be unique; choose another --id-field",
             )
         self._seen[record_id] = where
-        digest = content_hash(text)
+        digest = content_hash(self.prompt + text)
         stored = self._stored.get(record_id)
         if stored is None:
             change = Change.new
@@ -113,6 +120,55 @@ class Planner:
     def absent(self) -> list[str]:
         """Stored ids not seen in the input so far (what `--prune` deletes), in stored order."""
         return [record_id for record_id in self._stored if record_id not in self._seen]
+
+
+def update_store(
+    store: LanceStore,
+    records: Iterable[tuple[str, str, str]],
+    embed: Callable[[list[str]], np.ndarray],
+    *,
+    prompt: str = "",
+    prune: bool = False,
+    embed_rows: int = 256,
+    commit_rows: int = 4_096,
+    commit_seconds: float = 5.0,
+    lock_wait_seconds: float = 0.0,
+) -> IncrementalSummary:
+    """Bring `store` up to date with (id, text, where) `records`: embed only new and changed texts, commit them
+    in batches, then with `prune` delete the stored ids absent from the input (after every upsert, so a crash
+    never prunes). `embed` maps a list of texts (without the prompt) to an array (n, store.width) in the
+    store's dtype. Check the settings first (`check_settings`). Raises StoreBusy when another process writes
+    the store, InputError on a duplicate id (rows committed before it stay, and a re-run skips them).
+    """
+    started = time.perf_counter()
+    with StoreWriter(
+        store, commit_rows=commit_rows, commit_seconds=commit_seconds, lock_wait_seconds=lock_wait_seconds
+    ) as writer:
+        # Read the hashes under the lock: another writer's rows committed before it are then seen as stored.
+        planner = Planner(store.iter_hashes(), prompt=prompt)
+        pending: list[PlannedRecord] = []
+        for planned in planner.plan(records):
+            if planned.change is not Change.unchanged:
+                pending.append(planned)
+            if len(pending) >= embed_rows:
+                _embed_into(writer, pending, embed, planner.summary)
+                pending = []
+        _embed_into(writer, pending, embed, planner.summary)
+        if prune:
+            planner.summary.deleted = writer.delete(planner.absent())
+    planner.summary.seconds = time.perf_counter() - started
+    return planner.summary
+
+
+def _embed_into(
+    writer: StoreWriter, pending: list[PlannedRecord], embed: Callable[[list[str]], np.ndarray], summary: Any
+) -> None:
+    if not pending:
+        return
+    texts = [p.text for p in pending]
+    vectors = embed(texts)
+    summary.embedded += len(texts)
+    writer.add([p.id for p in pending], [p.hash for p in pending], vectors, texts)
 
 
 def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str | None:

@@ -231,7 +231,7 @@ class LanceStore:
         builder = self._dataset.merge_insert(ID).when_matched_update_all().when_not_matched_insert_all()
         with lance_errors(self.path):
             stats = builder.execute(table)
-        self._refresh()
+        self.refresh()
         return int(stats["num_inserted_rows"]), int(stats["num_updated_rows"])
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -243,7 +243,7 @@ class LanceStore:
         keys = pa.table({ID: pa.array(list(ids), pa.string())})
         with lance_errors(self.path):
             stats = self._dataset.merge_insert(ID).when_matched_delete().execute(keys)
-        self._refresh()
+        self.refresh()
         return int(stats["num_deleted_rows"])
 
     def versions(self) -> list[StoreVersion]:
@@ -282,7 +282,8 @@ class LanceStore:
         columns[EMBEDDING] = pa.FixedSizeListArray.from_arrays(flat, self.width)
         return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Move this handle to the latest version (what other processes committed since it was opened)."""
         self._dataset = import_lance().dataset(str(self.path))
 
 

@@ -14,7 +14,7 @@ from types import TracebackType
 
 import numpy as np
 
-from embedcli.formats.lance_store import LanceStore, store_lock
+from embedcli.formats.lance_store import LanceStore, StoreBusy, store_lock
 
 
 class StoreWriter:
@@ -50,6 +50,13 @@ class StoreWriter:
 
     def __enter__(self) -> StoreWriter:
         self._stack.enter_context(store_lock(self.store.path, self.lock_wait_seconds))
+        provenance = self.store.provenance
+        self.store.refresh()  # another writer may have committed between opening the store and taking the lock
+        if self.store.provenance != provenance:
+            self._stack.close()
+            raise StoreBusy(
+                f"{self.store.path}: another process rebuilt this store with other settings", hint="run again"
+            )
         self._since = self._clock()
         return self
 
