@@ -40,7 +40,11 @@ REBUILD_HINT = "pass --rebuild to embed everything again into this store, or wri
 
 def content_hash(text: str) -> str:
     """The 32-hex-digit BLAKE2b-128 digest of `text` (UTF-8): the text after the prompt, as embedded."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates from undecodable input bytes: hash them as they are
+        data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class Change(str, Enum):
@@ -168,7 +172,8 @@ def _embed_into(
     texts = [p.text for p in pending]
     vectors = embed(texts)
     summary.embedded += len(texts)
-    writer.add([p.id for p in pending], [p.hash for p in pending], vectors, texts)
+    new = all(p.change is Change.new for p in pending)
+    writer.add([p.id for p in pending], [p.hash for p in pending], vectors, texts, new=new)
 
 
 def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str | None:

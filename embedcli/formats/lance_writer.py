@@ -46,6 +46,7 @@ class StoreWriter:
         self._vectors: list[np.ndarray] = []
         self._since = clock()
         self._failed = False
+        self._all_new = True
         self.inserted = self.updated = self.deleted = self.commits = 0
 
     def __enter__(self) -> StoreWriter:
@@ -75,9 +76,18 @@ class StoreWriter:
         return len(self._ids)
 
     def add(
-        self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str] | None = None,
+        new: bool = False,
     ) -> None:
-        """Buffer rows (vectors of shape (len(ids), store.width)); commit when the batch is full or old enough."""
+        """Buffer rows (vectors of shape (len(ids), store.width)); commit when the batch is full or old enough.
+
+        `new` says the ids were read as absent while this writer held the lock: a commit of only such rows is an
+        append, any other an upsert by id."""
+        self._all_new = self._all_new and new
         self._ids.extend(ids)
         self._hashes.extend(hashes)
         self._texts.extend(texts if texts is not None else [""] * len(ids))
@@ -91,9 +101,12 @@ class StoreWriter:
         if not self._ids:
             return
         try:
-            inserted, updated = self.store.upsert(
-                self._ids, self._hashes, np.concatenate(self._vectors), self._texts if self.store.has_text else None
-            )
+            texts = self._texts if self.store.has_text else None
+            vectors = np.concatenate(self._vectors)
+            if self._all_new:
+                inserted, updated = self.store.append(self._ids, self._hashes, vectors, texts), 0
+            else:
+                inserted, updated = self.store.upsert(self._ids, self._hashes, vectors, texts)
         except BaseException:
             self._failed = True
             raise
@@ -101,6 +114,7 @@ class StoreWriter:
         self.updated += updated
         self.commits += 1
         self._ids, self._hashes, self._texts, self._vectors = [], [], [], []
+        self._all_new = True
 
     def delete(self, ids: Sequence[str]) -> int:
         """Commit the buffer, then delete `ids` as one more commit; returns how many rows were deleted."""

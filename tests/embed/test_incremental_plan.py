@@ -56,6 +56,10 @@ CORPUS = {f"d{i}": f"sentence number {i} about refunds" for i in range(40)}
 def test_content_hash_is_a_stable_digest() -> None:
     assert content_hash("é") == hashlib.blake2b("é".encode(), digest_size=16).hexdigest()
     assert len(content_hash("")) == 32 and content_hash("a") != content_hash("a ")
+    assert (
+        content_hash("x\udcff")
+        == hashlib.blake2b("x\udcff".encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    )
 
 
 def test_planner_verdicts_and_prune() -> None:
