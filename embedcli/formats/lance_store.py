@@ -26,7 +26,7 @@ import numpy as np
 
 from embedcli.errors import EmbedcliError, InputError, UsageError
 from embedcli.precision import Precision
-from embedcli.records import EmbeddedBatch
+from embedcli.records import EmbeddedBatch, VectorTable
 
 METADATA_KEY = b"embedcli"
 INSTALL_HINT = "pip install 'embedcli[store]'"
@@ -220,6 +220,17 @@ class LanceStore:
             texts = batch.column(TEXT).to_pylist() if TEXT in columns else []
             ids = batch.column(ID).to_pylist()
             yield EmbeddedBatch(ids=ids, texts=texts, vectors=values.reshape(len(ids), self.width))
+
+    def to_vector_table(self, with_text: bool = True) -> VectorTable:
+        """The whole version in memory as a VectorTable (metadata = the provenance), for readers that need
+        every row at once (exact search, reduce); `texts` is None when the store has none or not asked for."""
+        batches = list(self.iter_batches(with_text=with_text))
+        vectors = (
+            np.concatenate([b.vectors for b in batches]) if batches else np.empty((0, self.width), self.value_dtype)
+        )
+        ids = [i for b in batches for i in b.ids]
+        texts = [t for b in batches for t in b.texts] if with_text and self.has_text else None
+        return VectorTable(ids=ids, vectors=vectors, texts=texts, metadata=self.provenance)
 
     def upsert(
         self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None

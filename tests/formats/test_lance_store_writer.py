@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("lance")
 
-from embedcli.formats.lance_store import LanceStore, create_store, open_store
+from embedcli.formats.lance_store import LanceStore, StoreBusy, create_store, open_store
 from embedcli.formats.lance_writer import StoreWriter
 from embedcli.precision import Precision
 
@@ -81,3 +81,26 @@ def test_texts_are_stored_when_the_store_has_them(store: LanceStore) -> None:
         writer.add(ids, hashes, vectors, ["first", "second"], new=True)
     (batch,) = list(open_store(store.path).iter_batches())
     assert dict(zip(batch.ids, batch.texts, strict=True)) == {"r0": "first", "r1": "second"}
+
+
+def test_a_rebuild_by_another_process_after_opening_stops_the_writer(store: LanceStore) -> None:
+    opened = open_store(store.path)
+    create_store(store.path, {"model": "other"}, Precision.float32, 4, rebuild=True)
+    with pytest.raises(StoreBusy, match="rebuilt this store"), StoreWriter(opened) as writer:
+        writer.add(*_rows(0, 2), new=True)
+    assert open_store(store.path).count_rows() == 0
+
+
+def test_the_lock_file_survives_lance_cleanup_and_readers_ignore_it(store: LanceStore) -> None:
+    from datetime import timedelta
+
+    import lance
+
+    for start in (0, 5):
+        with StoreWriter(open_store(store.path)) as writer:
+            writer.add(*_rows(start, 5), new=True)
+    table = open_store(store.path).to_vector_table()
+    assert table.ids == [f"r{i}" for i in range(10)] and table.metadata == {"model": "m"}
+    np.testing.assert_array_equal(table.vectors, _rows(0, 10)[2])
+    lance.dataset(str(store.path)).cleanup_old_versions(older_than=timedelta(0))
+    assert (store.path / "_embedcli.lock").exists() and open_store(store.path).count_rows() == 10
