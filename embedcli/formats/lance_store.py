@@ -69,8 +69,8 @@ def store_schema(provenance: dict[str, Any], precision: Precision, dimension: in
 
 @dataclass(frozen=True)
 class StoreVersion:
-    """One committed version. `operation` is one of create, rebuild, upsert, insert, delete (or Lance's own
-    operation name, lower-cased, for commits made by other tools); the counts are None where not derivable."""
+    """One committed version. `operation` is one of create, rebuild, upsert, insert, delete, provenance (or Lance's
+    own operation name, lower-cased, for commits made by other tools); counts are None where not derivable."""
 
     number: int
     timestamp: datetime
@@ -221,6 +221,13 @@ class LanceStore:
             ids = batch.column(ID).to_pylist()
             yield EmbeddedBatch(ids=ids, texts=texts, vectors=values.reshape(len(ids), self.width))
 
+    def update_provenance(self, provenance: dict[str, Any]) -> None:
+        """Replace the recorded provenance as one commit (e.g. to add int8/uint8 calibration ranges measured
+        on the first batch). Rows are untouched."""
+        with lance_errors(self.path):
+            self._dataset.update_schema_metadata({METADATA_KEY.decode(): json.dumps(provenance, sort_keys=True)})
+        self.refresh()
+
     def to_vector_table(self, with_text: bool = True) -> VectorTable:
         """The whole version in memory as a VectorTable (metadata = the provenance), for readers that need
         every row at once (exact search, reduce); `texts` is None when the store has none or not asked for."""
@@ -321,6 +328,8 @@ def describe_change(
         return StoreVersion(number, timestamp, rows, "create" if number == 1 else "rebuild", inserted=rows)
     if operation == "Append":
         return StoreVersion(number, timestamp, rows, "insert", inserted=delta)
+    if operation == "UpdateConfig":
+        return StoreVersion(number, timestamp, rows, "provenance")
     if operation == "Delete":
         return StoreVersion(number, timestamp, rows, "delete", deleted=-delta)
     if operation == "Update":

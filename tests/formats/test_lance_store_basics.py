@@ -203,3 +203,11 @@ def test_polars_reads_the_store(tmp_path: Path) -> None:
     frame = pl.scan_pyarrow_dataset(lance.dataset(str(path))).select(ID, EMBEDDING).collect()
     got = dict(zip(frame[ID].to_list(), frame[EMBEDDING].to_list(), strict=True))
     np.testing.assert_allclose(np.array(got["doc7"], dtype=np.float32), vectors[ids.index("doc7")])
+
+
+def test_the_provenance_can_be_completed_after_the_first_batch(store: LanceStore) -> None:
+    store.upsert(*_rows(3))
+    store.update_provenance({**PROVENANCE, "quantization_ranges": [[0.0], [1.0]]})
+    assert open_store(store.path).provenance["quantization_ranges"] == [[0.0], [1.0]]
+    assert open_store(store.path, version=2).provenance == PROVENANCE and open_store(store.path).count_rows() == 3
+    assert [v.operation for v in store.versions()] == ["create", "upsert", "provenance"]
