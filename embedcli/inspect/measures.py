@@ -87,8 +87,9 @@ def pairwise_distances(metric: Metric, queries: np.ndarray, corpus: np.ndarray) 
         from scipy.spatial.distance import cdist
 
         return cdist(q, c, "cityblock")
-    if metric is Metric.hamming:
-        return ((q[:, None, :] > 0) != (c[None, :, :] > 0)).sum(axis=2).astype(np.float64)
+    if metric is Metric.hamming:  # ±1 sign rows: q·c counts agreements minus disagreements
+        signs_q, signs_c = np.where(q > 0, 1.0, -1.0), np.where(c > 0, 1.0, -1.0)
+        return (q.shape[1] - signs_q @ signs_c.T) / 2.0
     if metric is Metric.cosine:
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-300)
         c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-300)

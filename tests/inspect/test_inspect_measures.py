@@ -39,11 +39,13 @@ def test_exact_knn_matches_brute_force_and_skips_self(metric: Metric) -> None:
     np.testing.assert_allclose(np.take_along_axis(truth, indices, 1), expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("metric", [Metric.cosine, Metric.euclidean, Metric.manhattan])
+@pytest.mark.parametrize("metric", [Metric.cosine, Metric.euclidean, Metric.manhattan, Metric.hamming])
 def test_neighbour_distances_agree_with_pairwise_distances(metric: Metric) -> None:
     x = np.random.default_rng(2).standard_normal((200, 8)).astype(np.float32)
     indices, scores = exact_knn(x, 3, metric)
     every = pairwise_distances(metric, x, x)
+    if metric is not Metric.cosine:  # the oracle: metrics.brute_force's negated distances
+        np.testing.assert_allclose(every, -brute_force(metric, x, x), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(score_distances(metric, scores), np.take_along_axis(every, indices, 1), rtol=1e-4)
 
 
