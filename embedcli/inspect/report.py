@@ -215,6 +215,7 @@ def _axes(rows: Scan, spec: Spectrum, ids: Any, texts: Any) -> list[Axis]:
             return [
                 AxisItem(int(r), int(r) if ids is None else _label(ids, int(r)), _label(texts, int(r)), float(v))
                 for r, v in zip(numbers, values, strict=True)
+                if np.isfinite(v)  # fewer finite rows than ends: the rest are non-finite fillers
             ]
 
         result.append(

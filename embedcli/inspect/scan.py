@@ -14,9 +14,13 @@ _HASH_SEED = 20_101  # fixed: equal rows must hash equally in every block and ev
 
 @dataclass
 class Scan:
-    """lengths: (n,) float64 row norms, NaN for rows holding NaN or infinity. duplicate_rows: finite rows equal,
-    byte for byte (after -0.0 -> 0.0), to an earlier row. high/low: (axes, ends) row numbers with the largest and
-    smallest projections on each axis, extreme first; high_values/low_values the projections."""
+    """What one pass over every row counts.
+
+    lengths: (n,) float64 row norms, NaN for rows holding NaN or infinity (or too large to square in float32).
+    duplicate_rows: finite rows equal, byte for byte (after -0.0 -> 0.0), to an earlier row. high/low: (axes, ends)
+    row numbers with the largest and smallest projections on each axis, extreme first; high_values/low_values the
+    projections.
+    """
 
     lengths: np.ndarray
     nonfinite_rows: int
@@ -29,14 +33,21 @@ class Scan:
 
 
 def _row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
-    words = np.ascontiguousarray(block + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
-    return (words.astype(np.uint64) * multipliers).sum(axis=1, dtype=np.uint64)  # wraps mod 2^64: a universal hash
+    """A universal hash (a sum of words times odd multipliers, wrapping mod 2^64) of each float32 row's bytes."""
+    clean = block + np.float32(0)  # a new contiguous array, with -0.0 turned into 0.0
+    words = clean.view(np.uint64) if clean.shape[1] % 2 == 0 else clean.view(np.uint32).astype(np.uint64)
+    return (words * multipliers[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
 
 
 def _keep_ends(
-    values: np.ndarray, rows: np.ndarray, new_values: np.ndarray, new_rows: np.ndarray, ends: int
+    values: np.ndarray, rows: np.ndarray, new_values: np.ndarray, first_row: int, ends: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The `ends` largest values (per axis row) of the old and new candidates together, largest first."""
+    """The `ends` largest values (per axis) of the kept ones and a new block's, largest first, with their rows."""
+    if new_values.shape[1] > ends:
+        top = np.argpartition(-new_values, ends - 1, axis=1)[:, :ends]
+        new_values, new_rows = np.take_along_axis(new_values, top, 1), top + first_row
+    else:
+        new_rows = np.broadcast_to(np.arange(new_values.shape[1]) + first_row, new_values.shape)
     values = np.concatenate([values, new_values], axis=1)
     rows = np.concatenate([rows, new_rows], axis=1)
     order = np.argsort(-values, axis=1, kind="stable")[:, :ends]
@@ -67,17 +78,19 @@ def scan(
     low_v, low_r = np.empty((count, 0)), np.empty((count, 0), dtype=np.int64)
     for start in range(0, n, block):
         rows = np.asarray(vectors[start : start + block], dtype=np.float32)
-        finite = np.asarray(np.isfinite(rows).all(axis=1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            length = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        finite = np.isfinite(length)  # also False where a square overflows float32 (|x| > 1.8e19)
         finite_all[start : start + len(rows)] = finite
-        lengths[start : start + len(rows)] = np.where(finite, np.linalg.norm(rows, axis=1), np.nan)
-        hashes[start : start + len(rows)] = _row_hashes(np.where(finite[:, None], rows, 0), multipliers)
+        lengths[start : start + len(rows)] = np.where(finite, length, np.nan)
+        hashes[start : start + len(rows)] = _row_hashes(rows, multipliers)  # non-finite rows' hashes go unused
         if count:
             assert axes is not None and mean is not None
-            projected = ((rows[finite] - mean) @ axes.T).T  # (axes, finite rows)
-            numbers = np.broadcast_to(np.flatnonzero(finite) + start, projected.shape)
-            high_v, high_r = _keep_ends(high_v, high_r, projected, numbers, ends)
-            low_v, low_r = _keep_ends(low_v, low_r, -projected, numbers, ends)
-    distinct = len(np.unique(hashes[finite_all]))
+            projected = (rows @ axes.T - mean @ axes.T).T  # (axes, rows); no centred copy of the block
+            high_v, high_r = _keep_ends(high_v, high_r, np.where(finite, projected, -np.inf), start, ends)
+            low_v, low_r = _keep_ends(low_v, low_r, np.where(finite, -projected, -np.inf), start, ends)
+    kept = np.sort(hashes[finite_all])
+    distinct = int(len(kept) > 0) + int((kept[1:] != kept[:-1]).sum())
     return Scan(
         lengths=lengths,
         nonfinite_rows=int(n - finite_all.sum()),
