@@ -117,7 +117,9 @@ def map_title(source: str | None, model: str | None, shown: int, total: int | No
     """The title: the input's base name (never its directory), the model, and the count of points shown."""
     parts = [os.path.basename(source.rstrip("/\\")) if source and source != "-" else "stdin"]
     if model:
-        parts.append(os.path.basename(model.rstrip("/\\")) if os.sep in model else model)
+        # A local model folder shows its name only; a hub id ("org/name") is shown whole.
+        local = os.path.isabs(model) or model.startswith((".", "~"))
+        parts.append(os.path.basename(model.rstrip("/\\")) if local else model)
     parts.append(f"{shown:,} of {total:,} points" if total and total > shown else f"{shown:,} points")
     return " · ".join(parts)
 
@@ -178,7 +180,11 @@ def draw_static(
     drawn = DrawnMap(figure)
     wanted = _label_requests(points, coloring, annotations)
     drawn.labels, drawn.dropped = place_labels(axes, wanted, colours)
-    figure.savefig(out, format=fmt.value, facecolor=colours.background, metadata=_metadata(fmt))
+    from matplotlib import rc_context
+
+    # SVG keeps its text as text (searchable, selectable, smaller) instead of outlines.
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "embedcli"}):
+        figure.savefig(out, format=fmt.value, facecolor=colours.background, metadata=_metadata(fmt))
     return drawn
 
 
