@@ -115,7 +115,8 @@ def name_clusters(labels: np.ndarray, texts: Sequence[str | None], top_words: in
     documents = [" ".join(t or "" for t, keep in zip(texts, labels == c, strict=True) if keep) for c in classes]
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
+    # Words of 2+ characters with at least one letter: "gpt4" is a name, "2019" is not.
+    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b(?=\w*[^\W\d_])\w{2,}\b")
     try:
         counts = vectorizer.fit_transform(documents).toarray().astype(np.float64)
     except ValueError:  # no word at all in any text (empty, digits, stop words only)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -28,7 +29,7 @@ def draw_html(
     points: np.ndarray,
     out: BinaryIO,
     *,
-    texts: list[str | None] | None = None,
+    texts: Sequence[str | None] | None = None,
     coloring: Coloring | None = None,
     title: str = "",
     theme: Theme | str = Theme.light,
@@ -138,6 +139,7 @@ function floats(b, T) { const s = atob(b), u = new Uint8Array(s.length);
 const X = floats(D.x, Float32Array), Y = floats(D.y, Float32Array), G = floats(D.g, Int32Array), N = X.length;
 const canvas = document.getElementById("map"), ctx = canvas.getContext("2d");
 const tip = document.getElementById("tooltip"), search = document.getElementById("search");
+const legend = document.getElementById("legend");
 document.getElementById("title").textContent = D.title;
 const lower = D.texts.map(t => t.toLowerCase());
 let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
@@ -156,8 +158,10 @@ let seed = 12345; for (let i = coloured.length - 1; i > 0; i--) { seed = (seed *
 order.push(...coloured);
 let W = 0, H = 0, scale = 1, ox = 0, oy = 0, query = "", match = null, focus = -2, hovered = -1, pending = false;
 const radius = Math.max(1.2, Math.min(5, 300 / Math.sqrt(N + 1))), round = N <= 20000;
-function fit() { scale = Math.min(W / (x1 - x0), H / (y1 - y0)) * 0.94;
-  ox = W / 2 - scale * (x0 + x1) / 2; oy = H / 2 + scale * (y0 + y1) / 2; }
+function fit() { // the legend's width is kept free on the right, so it covers no point at first sight
+  const free = W - (legend.hidden ? 0 : Math.min(legend.offsetWidth + 20, W / 3));
+  scale = Math.min(free / (x1 - x0), H / (y1 - y0)) * 0.94;
+  ox = free / 2 - scale * (x0 + x1) / 2; oy = H / 2 + scale * (y0 + y1) / 2; }
 function sx(i) { return ox + scale * X[i]; } function sy(i) { return oy - scale * Y[i]; }
 function resize() { const r = devicePixelRatio || 1; W = innerWidth; H = innerHeight - 44;
   canvas.width = W * r; canvas.height = H * r; canvas.style.width = W + "px"; canvas.style.height = H + "px";
@@ -231,7 +235,7 @@ search.addEventListener("input", () => {
   match = query ? lower.map(t => t.includes(query)) : null;
   document.getElementById("found").textContent = match ? match.filter(Boolean).length.toLocaleString() + " found" : "";
   redraw(); });
-const legend = document.getElementById("legend"), counts = new Map();
+const counts = new Map();
 for (let i = 0; i < N; i++) counts.set(G[i], (counts.get(G[i]) || 0) + 1);
 const entries = D.names.map((n, g) => [g, n]); if (counts.get(-1)) entries.push([-1, D.greyName]);
 for (const [g, n] of entries) { if (!counts.get(g)) continue;

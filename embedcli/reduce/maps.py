@@ -172,7 +172,7 @@ def draw_static(
     x, y = points[:, 0], points[:, 1]
     raster = len(x) > RASTERIZE_ABOVE and fmt is not MapFormat.png
     # Marker area in points², shrinking with the count so dense maps stay readable, growing with the figure.
-    marker = float(np.clip(25_000 / max(len(x), 1), 0.3, 40)) * (width * height / 100)
+    marker = float(np.clip(25_000 / max(len(x), 1), 1.0, 40)) * (width * height / 100)
     _scatter(figure, axes, x, y, coloring, colours, marker, raster)
     _frame(axes, x, y, colours)
     axes.set_title(title, fontsize=11, color=colours.foreground)

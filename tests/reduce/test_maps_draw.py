@@ -120,6 +120,8 @@ def test_names_follow_the_c_tf_idf_formula() -> None:
 
 def test_clusters_without_words_get_a_plain_name() -> None:
     assert name_clusters(np.array([0, 0, 1]), ["the a", "", None]) == {0: "cluster 0", 1: "cluster 1"}
+    # Numbers alone are not words; words with digits in them are.
+    assert name_clusters(np.array([0, 0, 1]), ["2019 2020", "2019", "gpt4 2019"]) == {0: "cluster 0", 1: "gpt4"}
 
 
 def test_bad_cluster_count_is_a_usage_error(planted) -> None:
