@@ -8,6 +8,9 @@ Peers:
   HTML  plotly: one Scattergl trace with hover text, write_html with plotly.js inlined (install plotly)
   page  the time a headless Chromium takes from navigation to the first frame drawn, for both pages (skipped
         without chromium or websocket-client; plotly's WebGL runs on SwiftShader there, a CPU renderer)
+Names: on a crowded map (5,000 points, 40 k-means clusters, 8 in at 100 dpi), embedcli's placement against
+  adjustText 1.4 (install adjustText; ensure_inside_axes) started from the same centres: overlapping pairs of
+  name boxes, names outside the frame, names left out, seconds.
 Clustering: embedcli's cluster_points (HDBSCAN on a seeded sample of 20,000 points, the rest by nearest
 neighbour) and name_clusters (c-TF-IDF); `--full-hdbscan` adds sklearn's HDBSCAN on every point (a minute or more).
 The machine is shared with other jobs: figures are noisy, read ratios rather than seconds.
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results[f"{name.replace(' ', '_')}_s"] = statistics.median(times[name])
         results[f"{name.replace(' ', '_')}_bytes"] = len(files[name])
 
+    placements = _label_peers()
     loads = {} if args.no_browser else _page_loads(files)
     results.update({f"{k}_load_s": v for k, v in loads.items()})
 
@@ -218,9 +222,58 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"html vs plotly: {results['plotly_html_s'] / results['embedcli_html_s']:.1f}x faster to write, "
               f"{results['plotly_html_bytes'] / results['embedcli_html_bytes']:.1f}x smaller")  # fmt: skip
     print(f"png vs matplotlib alone: {results['embedcli_png_s'] / results['matplotlib_png_s']:.2f}x the time")
+    print("40 names on a crowded map: overlapping pairs, outside the frame, left out, seconds (draw + save)")
+    for name, (overlaps, outside, dropped, seconds) in placements.items():
+        print(f"  {name:<12} {overlaps:>3} {outside:>3} {dropped:>3} {seconds:>6.2f}")
+        results[f"{name}_label_overlaps"] = overlaps
     for name, seconds in loads.items():
         print(f"Chromium, navigation to first frame, {name}: {seconds:.2f} s" if seconds else f"{name}: no frame")
     return results
+
+
+def _label_peers() -> dict[str, tuple[int, int, int, float]]:
+    """(overlapping pairs, outside the frame, left out, seconds) per side, on one crowded map."""
+    import itertools
+
+    from embedcli.reduce.clusters import cluster_points
+    from embedcli.reduce.maps import cluster_coloring, draw_static
+
+    points = np.random.default_rng(2).normal(size=(5_000, 2))
+    labels = cluster_points(points, n_clusters=40, seed=0)
+    names = {c: f"topic{c} word{c} longer{c}" for c in range(40)}
+
+    def faults(figure: Any, texts: list[Any]) -> tuple[int, int]:
+        renderer = figure.canvas.get_renderer()
+        frame = figure.axes[0].get_window_extent(renderer)
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        overlaps = sum(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+        inside = [frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes]
+        return int(overlaps), inside.count(False)
+
+    started = time.perf_counter()
+    drawn = draw_static(points, io.BytesIO(), coloring=cluster_coloring(labels, names), size=8, dpi=100)
+    sides = {"embedcli": (*faults(drawn.figure, drawn.labels), drawn.dropped, time.perf_counter() - started)}
+    try:
+        from adjustText import adjust_text
+    except ImportError:
+        return sides
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    started = time.perf_counter()
+    figure = Figure(figsize=(8, 8), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.scatter(points[:, 0], points[:, 1], s=5, linewidths=0)
+    texts = []
+    for c in range(40):
+        members = points[labels == c]
+        x, y = members[np.argmin(((members - np.median(members, axis=0)) ** 2).sum(axis=1))]
+        texts.append(axes.text(x, y, names[c], fontsize=10, fontweight="bold", ha="center", va="center"))
+    adjust_text(texts, ax=axes, ensure_inside_axes=True)
+    figure.savefig(io.BytesIO(), format="png")
+    sides["adjustText"] = (*faults(figure, texts), 0, time.perf_counter() - started)
+    return sides
 
 
 def _page_loads(files: dict[str, bytes]) -> dict[str, float]:

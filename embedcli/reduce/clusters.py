@@ -59,7 +59,6 @@ def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def _hdbscan(points: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.cluster import HDBSCAN
-    from sklearn.neighbors import KDTree
 
     n = len(points)
     rng = np.random.default_rng(seed)
@@ -71,8 +70,20 @@ def _hdbscan(points: np.ndarray, seed: int) -> np.ndarray:
     sampled_labels = np.asarray(model.fit_predict(fitted), dtype=np.int64)
     if len(sample) == n:
         return sampled_labels
-    nearest = KDTree(fitted).query(points, k=1, return_distance=False)[:, 0]
-    return sampled_labels[nearest]
+    return label_by_nearest(points, fitted, sampled_labels)
+
+
+def label_by_nearest(points: np.ndarray, labelled_points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Labels for `points` (m, 2+): each takes the label of its nearest row of `labelled_points` (k, 2+), by
+    Euclidean distance on the first two coordinates (ties: the lower row). For rows not on the map, e.g. a
+    reduce output larger than the plotted sample. Returns int64 (m,)."""
+    from sklearn.neighbors import KDTree
+
+    if not len(labelled_points):
+        raise UsageError("no labelled points to label from")
+    tree = KDTree(np.asarray(labelled_points, dtype=np.float64)[:, :2])
+    nearest = tree.query(np.asarray(points, dtype=np.float64)[:, :2], k=1, return_distance=False)[:, 0]
+    return np.asarray(labels, dtype=np.int64)[nearest]
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -176,7 +176,11 @@ def draw_static(
     _scatter(figure, axes, x, y, coloring, colours, marker, raster)
     _frame(axes, x, y, colours)
     axes.set_title(title, fontsize=11, color=colours.foreground)
-    figure.tight_layout()
+    if coloring is not None and not coloring.named:
+        figure.tight_layout()  # room for the legend or the colour bar
+    else:  # fixed margins in points: tight_layout would draw the whole map once more only to measure it
+        side, bottom, top = 8 / (72 * width), 8 / (72 * height), (26 if title else 8) / (72 * height)
+        figure.subplots_adjust(left=side, right=1 - side, bottom=bottom, top=1 - top)
     drawn = DrawnMap(figure)
     wanted = _label_requests(points, coloring, annotations)
     drawn.labels, drawn.dropped = place_labels(axes, wanted, colours)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from embedcli.errors import UsageError
-from embedcli.reduce.clusters import NOISE, cluster_points, name_clusters
+from embedcli.reduce.clusters import NOISE, cluster_points, label_by_nearest, name_clusters
 from embedcli.reduce.map_page import draw_html
 from embedcli.reduce.maps import (
     PALETTE,
@@ -94,6 +94,7 @@ def test_far_scattered_points_are_noise() -> None:
     assert sorted(set(labels[:-3].tolist()) - {NOISE}) == [0, 1]
 
 
+@pytest.mark.slow
 def test_large_inputs_cluster_on_a_sample_and_label_every_point() -> None:
     rng = np.random.default_rng(1)
     centres = np.array([[0, 0], [30, 0], [0, 30], [30, 30]])
@@ -103,6 +104,13 @@ def test_large_inputs_cluster_on_a_sample_and_label_every_point() -> None:
     assert len(set(labels.tolist()) - {NOISE}) == 4
     for t in range(4):  # nearly all of a blob in one cluster, even the points outside the fitted sample
         assert np.bincount(labels[truth == t][labels[truth == t] >= 0]).max() >= 0.95 * (truth == t).sum()
+
+
+def test_rows_off_the_map_take_their_nearest_labelled_neighbour() -> None:
+    rng = np.random.default_rng(3)
+    labelled, labels, others = rng.normal(size=(200, 2)), rng.integers(-1, 5, 200), rng.normal(size=(500, 3))
+    distances = ((others[:, None, :2] - labelled[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(label_by_nearest(others, labelled, labels), labels[distances.argmin(axis=1)])
 
 
 def test_names_follow_the_c_tf_idf_formula() -> None:
@@ -162,6 +170,7 @@ def test_png_shows_each_cluster_in_its_colour_with_its_name(planted, theme) -> N
     assert sorted(t.get_text() for t in drawn.labels) == sorted(name_clusters(labels, texts).values())
 
 
+@pytest.mark.slow
 def test_many_names_are_placed_without_overlap_inside_the_frame() -> None:
     rng = np.random.default_rng(2)
     points = rng.normal(size=(5_000, 2))
