@@ -159,7 +159,7 @@ def draw_static(
     width, height = (size, size) if isinstance(size, int | float) else size
     if not (0.5 <= width <= 100 and 0.5 <= height <= 100) or not 10 <= dpi <= 1200:
         raise UsageError(
-            f"map size {width}×{height} in at {dpi} dpi is out of range", hint="--size 1-100, --dpi 10-1200"
+            f"map size {width}×{height} in at {dpi} dpi is out of range", hint="--size 0.5-100 (inches), --dpi 10-1200"
         )
     if coloring is not None and len(coloring.groups) != len(points):
         raise UsageError(f"{len(coloring.groups)} colours for {len(points)} points")
@@ -186,7 +186,7 @@ def draw_static(
     drawn.labels, drawn.dropped = place_labels(axes, wanted, colours)
     from matplotlib import rc_context
 
-    # SVG keeps its text as text (searchable, selectable, smaller) instead of outlines.
+    # SVG keeps plain text (the title, the legend) as text, searchable and smaller; names with a halo are outlines.
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "embedcli"}):
         figure.savefig(out, format=fmt.value, facecolor=colours.background, metadata=_metadata(fmt))
     return drawn

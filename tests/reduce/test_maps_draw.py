@@ -189,6 +189,19 @@ def test_many_names_are_placed_without_overlap_inside_the_frame() -> None:
         assert not a.overlaps(b), (a, b)
 
 
+def test_point_annotations_are_placed_with_the_names(planted) -> None:
+    points, _, texts, _ = planted
+    labels = cluster_points(points)
+    notes = {i: texts[i] for i in (0, 1, 150, 299)}
+    drawn = draw_static(points, io.BytesIO(), coloring=cluster_coloring(labels, {}), annotations=notes, size=6)
+    placed = [t.get_text() for t in drawn.labels]
+    shown = sorted(t if len(t) <= 40 else t[:39] + "…" for t in notes.values())  # long texts are cut at 40
+    assert placed[:3] == ["cluster 0", "cluster 1", "cluster 2"] and sorted(placed[3:]) == shown
+    renderer = drawn.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in drawn.labels]
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
 def test_names_stay_inside_when_clusters_sit_on_the_edge() -> None:
     rng = np.random.default_rng(4)
     corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) * 10
