@@ -209,6 +209,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def thumbnail(source: MediaSource, *, size: int = 64, name: str | None = None) -> np.ndarray:
+    """A small copy of an image for plotting: uint8 RGB of shape (h, w, 3), its longer side `size` pixels (never
+    enlarged), aspect kept. Raises InputError as `decode_image` does."""
+    image = decode_image(source, name=name)
+    image.thumbnail((size, size))
+    return np.asarray(image, dtype=np.uint8)
+
+
 # --- audio ------------------------------------------------------------------------------------------------------
 
 
