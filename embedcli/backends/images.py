@@ -112,6 +112,8 @@ class ClipBackend(_ImageModel):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Texts in the images' space, shape (len(texts), dimension); texts over the limit are cut and counted."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
         lengths = [len(ids) for ids in self._tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
         self.truncated += sum(1 for n in lengths if self._limit is not None and n > self._limit)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)

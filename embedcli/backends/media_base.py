@@ -60,9 +60,13 @@ class MediaBackend(Backend):
         raise ModelError(f"model '{self.model.name}' has nothing prepared to embed")
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        if not images and Modality.image in self.modalities:
+            return np.empty((0, self.dimension), dtype=np.float32)
         return self.embed_prepared(self.prepare_images(images))
 
     def embed_audio(self, clips: list[np.ndarray]) -> np.ndarray:
+        if not clips and Modality.audio in self.modalities:
+            return np.empty((0, self.dimension), dtype=np.float32)
         return self.embed_prepared(self.prepare_audio(clips))
 
     @property
@@ -105,7 +109,9 @@ def torch_device(device: Device) -> str:
     import torch
 
     if device is Device.auto:
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
     if device is Device.cuda and not torch.cuda.is_available():
         raise ModelError("--device cuda: no CUDA device is available here", hint="use --device cpu")
     if device is Device.mps and not torch.backends.mps.is_available():

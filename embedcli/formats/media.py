@@ -146,11 +146,20 @@ def _pillow() -> Any:
     return Image
 
 
-def decode_image(source: MediaSource, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_image(
+    source: MediaSource,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> Image.Image:
     """Decode one image to RGB (8 bits a channel), upright as its EXIF orientation says, alpha put onto white.
 
-    The first frame of an animated GIF/WebP or multi-page TIFF is used. Raises InputError "NAME: reason" for a file
-    that cannot be read, is not an image, is truncated or corrupt, or has more than `max_pixels` pixels.
+    The first frame of an animated GIF/WebP or multi-page TIFF is used. With `min_side`, a large image is shrunk by
+    an integer factor while decoding (JPEG's DCT scaling, then box reduction) as long as its shorter side stays at
+    least `min_side`: far less memory and time for photos fed to a 224-pixel model, at the price of vectors that
+    differ slightly from those of the full-size image. Raises InputError "NAME: reason" for a file that cannot be
+    read, is not an image, is truncated or corrupt, or has more than `max_pixels` pixels.
     """
     image_module = _pillow()
     from PIL import ImageOps, UnidentifiedImageError
@@ -165,7 +174,11 @@ def decode_image(source: MediaSource, *, name: str | None = None, max_pixels: in
                     f"{label}: image too large: {width}×{height} pixels exceeds the limit of {max_pixels:,} "
                     "(a possible decompression bomb)"
                 )
+            if min_side is not None and image.format == "JPEG":
+                image.draft(image.mode, (min_side, min_side))  # a size at least this large on both sides
             image.load()
+            if min_side is not None and (factor := min(image.size) // min_side) > 1:
+                image = image.reduce(factor)
             image = ImageOps.exif_transpose(image)
             return to_rgb(image)
     except InputError:
@@ -289,6 +302,7 @@ def decode_batches(
     workers: int = 2,
     prefetch: int = 2,
     prepare: Callable[[list[T]], Any] | None = None,
+    keep_items: bool = True,
     on_error: Callable[[int, S, InputError], None] | None = None,
 ) -> Iterator[DecodedBatch[T]]:
     """Decode `sources` on `workers` threads, `prefetch` batches a thread ahead, yielding batches in input order.
@@ -297,7 +311,8 @@ def decode_batches(
     thread while the caller runs the model on the previous one; Pillow, soundfile and soxr release the GIL while
     they work. An InputError stops the run at the failing source's place in the order (raised from this iterator),
     unless `on_error` is given: then it is told (position, source, error), in order, and the source is left out.
-    `sources` is read lazily, at most `workers * prefetch` batches ahead.
+    `sources` is read lazily, at most `workers * prefetch` batches ahead. With `prepare` and `keep_items=False`,
+    each batch's `items` is emptied once prepared, so full-size decoded images are not held while waiting.
     """
     if batch_size < 1 or workers < 1 or prefetch < 1:
         raise ValueError("batch_size, workers and prefetch must be at least 1")
@@ -306,7 +321,9 @@ def decode_batches(
     pending: deque[tuple[int, list[S], Future[DecodedBatch[T]]]] = deque()
     try:
         for start, chunk in _chunks(sources, batch_size):
-            pending.append((start, chunk, pool.submit(_decode_chunk, start, chunk, decode, prepare, fail_fast)))
+            pending.append(
+                (start, chunk, pool.submit(_decode_chunk, start, chunk, decode, prepare, fail_fast, keep_items))
+            )
             if len(pending) >= workers * prefetch:
                 yield _settle(*pending.popleft(), on_error)
         while pending:
@@ -329,6 +346,7 @@ def _decode_chunk(
     decode: Callable[[S], T],
     prepare: Callable[[list[T]], Any] | None,
     fail_fast: bool,
+    keep_items: bool,
 ) -> DecodedBatch[T]:
     batch: DecodedBatch[T] = DecodedBatch([], [])
     for offset, source in enumerate(chunk):
@@ -341,6 +359,8 @@ def _decode_chunk(
                 return batch
     if prepare is not None and batch.items:
         batch.prepared = prepare(batch.items)
+        if not keep_items:
+            batch.items = []
     return batch
 
 

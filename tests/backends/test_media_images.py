@@ -189,6 +189,9 @@ def test_clip_refuses_a_layer_and_audio(clip_folder: Path) -> None:
     backend = ClipBackend(_ref(clip_folder), _options())
     with pytest.raises(ModelError, match="embeds image and text, not audio"):
         backend.embed_audio([np.zeros(100, dtype=np.float32)])
+    with pytest.raises(ModelError, match="embeds image and text, not audio"):
+        backend.embed_audio([])
+    assert backend.embed([]).shape == (0, 16) and backend.embed_images([]).shape == (0, 16)
 
 
 def test_resnet_pooled_output_equals_transformers(resnet_folder: Path, pictures: list[Path]) -> None:

@@ -140,6 +140,8 @@ def test_batches_come_back_in_order_decoded_on_worker_threads() -> None:
     assert [x for b in batches for x in b.items] == [n * n for n in range(23)]
     assert [b.prepared for b in batches] == [sum(n * n for n in b.indices) for b in batches]
     assert seen_threads and all(name.startswith("embedcli-decode") for name in seen_threads)
+    lean = list(decode_batches(range(23), decode, batch_size=5, prepare=sum, keep_items=False))
+    assert [b.prepared for b in lean] == [b.prepared for b in batches] and all(b.items == [] for b in lean)
 
 
 def _fails_on_multiples_of_seven(n: int) -> int:

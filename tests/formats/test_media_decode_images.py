@@ -159,3 +159,13 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
         decode_image(_png_header_only(10_000, 10_000), name="mid.png", max_pixels=50_000_000)
     with pytest.raises(InputError, match="image too large"):
         decode_image(_encoded(Image.new("RGB", (100, 100)), "PNG"), name="small.png", max_pixels=9_999)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_min_side_shrinks_large_images_while_decoding(fmt: str) -> None:
+    data = _encoded(Image.fromarray(_pixels(4, (800, 600))), fmt)
+    assert decode_image(data).size == (800, 600)
+    small = decode_image(data, min_side=140)
+    assert min(small.size) >= 140 and min(small.size) < 280  # shrunk by the largest factor that keeps 140
+    assert small.size[0] * 3 == small.size[1] * 4  # aspect kept
+    assert decode_image(data, min_side=600).size == (800, 600)
