@@ -94,8 +94,8 @@ def _images(root: Path, count: int, batch: int, rounds: int, workers: int) -> di
 
     from embedcli.backends.base import BackendOptions, Device
     from embedcli.backends.images import ClipBackend
+    from embedcli.backends.models import ModelRef, ModelSource
     from embedcli.formats.media import decode_batches, decode_image
-    from embedcli.models import ModelRef, ModelSource
 
     folder = root / "clip"
     folder.mkdir()
@@ -156,8 +156,8 @@ def _audio(root: Path, count: int, batch: int, rounds: int, workers: int) -> dic
 
     from embedcli.backends.audio import AudioEncoderBackend
     from embedcli.backends.base import BackendOptions, Device
+    from embedcli.backends.models import ModelRef, ModelSource
     from embedcli.formats.media import decode_audio, decode_batches
-    from embedcli.models import ModelRef, ModelSource
 
     folder = root / "wavlm"
     folder.mkdir()

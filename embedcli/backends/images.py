@@ -21,8 +21,8 @@ from embedcli.backends.media_base import (
     quiet_transformers,
     torch_device,
 )
+from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
-from embedcli.models import ModelRef
 
 if TYPE_CHECKING:
     from PIL import Image

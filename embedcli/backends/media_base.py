@@ -18,8 +18,8 @@ import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions, Device
 from embedcli.backends.layers import LayerSelection, layer_options
+from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
-from embedcli.models import ModelRef
 
 if TYPE_CHECKING:
     from PIL import Image

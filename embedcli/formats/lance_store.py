@@ -26,6 +26,7 @@ import numpy as np
 
 from embedcli.errors import EmbedcliError, InputError, UsageError
 from embedcli.precision import Precision
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch, VectorTable
 
 METADATA_KEY = b"embedcli"
@@ -237,7 +238,7 @@ class LanceStore:
         )
         ids = [i for b in batches for i in b.ids]
         texts = [t for b in batches for t in b.texts] if with_text and self.has_text else None
-        return VectorTable(ids=ids, vectors=vectors, texts=texts, metadata=self.provenance)
+        return VectorTable(ids=ids, vectors=vectors, texts=texts, provenance=Provenance.from_dict(self.provenance))
 
     def upsert(
         self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None

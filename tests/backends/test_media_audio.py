@@ -15,9 +15,9 @@ from embedcli.backends.audio import AudioEncoderBackend, XVectorBackend
 from embedcli.backends.base import BackendOptions, Device
 from embedcli.backends.layers import LayerSelection
 from embedcli.backends.media_base import Modality, media_backend_for
+from embedcli.backends.models import ModelRef, ModelSource
 from embedcli.errors import ModelError
 from embedcli.formats.media import decode_audio, decode_batches
-from embedcli.models import ModelRef, ModelSource
 
 RATE = 16_000
 NORMS = ["group", "layer"]

@@ -14,9 +14,9 @@ from embedcli.backends.base import BackendOptions, Device
 from embedcli.backends.images import ClipBackend, ImageEncoderBackend
 from embedcli.backends.layers import LayerSelection
 from embedcli.backends.media_base import Modality, media_backend_for
+from embedcli.backends.models import ModelRef, ModelSource
 from embedcli.errors import ModelError
 from embedcli.formats.media import decode_batches, decode_image
-from embedcli.models import ModelRef, ModelSource
 
 WORDS = ["a", "dog", "cat", "on", "the", "beach", "red", "car", "photo", "of"]
 
