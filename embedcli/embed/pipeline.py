@@ -62,6 +62,10 @@ class EmbeddingRun:
         self.report = EmbedReport()
         self._ranges: np.ndarray | None = None
 
+    def use_ranges(self, ranges: np.ndarray) -> None:
+        """Quantize int8/uint8 with these (2, dimension) calibration ranges instead of measuring the first batch."""
+        self._ranges = ranges
+
     @property
     def dimension(self) -> int:
         return self.settings.dim or self.backend.dimension

@@ -34,6 +34,7 @@ class VectorFormat(str, Enum):
     arrows = "arrows"
     arrow = "arrow"
     jsonl = "jsonl"
+    lance = "lance"  # a store (a folder): written by `embed` incrementally, read by every command
 
     @property
     def is_binary(self) -> bool:
@@ -96,6 +97,7 @@ REGISTRY: tuple[FileType, ...] = (
     FileType(Kind.vectors, "arrows", (".arrows",)),
     FileType(Kind.vectors, "arrow", (".arrow", ".feather", ".ipc")),
     FileType(Kind.vectors, "jsonl", (".jsonl", ".ndjson"), binary=False),
+    FileType(Kind.vectors, "lance", (".lance",), to_stdout=False),
     FileType(Kind.hits, "jsonl", (".jsonl", ".ndjson"), binary=False),
     FileType(Kind.hits, "csv", (".csv",), binary=False),
     FileType(Kind.hits, "parquet", (".parquet", ".pq")),

@@ -20,6 +20,7 @@ import numpy as np
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, OutputFormat
+from embedcli.formats.lance_store import is_store
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     provenance_of,
@@ -39,15 +40,19 @@ class VectorBatches:
     `has_text` and `column_names` (the columns besides id, text and the vectors).
     """
 
-    def __init__(self, path: str, vector_column: str = "embedding", fmt: OutputFormat | None = None) -> None:
-        check_readable(path)
+    def __init__(
+        self, path: str, vector_column: str = "embedding", fmt: OutputFormat | None = None, version: int | None = None
+    ) -> None:
+        self.version = version
+        if path == STDIO or not is_store(path):
+            check_readable(path)
         self.path = path
         self.name = "<stdin>" if path == STDIO else path
         self.vector_column = vector_column
         self._requested = fmt
         self._stack = contextlib.ExitStack()
         self._real = path
-        self._table: VectorTable | None = None  # JSONL: held whole
+        self._table: VectorTable | None = None  # JSONL and stores: held whole
         self._npy: np.ndarray | None = None
         self.provenance = Provenance()
         self.column_names: list[str] = []
@@ -65,13 +70,20 @@ class VectorBatches:
         self._stack.close()
 
     def _open(self) -> None:
+        if (self.path != STDIO and is_store(self.path)) or self.version is not None:
+            self.fmt: OutputFormat = OutputFormat.lance
+            self._table = read_vector_table(self.path, vector_column=self.vector_column, version=self.version)
+            self.num_rows, self.width = self._table.vectors.shape
+            self.provenance, self.has_text = self._table.provenance, self._table.texts is not None
+            self.column_names = list(self._table.columns)
+            return
         fmt = vector_format_for(self.path, self._requested)
         if self.path == STDIO:
             self._real, fmt = self._stack.enter_context(_spooled_stdin(fmt))
         elif fmt is None:
             with open(self.path, "rb") as f:
                 fmt = _sniffed(f.read(8), self.name)
-        self.fmt: OutputFormat = fmt
+        self.fmt = fmt
         if fmt is OutputFormat.jsonl:
             self._table = read_vector_table(self._real, fmt, self.vector_column)
             self.num_rows, self.width = self._table.vectors.shape

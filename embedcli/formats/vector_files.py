@@ -15,6 +15,7 @@ import orjson
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
+from embedcli.formats.lance_store import is_store, open_store
 from embedcli.formats.outputs import METADATA_KEY
 from embedcli.formats.sources import check_readable, seekable_path
 from embedcli.precision import Precision, dequantize
@@ -49,12 +50,21 @@ def vector_format_for(path: str, override: OutputFormat | None = None) -> Output
 
 
 def read_vector_table(
-    path: str, fmt: OutputFormat | None = None, vector_column: str = "embedding", mmap: bool = True
+    path: str,
+    fmt: OutputFormat | None = None,
+    vector_column: str = "embedding",
+    mmap: bool = True,
+    version: int | None = None,
 ) -> VectorTable:
-    """Read a whole vector table. NPY files are memory-mapped (read-only) unless `mmap` is False.
+    """Read a whole vector table. NPY files are memory-mapped (read-only) unless `mmap` is False; a Lance store is
+    read at its latest version, or at `version`.
 
     Raises InputError when the content is not a vector table, UsageError when the path cannot be read.
     """
+    if path != STDIO and is_store(path):
+        return open_store(path, version).to_vector_table()
+    if version is not None:
+        raise UsageError("--version reads an older version of a store (.lance); this input has none")
     check_readable(path)
     fmt = vector_format_for(path, fmt)
     if fmt is None:

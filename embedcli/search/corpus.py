@@ -17,6 +17,7 @@ import numpy as np
 
 from embedcli.errors import InputError
 from embedcli.formats import STDIO, OutputFormat
+from embedcli.formats.lance_store import is_store
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     StoredPrecision,
@@ -130,12 +131,17 @@ def stream_bytes() -> int:
         return 1 << 30
 
 
-def load_corpus(path: str, vector_column: str = "embedding", stream: bool | None = None) -> Corpus:
+def load_corpus(
+    path: str, vector_column: str = "embedding", stream: bool | None = None, version: int | None = None
+) -> Corpus:
     """Load a corpus from `path` ('-': stdin). Raises UsageError for unreadable paths, InputError for bad content.
 
     NPY files are memory-mapped. Parquet and Arrow files are read whole, or, with `stream` (default: when the file
-    is larger than `stream_bytes()`), a batch at a time on every pass, keeping only ids and texts in memory.
+    is larger than `stream_bytes()`), a batch at a time on every pass, keeping only ids and texts in memory. A
+    Lance store is read whole at its latest version, or at `version`.
     """
+    if version is not None or (path != STDIO and is_store(path)):
+        return _table_corpus(read_vector_table(path, vector_column=vector_column, version=version), path)
     check_readable(path)
     if is_word_vector_file(path):
         return _word_corpus(path)
