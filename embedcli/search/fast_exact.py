@@ -1,0 +1,479 @@
+"""Exact top-k through a certified low-precision pass: bf16 scores prune, float64 rescoring decides.
+
+Every block of corpus rows is first scored in low precision (bf16 inputs, float32 accumulation: oneDNN/AMX through
+torch), with a rigorous bound e on the error of each approximate score. With T the k-th best lower bound known for a
+query (the k-th best approximate score of its first block minus e, or, once k rows are rescored, the k-th best exact
+score), a row can only reach the top k when its approximate score is >= T - e, so only those rows (typically a few
+per block) are rescored from the float32 vectors in float64 and merged; the rest are certified out. Ranking is by
+(exact score rounded to float32, then lower row first), the same rule as `embedcli.search`; the returned scores are
+those exact scores, never the bf16 ones. A query whose candidate set in a block would grow past `max_candidates`
+(a corpus of near-duplicates) is redone for that block with a float32 matmul and its much tighter bound.
+
+The error bound (dot product of d terms, q and c the float32 inputs, u = 2^-8 bf16's unit round-off, u32 = 2^-24):
+  rounding each input to bf16:     q~_i = q_i(1 + a_i), c~_i = c_i(1 + b_i), |a_i|, |b_i| <= u
+  products in float32:             exact (8-bit x 8-bit significands fit float32's 24 bits)
+  float32 accumulation, any order: |error| <= g * sum |q~_i c~_i|, g = (d - 1) u32 / (1 - (d - 1) u32)
+  rounding the output to bf16:     one more factor (1 + u)
+so |approx - q.c| <= ((1 + u)^3 (1 + g) - 1) * sum |q_i||c_i| <= f * |q| |c| (Cauchy-Schwarz), f ~= 0.0118 for
+d = 384. For unit vectors that is at most 0.0118 (observed: under 0.002). A margin of 2^-20 |q| |c| more covers the
+float32 rounding of the exact scores (a row whose exact score rounds to a tie with the k-th still enters) and the
+float64 rescoring error. This assumes the bf16 matmul accumulates in float32 without rounding partial sums to bf16,
+which is what oneDNN's AMX/AVX512-BF16 kernels do (tests check the bound empirically on every run). The float32
+pass has f = g_{d+1} (product and accumulation rounding). Euclidean ranks by 2q.c - |c|^2 (as `embedcli.metrics`):
+its bound is 2e plus (|q| + |c|)^2 * 2^-14 for the float32 arithmetic around it.
+
+Kernels: "bf16" (torch; only worth its ~2 s import on a large job, see `choose_kernel`) and "float32" (numpy).
+Metrics: cosine, dot, euclidean; manhattan and hamming stay on `embedcli.search`'s path (a matmul does not score
+them, or scores them exactly already).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedcli.errors import UsageError
+from embedcli.metrics import Metric
+
+KERNELS = ("bf16", "float32")
+METRICS = (Metric.cosine, Metric.dot, Metric.euclidean)
+BLOCK_ROWS = 16_384  # corpus rows scored together: 1,024 x 16,384 bf16 scores are 32 MiB
+QUERY_CHUNK = 1_024
+GROUP = 256  # columns whose maximum is compared with the threshold before their elements
+MAX_CANDIDATES = 4_096  # per query and block: beyond this the block is redone in float32 for that query
+U_BF16 = 2.0**-8
+U_F32 = 2.0**-24
+MARGIN = 2.0**-20  # float32 rounding of the exact scores, float64 rescoring error
+EUCLIDEAN_MARGIN = 2.0**-14  # float32 arithmetic of 2q.c - |c|^2
+# Break-even of the bf16 kernel: the bf16 matmul scores about 6x faster than the float32 one here (2.4e11 against
+# 4e10 multiply-adds/s), so it saves about 2e-11 s per multiply-add; importing torch costs about 2 s.
+TORCH_IMPORT_S = 2.0
+F32_RATE = 4.0e10
+BF16_RATE = 2.4e11
+CACHE_FILE = "exact_kernel.json"
+
+
+def _gamma(n: int, unit: float = U_F32) -> float:
+    return n * unit / (1 - n * unit)
+
+
+def error_factor(kernel: str, dim: int) -> float:
+    """f such that |approximate q.c - q.c| <= f * |q| * |c| for the kernel's scores of `dim`-dimensional rows."""
+    if kernel == "bf16":
+        return (1 + U_BF16) ** 3 * (1 + _gamma(max(dim - 1, 0))) - 1
+    if kernel == "float32":
+        return _gamma(dim + 1)
+    raise UsageError(f"unknown exact kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _measured_rates(cache_dir: Path | None) -> tuple[float, float]:
+    """(float32, bf16) multiply-adds per second: measured once (about a second) and cached in `cache_dir`."""
+    if cache_dir is None:
+        return F32_RATE, BF16_RATE
+    path = cache_dir / CACHE_FILE
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        return float(cached["float32"]), float(cached["bf16"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    import torch
+
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((512, 384), dtype=np.float32)
+    c = rng.standard_normal((8192, 384), dtype=np.float32)
+    qb, cb = torch.from_numpy(q).bfloat16(), torch.from_numpy(c).bfloat16()
+    rates = {}
+    for name, run in (("float32", lambda: q @ c.T), ("bf16", lambda: torch.mm(qb, cb.T))):
+        run()
+        started = time.perf_counter()
+        for _ in range(3):
+            run()
+        rates[name] = 3 * q.shape[0] * c.shape[0] * c.shape[1] / (time.perf_counter() - started)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(rates), encoding="utf-8")
+    os.replace(temporary, path)
+    return rates["float32"], rates["bf16"]
+
+
+def choose_kernel(n_queries: int, n_rows: int, dim: int, cache_dir: Path | None = None) -> str:
+    """The fastest exact kernel for this job on this CPU: "bf16" or "float32".
+
+    bf16 needs AVX512_BF16 or AMX-BF16 (from /proc/cpuinfo) and an installed torch, and must save more time than
+    importing torch costs (nothing when torch is imported already). With `cache_dir`, the two kernels' speeds are
+    measured once on this machine and cached there (`exact_kernel.json`); otherwise this machine's typical figures
+    are assumed. Without the bf16 instructions, float32 (numpy) is the fastest exact path.
+    """
+    flags = cpu_flags()
+    if not ({"avx512_bf16", "amx_bf16"} & flags) or importlib.util.find_spec("torch") is None:
+        return "float32"
+    work = float(n_queries) * n_rows * dim
+    imported = "torch" in sys.modules
+    if not imported and work / F32_RATE < TORCH_IMPORT_S:  # cannot repay the import, whatever the speeds
+        return "float32"
+    f32, bf16 = _measured_rates(cache_dir)
+    saved = work / f32 - work / bf16
+    return "bf16" if saved > (0.05 if imported else TORCH_IMPORT_S) else "float32"
+
+
+class LowCorpus:
+    """Prepared float32 corpus rows with their low-precision copy, per-row lengths and rows to skip.
+
+    `vectors` (n, d) float32, prepared for `metric` (unit rows for cosine, as `metrics.prepare`), possibly a memory
+    map. Rows with a NaN/Inf (and rows in `skip`) are never hits. The bf16 copy (half the float32 size) is made
+    once here, a block at a time, so a corpus queried several times is converted once.
+    """
+
+    def __init__(
+        self, vectors: np.ndarray, metric: Metric, kernel: str = "bf16", skip: np.ndarray | None = None
+    ) -> None:
+        if metric not in METRICS:
+            raise UsageError(f"the fast exact search does not score {metric.value}; use embedcli.search")
+        error_factor(kernel, 1)  # validates the name
+        self.vectors, self.metric, self.kernel = vectors, metric, kernel
+        n = len(vectors)
+        lengths = np.empty(n, np.float64)
+        squares = np.empty(n, np.float32)
+        self.high_lengths = np.zeros(n, np.float64)
+        self.rest_lengths = np.zeros(n, np.float64)
+        self.low: list[Any] = []
+        for start in range(0, n, BLOCK_ROWS):
+            block = np.asarray(vectors[start : start + BLOCK_ROWS], dtype=np.float32)
+            wide = block.astype(np.float64)
+            sums = np.einsum("ij,ij->i", wide, wide)
+            lengths[start : start + len(block)] = np.sqrt(sums)
+            squares[start : start + len(block)] = sums
+            if kernel == "bf16":
+                import torch
+
+                clean = np.where(np.isfinite(sums)[:, None], block, np.float32(0))
+                low = torch.from_numpy(clean).to(torch.bfloat16)
+                self.low.append(low)
+                high = low.double().numpy()
+                rest = clean - high
+                self.high_lengths[start : start + len(block)] = np.sqrt(np.einsum("ij,ij->i", high, high))
+                self.rest_lengths[start : start + len(block)] = np.sqrt(np.einsum("ij,ij->i", rest, rest))
+        bad = ~np.isfinite(lengths)
+        if skip is not None and len(skip):
+            bad[np.asarray(skip, dtype=np.int64)] = True
+        self.skip = np.flatnonzero(bad)
+        self.lengths = np.where(bad, 0.0, lengths)
+        self.squares = np.where(bad, np.float32(0), squares)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def block(self, start: int, stop: int) -> Any:
+        """The low-precision rows start:stop (a torch bf16 tensor), or the float32 rows for the float32 kernel."""
+        if self.kernel == "float32":
+            return np.asarray(self.vectors[start:stop], dtype=np.float32)
+        first = start // BLOCK_ROWS
+        if stop <= (first + 1) * BLOCK_ROWS:
+            return self.low[first][start - first * BLOCK_ROWS : stop - first * BLOCK_ROWS]
+        import torch
+
+        return torch.cat([self.low[i] for i in range(first, (stop - 1) // BLOCK_ROWS + 1)])[
+            start - first * BLOCK_ROWS :
+        ][: stop - start]
+
+
+def _spans(n: int, first: int, rows: int) -> list[tuple[int, int]]:
+    """Blocks of at most `rows` rows that never straddle a BLOCK_ROWS boundary, the first one `first` rows."""
+    spans, start = [], 0
+    while start < n:
+        size = first if start == 0 else rows
+        stop = min(start + size, n, (start // BLOCK_ROWS + 1) * BLOCK_ROWS)
+        spans.append((start, stop))
+        start = stop
+    return spans
+
+
+class _Top:
+    """The k best (exact float32 score, row) of each query of a chunk, ranked by score then lower row."""
+
+    def __init__(self, n: int, k: int) -> None:
+        self.k = k
+        self.scores = np.full((n, k), -np.inf, np.float32)
+        self.rows = np.full((n, k), -1, np.int64)
+
+    @property
+    def floor(self) -> np.ndarray:
+        return self.scores[:, -1]
+
+    def merge(self, query: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> None:
+        """Merge candidates (query, corpus row, exact score), grouped by query in increasing order."""
+        if not len(query):
+            return
+        k = self.k
+        counts = np.bincount(query, minlength=len(self.scores))
+        touched = np.flatnonzero(counts)
+        width = k + int(counts.max())
+        slot = np.arange(len(query)) - (np.cumsum(counts) - counts)[query] + k
+        local = np.searchsorted(touched, query)
+        merged_scores = np.full((len(touched), width), -np.inf, np.float32)
+        merged_rows = np.full((len(touched), width), np.iinfo(np.int64).max, np.int64)
+        merged_scores[:, :k] = self.scores[touched]
+        merged_rows[:, :k] = np.where(self.rows[touched] < 0, np.iinfo(np.int64).max, self.rows[touched])
+        merged_scores[local, slot], merged_rows[local, slot] = scores, rows
+        best = np.lexsort((merged_rows, -merged_scores), axis=1)[:, :k]
+        kept_scores = np.take_along_axis(merged_scores, best, 1)
+        kept_rows = np.take_along_axis(merged_rows, best, 1)
+        self.scores[touched] = kept_scores
+        self.rows[touched] = np.where(np.isfinite(kept_scores), kept_rows, -1)
+
+
+def _exact(metric: Metric, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Exact scores of paired float64 rows (n, d), rounded to float32: q.c, or -|q - c| for euclidean."""
+    if metric is Metric.euclidean:
+        difference = rows - queries
+        return (-np.sqrt(np.einsum("ij,ij->i", difference, difference))).astype(np.float32)
+    return np.einsum("ij,ij->i", queries, rows).astype(np.float32)
+
+
+def _select_numpy(scores: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query, column) of scores >= threshold[query], grouped by query: group maxima rule out most columns first."""
+    n, width = scores.shape
+    grouped = width - width % GROUP
+    query, column = np.nonzero(scores[:, grouped:] >= threshold[:, None])
+    column = column + grouped
+    if grouped:
+        groups = scores[:, :grouped].reshape(n, grouped // GROUP, GROUP)
+        gq, gg = np.nonzero(groups.max(axis=2) >= threshold[:, None])
+        inner, offset = np.nonzero(groups[gq, gg] >= threshold[gq][:, None])
+        query = np.concatenate([gq[inner], query])
+        column = np.concatenate([gg[inner] * GROUP + offset, column])
+    order = np.argsort(query, kind="stable")
+    return query[order], column[order]
+
+
+def _select_torch(scores: Any, limit: Any) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    n, width = scores.shape
+    grouped = width - width % GROUP
+    parts = []
+    if grouped:
+        groups = scores[:, :grouped].reshape(n, grouped // GROUP, GROUP)
+        gq, gg = torch.nonzero(groups.amax(dim=2) >= limit[:, None], as_tuple=True)
+        inner, offset = torch.nonzero(groups[gq, gg] >= limit[gq][:, None], as_tuple=True)
+        parts.append((gq[inner], gg[inner] * GROUP + offset))
+    if grouped < width:
+        tq, tc = torch.nonzero(scores[:, grouped:] >= limit[:, None], as_tuple=True)
+        parts.append((tq, tc + grouped))
+    query = torch.cat([p[0] for p in parts]).numpy()
+    column = torch.cat([p[1] for p in parts]).numpy()
+    order = np.argsort(query, kind="stable")
+    return query[order].astype(np.int64), column[order].astype(np.int64)
+
+
+class _Pass:
+    """Approximate scores of a query chunk against blocks in one kernel, and what certifies them.
+
+    For the bf16 kernel q = qh + ql (qh its bf16 rounding), c = ch + cl, and before the output is rounded
+    |q.c - qh.ch| <= |ql||ch| + |qh||cl| + |ql||cl| + g_d |qh||ch| (Cauchy-Schwarz on the residuals, whose lengths are
+    computed exactly per row; g_d for the float32 accumulation of the exact bf16 products). Rounding the output to
+    bf16 adds at most w|out|, w = u/(1 - u), so the bound of a score depends on the score: see `keep_from`.
+    """
+
+    def __init__(self, kernel: str, metric: Metric, queries: np.ndarray) -> None:
+        self.kernel, self.metric = kernel, metric
+        self.dim = queries.shape[1]
+        wide = queries.astype(np.float64)
+        self.lengths = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+        self.low: Any = queries
+        self.out = 0.0  # w: relative rounding of the output
+        if kernel == "bf16":
+            import torch
+
+            self.low = torch.from_numpy(np.ascontiguousarray(queries)).to(torch.bfloat16)
+            high = self.low.double().numpy()
+            self.high_lengths = np.sqrt(np.einsum("ij,ij->i", high, high))
+            rest = wide - high
+            self.rest_lengths = np.sqrt(np.einsum("ij,ij->i", rest, rest))
+            self.out = U_BF16 / (1 - U_BF16)
+
+    def scores(self, block: Any, squares: np.ndarray, skip: np.ndarray) -> Any:
+        """(chunk, block rows) approximate scores, higher is better; skipped columns -inf."""
+        if self.kernel == "bf16":
+            import torch
+
+            scores = torch.mm(self.low, block.T)
+            if self.metric is Metric.euclidean:
+                scores = scores.float().mul_(2).sub_(torch.from_numpy(squares))
+        else:
+            scores = self.low @ block.T
+            if self.metric is Metric.euclidean:
+                scores *= 2
+                scores -= squares
+        if len(skip):
+            scores[:, skip] = -np.inf
+        return scores
+
+    def bound(self, corpus: LowCorpus, start: int, stop: int) -> np.ndarray:
+        """Per query: the score-independent part of the error of any approximate score of rows start:stop."""
+        longest = float(corpus.lengths[start:stop].max(initial=0.0))
+        if self.kernel == "bf16":
+            high = float(corpus.high_lengths[start:stop].max(initial=0.0))
+            rest = float(corpus.rest_lengths[start:stop].max(initial=0.0))
+            qh, ql = self.high_lengths, self.rest_lengths
+            error = ql * high + qh * rest + ql * rest + _gamma(self.dim) * qh * high
+        else:
+            error = _gamma(self.dim + 1) * self.lengths * longest
+        error = error * (1 + 1e-9) + MARGIN * self.lengths * longest  # float64 rounding of the bound; see MARGIN
+        if self.metric is Metric.euclidean:  # 2(q.c) - |c|^2, the bf16 output rounding taken at its largest
+            product = self.lengths * longest * (1 + 2 * self.out)
+            return 2 * (error + self.out * product) + (self.lengths + longest) ** 2 * EUCLIDEAN_MARGIN
+        return error
+
+    def lowest_true(self, approx: np.ndarray, error: np.ndarray) -> np.ndarray:
+        """A lower bound of the exact score of rows scored `approx` (float64)."""
+        if self.metric is Metric.euclidean:
+            return approx - error
+        return approx - error - self.out * np.abs(approx)
+
+    def keep_from(self, floor: np.ndarray, error: np.ndarray) -> np.ndarray:
+        """The lowest approximate score whose row may score >= `floor` exactly: a + e + w|a| >= floor, solved."""
+        x = floor - error
+        if self.metric is Metric.euclidean or self.out == 0:
+            return x
+        return np.where(x >= 0, x / (1 + self.out), x / (1 - self.out))
+
+    def kth(self, scores: Any, k: int) -> np.ndarray:
+        """Each query's k-th best approximate score (float64)."""
+        if self.kernel == "bf16":
+            import torch
+
+            return torch.topk(scores, k, dim=1, sorted=False).values.amin(dim=1).double().numpy()
+        return np.partition(scores, scores.shape[1] - k, axis=1)[:, scores.shape[1] - k].astype(np.float64)
+
+    def select(self, scores: Any, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low = _round_down(threshold)
+        if self.kernel != "bf16":
+            return _select_numpy(scores, low)
+        import torch
+
+        limit = torch.from_numpy(low)
+        if (
+            scores.dtype == torch.bfloat16
+        ):  # compare bf16 with bf16 (3x faster): round the thresholds down onto its grid
+            grid = limit.bfloat16()
+            above = grid.float() > limit
+            grid[above] = torch.nextafter(grid[above], torch.full_like(grid[above], -np.inf))
+            limit = grid
+        return _select_torch(scores, limit)
+
+
+def _round_down(values: np.ndarray) -> np.ndarray:
+    """float64 thresholds as float32 no larger (a comparison against them keeps everything it must)."""
+    low = values.astype(np.float32)
+    low = np.where(low > values, np.nextafter(low, np.float32(-np.inf)), low)
+    return np.maximum(low, -np.finfo(np.float32).max)  # never -inf: skipped columns stay out
+
+
+def top_k_fast(
+    queries: np.ndarray,
+    corpus: np.ndarray | LowCorpus,
+    k: int,
+    metric: Metric,
+    kernel: str | None = None,
+    skip: np.ndarray | None = None,
+    block_rows: int = BLOCK_ROWS,
+    query_chunk: int = QUERY_CHUNK,
+    max_candidates: int = MAX_CANDIDATES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best corpus rows of every query, exactly: (rows int64 (q, k), scores float32 (q, k)), best first.
+
+    `queries` (q, d) and `corpus` (n, d) are float32 rows prepared for `metric` (`metrics.prepare`: unit rows for
+    cosine), or `corpus` is a `LowCorpus` made once for several calls (its kernel is then used). Scores are
+    "higher is better" (euclidean: the negated distance), computed exactly from the float32 rows and rounded to
+    float32; ties rank the lower row first. Rows with NaN/Inf or listed in `skip` are never hits; where fewer than
+    k rows are eligible the tail is row -1, score -inf. `kernel` defaults to `choose_kernel` for this job.
+    Raises UsageError for manhattan/hamming (not scored here) or a dimension mismatch.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if not isinstance(corpus, LowCorpus):
+        if kernel is None:
+            kernel = choose_kernel(len(queries), len(corpus), queries.shape[1])
+        corpus = LowCorpus(corpus, metric, kernel, skip)
+    if corpus.metric is not metric:
+        raise UsageError(f"the corpus was prepared for {corpus.metric.value}, not {metric.value}")
+    if queries.ndim != 2 or corpus.vectors.ndim != 2 or queries.shape[1] != corpus.vectors.shape[1]:
+        raise UsageError(f"queries of shape {queries.shape} do not match a corpus of shape {corpus.vectors.shape}")
+    k = max(1, k)
+    rows = np.full((len(queries), k), -1, np.int64)
+    scores = np.full((len(queries), k), -np.inf, np.float32)
+    block_rows = max(block_rows - block_rows % GROUP, GROUP)
+    spans = _spans(len(corpus), block_rows, block_rows)
+    for start in range(0, len(queries), query_chunk):
+        chunk = queries[start : start + query_chunk]
+        top = _search_chunk(chunk, corpus, k, spans, max_candidates)
+        rows[start : start + len(chunk)], scores[start : start + len(chunk)] = top.rows, top.scores
+    return rows, scores
+
+
+def _search_chunk(
+    chunk: np.ndarray, corpus: LowCorpus, k: int, spans: list[tuple[int, int]], max_candidates: int
+) -> _Top:
+    metric = corpus.metric
+    fast = _Pass(corpus.kernel, metric, chunk)
+    wide = chunk.astype(np.float64)
+    top = _Top(len(chunk), k)
+    for start, stop in spans:
+        skip = corpus.skip[np.searchsorted(corpus.skip, start) : np.searchsorted(corpus.skip, stop)] - start
+        squares = corpus.squares[start:stop]
+        approx = fast.scores(corpus.block(start, stop), squares, skip)
+        query, column = fast.select(approx, _thresholds(fast, approx, top, fast.bound(corpus, start, stop), k))
+        counts = np.bincount(query, minlength=len(chunk))
+        crowded = np.flatnonzero(counts > max_candidates)
+        floats = np.asarray(corpus.vectors[start:stop], dtype=np.float32)
+        if len(crowded):  # near-duplicates: redo these queries' block in float32, whose bound is far tighter
+            keep = counts[query] <= max_candidates
+            query, column = query[keep], column[keep]
+            sub = _Pass("float32", metric, chunk[crowded])
+            sub_top = _Top(len(crowded), k)
+            sub_top.scores, sub_top.rows = top.scores[crowded], top.rows[crowded]
+            sub_approx = sub.scores(floats, squares, skip)
+            sub_query, sub_column = sub.select(
+                sub_approx, _thresholds(sub, sub_approx, sub_top, sub.bound(corpus, start, stop), k)
+            )
+            query = np.concatenate([query, crowded[sub_query]])
+            column = np.concatenate([column, sub_column])
+            order = np.argsort(query, kind="stable")
+            query, column = query[order], column[order]
+        found = _exact(metric, wide[query], floats[column].astype(np.float64))
+        top.merge(query, column + start, found)
+    return top
+
+
+def _thresholds(fast: _Pass, approx: Any, top: _Top, error: np.ndarray, k: int) -> np.ndarray:
+    """Per query, the lowest approximate score a row of this block needs to possibly reach the top k.
+
+    The k-th best exact score so far is a floor no row below it can pass; before k rows are known, the k-th best
+    approximate score of the block gives one (its k rows score at least `lowest_true` of it).
+    """
+    floor = top.floor.astype(np.float64)
+    full = np.isfinite(floor)
+    if fast.metric is Metric.euclidean:  # the floor is a negated distance; blocks rank by 2q.c - |c|^2 = |q|^2 - dist^2
+        floor = np.where(full, fast.lengths**2 - floor**2, -np.inf)
+    if not full.all() and approx.shape[1] >= k:
+        floor = np.maximum(floor, fast.lowest_true(fast.kth(approx, k), error))
+    return fast.keep_from(floor, error)
