@@ -20,7 +20,7 @@ float32 rounding of the exact scores (a row whose exact score rounds to a tie wi
 float64 rescoring error. This assumes the bf16 matmul accumulates in float32 without rounding partial sums to bf16,
 which is what oneDNN's AMX/AVX512-BF16 kernels do (tests check the bound empirically on every run). The float32
 pass has f = g_{d+1} (product and accumulation rounding). Euclidean ranks by 2q.c - |c|^2 (as `embedcli.metrics`):
-its bound is 2e plus (|q| + |c|)^2 * 2^-14 for the float32 arithmetic around it.
+its bound is 2e plus (|q| + |c|)^2 * 2^-20 for the float32 arithmetic around it.
 
 Kernels: "bf16" (torch; only worth its ~2 s import on a large job, see `choose_kernel`) and "float32" (numpy).
 Metrics: cosine, dot, euclidean; manhattan and hamming stay on `embedcli.search`'s path (a matmul does not score
@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ MAX_CANDIDATES = 4_096  # per query and block: beyond this the block is redone i
 U_BF16 = 2.0**-8
 U_F32 = 2.0**-24
 MARGIN = 2.0**-20  # float32 rounding of the exact scores, float64 rescoring error
-EUCLIDEAN_MARGIN = 2.0**-14  # float32 arithmetic of 2q.c - |c|^2
+EUCLIDEAN_MARGIN = 2.0**-20  # float32 |c|^2 and subtraction (2^-22), the floor's |q|^2 - dist^2 (2^-23), slack
 # Break-even of the bf16 kernel: the bf16 matmul scores about 6x faster than the float32 one here (2.4e11 against
 # 4e10 multiply-adds/s), so it saves about 2e-11 s per multiply-add; importing torch costs about 2 s.
 TORCH_IMPORT_S = 2.0
@@ -127,12 +128,11 @@ def choose_kernel(n_queries: int, n_rows: int, dim: int, cache_dir: Path | None 
     if not ({"avx512_bf16", "amx_bf16"} & flags) or importlib.util.find_spec("torch") is None:
         return "float32"
     work = float(n_queries) * n_rows * dim
-    imported = "torch" in sys.modules
-    if not imported and work / F32_RATE < TORCH_IMPORT_S:  # cannot repay the import, whatever the speeds
+    needed = 0.05 if "torch" in sys.modules else TORCH_IMPORT_S  # seconds bf16 must save to be worth it
+    if work / F32_RATE < needed:  # cannot repay it whatever the speeds: measure nothing
         return "float32"
     f32, bf16 = _measured_rates(cache_dir)
-    saved = work / f32 - work / bf16
-    return "bf16" if saved > (0.05 if imported else TORCH_IMPORT_S) else "float32"
+    return "bf16" if work / f32 - work / bf16 > needed else "float32"
 
 
 class LowCorpus:
@@ -194,6 +194,14 @@ class LowCorpus:
         return torch.cat([self.low[i] for i in range(first, (stop - 1) // BLOCK_ROWS + 1)])[
             start - first * BLOCK_ROWS :
         ][: stop - start]
+
+
+@dataclass
+class SearchStats:
+    """What a search did: rows rescored exactly, and (query, block) pairs redone in float32 (near-duplicates)."""
+
+    candidates: int = 0
+    fallbacks: int = 0
 
 
 def _spans(n: int, first: int, rows: int) -> list[tuple[int, int]]:
@@ -378,7 +386,7 @@ class _Pass:
             grid = limit.bfloat16()
             above = grid.float() > limit
             grid[above] = torch.nextafter(grid[above], torch.full_like(grid[above], -np.inf))
-            limit = grid
+            limit = torch.maximum(grid, torch.tensor(torch.finfo(torch.bfloat16).min))  # -inf would keep skipped rows
         return _select_torch(scores, limit)
 
 
@@ -399,6 +407,7 @@ def top_k_fast(
     block_rows: int = BLOCK_ROWS,
     query_chunk: int = QUERY_CHUNK,
     max_candidates: int = MAX_CANDIDATES,
+    stats: SearchStats | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k best corpus rows of every query, exactly: (rows int64 (q, k), scores float32 (q, k)), best first.
 
@@ -407,6 +416,7 @@ def top_k_fast(
     "higher is better" (euclidean: the negated distance), computed exactly from the float32 rows and rounded to
     float32; ties rank the lower row first. Rows with NaN/Inf or listed in `skip` are never hits; where fewer than
     k rows are eligible the tail is row -1, score -inf. `kernel` defaults to `choose_kernel` for this job.
+    `stats`, when given, counts the rescored candidates and the (query, block) pairs redone in float32.
     Raises UsageError for manhattan/hamming (not scored here) or a dimension mismatch.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -425,13 +435,13 @@ def top_k_fast(
     spans = _spans(len(corpus), block_rows, block_rows)
     for start in range(0, len(queries), query_chunk):
         chunk = queries[start : start + query_chunk]
-        top = _search_chunk(chunk, corpus, k, spans, max_candidates)
+        top = _search_chunk(chunk, corpus, k, spans, max_candidates, stats if stats is not None else SearchStats())
         rows[start : start + len(chunk)], scores[start : start + len(chunk)] = top.rows, top.scores
     return rows, scores
 
 
 def _search_chunk(
-    chunk: np.ndarray, corpus: LowCorpus, k: int, spans: list[tuple[int, int]], max_candidates: int
+    chunk: np.ndarray, corpus: LowCorpus, k: int, spans: list[tuple[int, int]], max_candidates: int, stats: SearchStats
 ) -> _Top:
     metric = corpus.metric
     fast = _Pass(corpus.kernel, metric, chunk)
@@ -459,6 +469,8 @@ def _search_chunk(
             column = np.concatenate([column, sub_column])
             order = np.argsort(query, kind="stable")
             query, column = query[order], column[order]
+        stats.candidates += len(query)
+        stats.fallbacks += len(crowded)
         found = _exact(metric, wide[query], floats[column].astype(np.float64))
         top.merge(query, column + start, found)
     return top
