@@ -46,9 +46,11 @@ from embedcli.metrics import Metric
 KERNELS = ("bf16", "float32")
 METRICS = (Metric.cosine, Metric.dot, Metric.euclidean)
 BLOCK_ROWS = 16_384  # corpus rows scored together: 1,024 x 16,384 bf16 scores are 32 MiB
+FIRST_ROWS = 2_048  # float32 kernel: rows of the first block, whose k-th best sets the first floors cheaply
 QUERY_CHUNK = 1_024
 GROUP = 256  # columns whose maximum is compared with the threshold before their elements
 MAX_CANDIDATES = 4_096  # per query and block: beyond this the block is redone in float32 for that query
+RESCORE_PAIRS = 16_384  # (query, row) pairs rescored together: two float64 arrays of 48 MiB at d = 384
 U_BF16 = 2.0**-8
 U_F32 = 2.0**-24
 MARGIN = 2.0**-20  # float32 rounding of the exact scores, float64 rescoring error
@@ -152,26 +154,29 @@ class LowCorpus:
         self.vectors, self.metric, self.kernel = vectors, metric, kernel
         n = len(vectors)
         lengths = np.empty(n, np.float64)
-        squares = np.empty(n, np.float32)
+        squares = np.zeros(n, np.float32)
         self.high_lengths = np.zeros(n, np.float64)
         self.rest_lengths = np.zeros(n, np.float64)
         self.low: list[Any] = []
+        up = 1 + _gamma(vectors.shape[1] + 2)  # float32 sums of squares, made upper bounds of the lengths
         for start in range(0, n, BLOCK_ROWS):
             block = np.asarray(vectors[start : start + BLOCK_ROWS], dtype=np.float32)
-            wide = block.astype(np.float64)
-            sums = np.einsum("ij,ij->i", wide, wide)
-            lengths[start : start + len(block)] = np.sqrt(sums)
-            squares[start : start + len(block)] = sums
+            rows = slice(start, start + len(block))
+            sums = np.einsum("ij,ij->i", block, block)
+            finite = np.isfinite(sums)
+            lengths[rows] = np.where(finite, np.sqrt(sums.astype(np.float64)) * up, np.inf)
+            if metric is Metric.euclidean:  # enters the approximate scores: as exact as float32 holds it
+                squares[rows] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
             if kernel == "bf16":
                 import torch
 
-                clean = np.where(np.isfinite(sums)[:, None], block, np.float32(0))
+                clean = block if finite.all() else np.where(finite[:, None], block, np.float32(0))
                 low = torch.from_numpy(clean).to(torch.bfloat16)
                 self.low.append(low)
-                high = low.double().numpy()
-                rest = clean - high
-                self.high_lengths[start : start + len(block)] = np.sqrt(np.einsum("ij,ij->i", high, high))
-                self.rest_lengths[start : start + len(block)] = np.sqrt(np.einsum("ij,ij->i", rest, rest))
+                high = low.float().numpy()
+                rest = clean - high  # exact in float32: the part bf16 rounded off
+                for target, part in ((self.high_lengths, high), (self.rest_lengths, rest)):
+                    target[rows] = np.sqrt(np.einsum("ij,ij->i", part, part).astype(np.float64)) * up
         bad = ~np.isfinite(lengths)
         if skip is not None and len(skip):
             bad[np.asarray(skip, dtype=np.int64)] = True
@@ -186,14 +191,8 @@ class LowCorpus:
         """The low-precision rows start:stop (a torch bf16 tensor), or the float32 rows for the float32 kernel."""
         if self.kernel == "float32":
             return np.asarray(self.vectors[start:stop], dtype=np.float32)
-        first = start // BLOCK_ROWS
-        if stop <= (first + 1) * BLOCK_ROWS:
-            return self.low[first][start - first * BLOCK_ROWS : stop - first * BLOCK_ROWS]
-        import torch
-
-        return torch.cat([self.low[i] for i in range(first, (stop - 1) // BLOCK_ROWS + 1)])[
-            start - first * BLOCK_ROWS :
-        ][: stop - start]
+        first = start // BLOCK_ROWS  # blocks never straddle a stored block (`_spans`)
+        return self.low[first][start - first * BLOCK_ROWS : stop - first * BLOCK_ROWS]
 
 
 @dataclass
@@ -273,24 +272,26 @@ def _select_numpy(scores: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray
     return query[order], column[order]
 
 
-def _select_torch(scores: Any, limit: Any) -> tuple[np.ndarray, np.ndarray]:
+def _select_torch(scores: Any, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_select_numpy` for a torch tensor: torch reduces the groups (one pass), numpy compares the few kept groups.
+
+    torch's own comparisons and nonzero over a whole block cost more than the bf16 matmul that made it.
+    """
     import torch
 
     n, width = scores.shape
     grouped = width - width % GROUP
-    parts = []
+    query, column = np.nonzero(scores[:, grouped:].float().numpy() >= limit[:, None])
+    column = column + grouped
     if grouped:
         groups = scores[:, :grouped].reshape(n, grouped // GROUP, GROUP)
-        gq, gg = torch.nonzero(groups.amax(dim=2) >= limit[:, None], as_tuple=True)
-        inner, offset = torch.nonzero(groups[gq, gg] >= limit[gq][:, None], as_tuple=True)
-        parts.append((gq[inner], gg[inner] * GROUP + offset))
-    if grouped < width:
-        tq, tc = torch.nonzero(scores[:, grouped:] >= limit[:, None], as_tuple=True)
-        parts.append((tq, tc + grouped))
-    query = torch.cat([p[0] for p in parts]).numpy()
-    column = torch.cat([p[1] for p in parts]).numpy()
+        gq, gg = np.nonzero(groups.amax(dim=2).float().numpy() >= limit[:, None])
+        kept = groups[torch.from_numpy(gq), torch.from_numpy(gg)].float().numpy()
+        inner, offset = np.nonzero(kept >= limit[gq][:, None])
+        query = np.concatenate([gq[inner], query])
+        column = np.concatenate([gg[inner] * GROUP + offset, column])
     order = np.argsort(query, kind="stable")
-    return query[order].astype(np.int64), column[order].astype(np.int64)
+    return query[order], column[order]
 
 
 class _Pass:
@@ -309,6 +310,7 @@ class _Pass:
         self.lengths = np.sqrt(np.einsum("ij,ij->i", wide, wide))
         self.low: Any = queries
         self.out = 0.0  # w: relative rounding of the output
+        self.buffer = np.empty(0, np.float32)
         if kernel == "bf16":
             import torch
 
@@ -328,7 +330,10 @@ class _Pass:
             if self.metric is Metric.euclidean:
                 scores = scores.float().mul_(2).sub_(torch.from_numpy(squares))
         else:
-            scores = self.low @ block.T
+            size = len(self.low) * len(block)
+            if len(self.buffer) < size:  # one buffer for every block: a fresh one per block costs page faults
+                self.buffer = np.empty(size, np.float32)
+            scores = np.matmul(self.low, block.T, out=self.buffer[:size].reshape(len(self.low), len(block)))
             if self.metric is Metric.euclidean:
                 scores *= 2
                 scores -= squares
@@ -348,7 +353,7 @@ class _Pass:
             error = _gamma(self.dim + 1) * self.lengths * longest
         error = error * (1 + 1e-9) + MARGIN * self.lengths * longest  # float64 rounding of the bound; see MARGIN
         if self.metric is Metric.euclidean:  # 2(q.c) - |c|^2, the bf16 output rounding taken at its largest
-            product = self.lengths * longest * (1 + 2 * self.out)
+            product = self.lengths * longest * (1 + 4 * self.out)  # |out| <= (1 + e/|q||c|)(1 + u)|q||c|
             return 2 * (error + self.out * product) + (self.lengths + longest) ** 2 * EUCLIDEAN_MARGIN
         return error
 
@@ -375,19 +380,7 @@ class _Pass:
 
     def select(self, scores: Any, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low = _round_down(threshold)
-        if self.kernel != "bf16":
-            return _select_numpy(scores, low)
-        import torch
-
-        limit = torch.from_numpy(low)
-        if (
-            scores.dtype == torch.bfloat16
-        ):  # compare bf16 with bf16 (3x faster): round the thresholds down onto its grid
-            grid = limit.bfloat16()
-            above = grid.float() > limit
-            grid[above] = torch.nextafter(grid[above], torch.full_like(grid[above], -np.inf))
-            limit = torch.maximum(grid, torch.tensor(torch.finfo(torch.bfloat16).min))  # -inf would keep skipped rows
-        return _select_torch(scores, limit)
+        return _select_torch(scores, low) if self.kernel == "bf16" else _select_numpy(scores, low)
 
 
 def _round_down(values: np.ndarray) -> np.ndarray:
@@ -431,8 +424,11 @@ def top_k_fast(
     k = max(1, k)
     rows = np.full((len(queries), k), -1, np.int64)
     scores = np.full((len(queries), k), -np.inf, np.float32)
+    if corpus.kernel == "float32":  # as embedcli.search: one score block of about 32 MiB
+        block_rows = min(block_rows, (32 << 20) // (4 * max(1, min(query_chunk, len(queries)))))
     block_rows = max(block_rows - block_rows % GROUP, GROUP)
-    spans = _spans(len(corpus), block_rows, block_rows)
+    first = block_rows if corpus.kernel == "bf16" else min(block_rows, max(FIRST_ROWS, 8 * k))
+    spans = _spans(len(corpus), first, block_rows)
     for start in range(0, len(queries), query_chunk):
         chunk = queries[start : start + query_chunk]
         top = _search_chunk(chunk, corpus, k, spans, max_candidates, stats if stats is not None else SearchStats())
@@ -471,7 +467,10 @@ def _search_chunk(
             query, column = query[order], column[order]
         stats.candidates += len(query)
         stats.fallbacks += len(crowded)
-        found = _exact(metric, wide[query], floats[column].astype(np.float64))
+        found = np.empty(len(query), np.float32)
+        for at in range(0, len(query), RESCORE_PAIRS):  # bounded memory however many candidates a block brings
+            pairs = slice(at, at + RESCORE_PAIRS)
+            found[pairs] = _exact(metric, wide[query[pairs]], floats[column[pairs]].astype(np.float64))
         top.merge(query, column + start, found)
     return top
 
