@@ -9,18 +9,29 @@ per block) are rescored from the float32 vectors in float64 and merged; the rest
 those exact scores, never the bf16 ones. A query whose candidate set in a block would grow past `max_candidates`
 (a corpus of near-duplicates) is redone for that block with a float32 matmul and its much tighter bound.
 
-The error bound (dot product of d terms, q and c the float32 inputs, u = 2^-8 bf16's unit round-off, u32 = 2^-24):
-  rounding each input to bf16:     q~_i = q_i(1 + a_i), c~_i = c_i(1 + b_i), |a_i|, |b_i| <= u
-  products in float32:             exact (8-bit x 8-bit significands fit float32's 24 bits)
-  float32 accumulation, any order: |error| <= g * sum |q~_i c~_i|, g = (d - 1) u32 / (1 - (d - 1) u32)
-  rounding the output to bf16:     one more factor (1 + u)
-so |approx - q.c| <= ((1 + u)^3 (1 + g) - 1) * sum |q_i||c_i| <= f * |q| |c| (Cauchy-Schwarz), f ~= 0.0118 for
-d = 384. For unit vectors that is at most 0.0118 (observed: under 0.002). A margin of 2^-20 |q| |c| more covers the
-float32 rounding of the exact scores (a row whose exact score rounds to a tie with the k-th still enters) and the
-float64 rescoring error. This assumes the bf16 matmul accumulates in float32 without rounding partial sums to bf16,
-which is what oneDNN's AMX/AVX512-BF16 kernels do (tests check the bound empirically on every run). The float32
-pass has f = g_{d+1} (product and accumulation rounding). Euclidean ranks by 2q.c - |c|^2 (as `embedcli.metrics`):
-its bound is 2e plus (|q| + |c|)^2 * 2^-20 for the float32 arithmetic around it.
+The error bound (d terms; u = 2^-8, bf16's unit round-off; u32 = 2^-24; g_n = n u32 / (1 - n u32)). Write each
+float32 row as its bf16 rounding plus a residual, q = qh + ql and c = ch + cl (ql, cl exact in float32). Then
+  q.c - qh.ch = qh.cl + ql.ch + ql.cl             so |.| <= |qh||cl| + |ql||ch| + |ql||cl| (Cauchy-Schwarz)
+  products qh_i ch_i in float32:                  exact (8-bit x 8-bit significands fit float32's 24 bits)
+  float32 accumulation, any order or blocking:    |error| <= g_(d-1) sum |qh_i ch_i| <= g_(d-1) |qh||ch|
+  rounding the output to bf16:                    |out - s^| <= u|s^| <= w|out|, w = u / (1 - u)
+so |out - q.c| <= e + w|out|, with e from the lengths of each row's bf16 part and residual, computed once per row
+(block maxima for the corpus side). The residuals are about 0.42u of a row's length, so for random unit rows of
+d = 384 e is 0.0037 (the plain (1 + u)^2 bound: 0.0078; observed errors: at most 0.0009), and the output term is
+u times the score near the k-th best, not u |q||c|. `error_factor` gives the coarse worst case f = (1 + u)^3 (1 + g)
+- 1 ~= 0.0118 with |approx - q.c| <= f sum |q_i||c_i| <= f |q||c|.
+A row is kept when out + e + w|out| >= L, L a lower bound of the k-th best exact score: the k-th exact score so
+far, or before k rows are known the block's k-th best `out` minus its bound. A margin of 2^-20 |q||c| more covers
+the float32 rounding of the exact scores (a row whose exact score rounds to a tie with the k-th still enters) and
+the float64 rescoring. This assumes the bf16 matmul accumulates in float32 without rounding partial sums to bf16,
+which is what oneDNN's AMX/AVX512-BF16 kernels do; a test checks the bound on every pair of adversarial data. The
+float32 pass has e = g_(d+1) |q||c| (product and accumulation rounding). Euclidean ranks by 2q.c - |c|^2 (as
+`embedcli.metrics`): its bound is 2(e + w|q||c|(1 + 4w)) plus (|q| + |c|)^2 2^-20 for the float32 arithmetic
+around it.
+
+Memory: the bf16 copy of the corpus (half its float32 size) stays resident in `LowCorpus`, beside one score block
+of query chunk x 16,384 rows; the float32 rows are read a block at a time (a memory map is fine) for rescoring.
+A corpus whose bf16 copy would not fit in RAM belongs on `embedcli.search`'s streaming path.
 
 Kernels: "bf16" (torch; only worth its ~2 s import on a large job, see `choose_kernel`) and "float32" (numpy).
 Metrics: cosine, dot, euclidean; manhattan and hamming stay on `embedcli.search`'s path (a matmul does not score
