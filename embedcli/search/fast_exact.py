@@ -260,11 +260,14 @@ class _Top:
 
 
 def _exact(metric: Metric, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Exact scores of paired float64 rows (n, d), rounded to float32: q.c, or -|q - c| for euclidean."""
+    """Exact scores of paired float32 rows (n, d) in float64, rounded to float32: q.c, or -|q - c| for euclidean.
+
+    float32 products are exact in float64; einsum casts in small buffers, so no float64 copy of the pairs is made.
+    """
     if metric is Metric.euclidean:
-        difference = rows - queries
+        difference = rows.astype(np.float64) - queries
         return (-np.sqrt(np.einsum("ij,ij->i", difference, difference))).astype(np.float32)
-    return np.einsum("ij,ij->i", queries, rows).astype(np.float32)
+    return np.einsum("ij,ij->i", queries, rows, dtype=np.float64).astype(np.float32)
 
 
 def _select_numpy(scores: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -452,7 +455,6 @@ def _search_chunk(
 ) -> _Top:
     metric = corpus.metric
     fast = _Pass(corpus.kernel, metric, chunk)
-    wide = chunk.astype(np.float64)
     top = _Top(len(chunk), k)
     for start, stop in spans:
         skip = corpus.skip[np.searchsorted(corpus.skip, start) : np.searchsorted(corpus.skip, stop)] - start
@@ -481,7 +483,7 @@ def _search_chunk(
         found = np.empty(len(query), np.float32)
         for at in range(0, len(query), RESCORE_PAIRS):  # bounded memory however many candidates a block brings
             pairs = slice(at, at + RESCORE_PAIRS)
-            found[pairs] = _exact(metric, wide[query[pairs]], floats[column[pairs]].astype(np.float64))
+            found[pairs] = _exact(metric, chunk[query[pairs]], floats[column[pairs]])
         top.merge(query, column + start, found)
     return top
 
