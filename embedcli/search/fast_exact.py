@@ -60,6 +60,7 @@ BLOCK_ROWS = 16_384  # corpus rows scored together: 1,024 x 16,384 bf16 scores a
 FIRST_ROWS = 2_048  # float32 kernel: rows of the first block, whose k-th best sets the first floors cheaply
 QUERY_CHUNK = 1_024
 GROUP = 256  # columns whose maximum is compared with the threshold before their elements
+TORCH_GROUP = 64  # the same for bf16 blocks, whose kept groups are gathered and converted: smaller is cheaper
 MAX_CANDIDATES = 4_096  # per query and block: beyond this the block is redone in float32 for that query
 RESCORE_PAIRS = 16_384  # (query, row) pairs rescored together: two float64 arrays of 48 MiB at d = 384
 U_BF16 = 2.0**-8
@@ -294,16 +295,16 @@ def _select_torch(scores: Any, limit: np.ndarray) -> tuple[np.ndarray, np.ndarra
     import torch
 
     n, width = scores.shape
-    grouped = width - width % GROUP
+    grouped = width - width % TORCH_GROUP
     query, column = np.nonzero(scores[:, grouped:].float().numpy() >= limit[:, None])
     column = column + grouped
     if grouped:
-        groups = scores[:, :grouped].reshape(n, grouped // GROUP, GROUP)
+        groups = scores[:, :grouped].reshape(n, grouped // TORCH_GROUP, TORCH_GROUP)
         gq, gg = np.nonzero(groups.amax(dim=2).float().numpy() >= limit[:, None])
         kept = groups[torch.from_numpy(gq), torch.from_numpy(gg)].float().numpy()
         inner, offset = np.nonzero(kept >= limit[gq][:, None])
         query = np.concatenate([gq[inner], query])
-        column = np.concatenate([gg[inner] * GROUP + offset, column])
+        column = np.concatenate([gg[inner] * TORCH_GROUP + offset, column])
     order = np.argsort(query, kind="stable")
     return query[order], column[order]
 
@@ -337,6 +338,7 @@ class _Pass:
 
     def scores(self, block: Any, squares: np.ndarray, skip: np.ndarray) -> Any:
         """(chunk, block rows) approximate scores, higher is better; skipped columns -inf."""
+        scores: Any
         if self.kernel == "bf16":
             import torch
 
@@ -411,6 +413,7 @@ def top_k_fast(
     metric: Metric,
     kernel: str | None = None,
     skip: np.ndarray | None = None,
+    exclude: tuple[np.ndarray, np.ndarray] | None = None,
     block_rows: int = BLOCK_ROWS,
     query_chunk: int = QUERY_CHUNK,
     max_candidates: int = MAX_CANDIDATES,
@@ -423,7 +426,9 @@ def top_k_fast(
     "higher is better" (euclidean: the negated distance), computed exactly from the float32 rows and rounded to
     float32; ties rank the lower row first. Rows with NaN/Inf or listed in `skip` are never hits; where fewer than
     k rows are eligible the tail is row -1, score -inf. `kernel` defaults to `choose_kernel` for this job.
-    `stats`, when given, counts the rescored candidates and the (query, block) pairs redone in float32.
+    `exclude` is a pair of arrays (query numbers, corpus rows) that must not be hits, sorted by query number (as
+    `embedcli.search.search` takes it: a corpus searched against itself). `stats`, when given, counts the rescored
+    candidates and the (query, block) pairs redone in float32.
     Raises UsageError for manhattan/hamming (not scored here) or a dimension mismatch.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -445,13 +450,20 @@ def top_k_fast(
     spans = _spans(len(corpus), first, block_rows)
     for start in range(0, len(queries), query_chunk):
         chunk = queries[start : start + query_chunk]
-        top = _search_chunk(chunk, corpus, k, spans, max_candidates, stats if stats is not None else SearchStats())
+        pairs = _pairs_in(exclude, start, start + len(chunk))
+        top = _search_chunk(chunk, corpus, k, spans, max_candidates, pairs, stats or SearchStats())
         rows[start : start + len(chunk)], scores[start : start + len(chunk)] = top.rows, top.scores
     return rows, scores
 
 
 def _search_chunk(
-    chunk: np.ndarray, corpus: LowCorpus, k: int, spans: list[tuple[int, int]], max_candidates: int, stats: SearchStats
+    chunk: np.ndarray,
+    corpus: LowCorpus,
+    k: int,
+    spans: list[tuple[int, int]],
+    max_candidates: int,
+    pairs: tuple[np.ndarray, np.ndarray],
+    stats: SearchStats,
 ) -> _Top:
     metric = corpus.metric
     fast = _Pass(corpus.kernel, metric, chunk)
@@ -460,6 +472,10 @@ def _search_chunk(
         skip = corpus.skip[np.searchsorted(corpus.skip, start) : np.searchsorted(corpus.skip, stop)] - start
         squares = corpus.squares[start:stop]
         approx = fast.scores(corpus.block(start, stop), squares, skip)
+        inside = (pairs[1] >= start) & (pairs[1] < stop)
+        excluded = (pairs[0][inside], pairs[1][inside] - start)
+        if len(excluded[0]):
+            approx[excluded] = -np.inf
         query, column = fast.select(approx, _thresholds(fast, approx, top, fast.bound(corpus, start, stop), k))
         counts = np.bincount(query, minlength=len(chunk))
         crowded = np.flatnonzero(counts > max_candidates)
@@ -471,6 +487,8 @@ def _search_chunk(
             sub_top = _Top(len(crowded), k)
             sub_top.scores, sub_top.rows = top.scores[crowded], top.rows[crowded]
             sub_approx = sub.scores(floats, squares, skip)
+            member = np.isin(excluded[0], crowded)
+            sub_approx[np.searchsorted(crowded, excluded[0][member]), excluded[1][member]] = -np.inf
             sub_query, sub_column = sub.select(
                 sub_approx, _thresholds(sub, sub_approx, sub_top, sub.bound(corpus, start, stop), k)
             )
@@ -482,10 +500,19 @@ def _search_chunk(
         stats.fallbacks += len(crowded)
         found = np.empty(len(query), np.float32)
         for at in range(0, len(query), RESCORE_PAIRS):  # bounded memory however many candidates a block brings
-            pairs = slice(at, at + RESCORE_PAIRS)
-            found[pairs] = _exact(metric, chunk[query[pairs]], floats[column[pairs]])
+            part = slice(at, at + RESCORE_PAIRS)
+            found[part] = _exact(metric, chunk[query[part]], floats[column[part]])
         top.merge(query, column + start, found)
     return top
+
+
+def _pairs_in(exclude: tuple[np.ndarray, np.ndarray] | None, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The excluded (query, row) pairs of queries lo:hi, query numbers made relative to lo."""
+    if exclude is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    query, row = (np.asarray(part, dtype=np.int64) for part in exclude)
+    a, b = np.searchsorted(query, [lo, hi])
+    return query[a:b] - lo, row[a:b]
 
 
 def _thresholds(fast: _Pass, approx: Any, top: _Top, error: np.ndarray, k: int) -> np.ndarray:

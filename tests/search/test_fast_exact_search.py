@@ -170,3 +170,26 @@ def test_choose_kernel_keeps_small_jobs_on_float32_and_caches_its_measurement(tm
         assert choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path) == big  # read back from the cache
     else:
         assert big == "float32"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_excluded_pairs_are_never_hits_even_when_crowded(kernel: str) -> None:
+    """A corpus searched against itself, each query's own row excluded (as `similar` finds near-duplicates)."""
+    rng = np.random.default_rng(13)
+    corpus = vectors(rng, 1500, 32, Metric.cosine)
+    corpus[700:760] = corpus[700] + np.float32(1e-3) * rng.standard_normal((60, 32)).astype(np.float32)
+    corpus = prepare(Metric.cosine, corpus)
+    queries = corpus[::10]
+    own = np.arange(0, 1500, 10)
+    exclude = (np.arange(len(own)), own)
+    scores_all = queries.astype(np.float64) @ corpus.T.astype(np.float64)
+    scores_all[np.arange(len(own)), own] = -np.inf
+    masked = scores_all.astype(np.float32)
+    order = np.lexsort((np.broadcast_to(np.arange(1500), masked.shape), -masked), axis=1)[:, :12]
+    expected = (order, np.take_along_axis(masked, order, 1))
+    for limit in (4096, 3):
+        found = top_k_fast(
+            queries, corpus, 12, Metric.cosine, kernel=kernel, exclude=exclude, block_rows=512, max_candidates=limit
+        )
+        assert_same(found, expected)
+        assert not (found[0] == own[:, None]).any()
