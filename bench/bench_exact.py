@@ -43,7 +43,7 @@ def _fast(corpus: np.ndarray, queries: np.ndarray, k: int, kernel: str) -> Side:
 
 def _embedcli(corpus: np.ndarray, queries: np.ndarray, k: int) -> Side:
     from embedcli.metrics import Metric
-    from embedcli.search import SearchCorpus, search  # type: ignore[attr-defined]
+    from embedcli.search.top_k import SearchCorpus, search
 
     prepared = SearchCorpus(corpus.copy(), Metric.cosine, owned=True)
 

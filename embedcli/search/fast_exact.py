@@ -5,7 +5,7 @@ torch), with a rigorous bound e on the error of each approximate score. With T t
 query (the k-th best approximate score of its first block minus e, or, once k rows are rescored, the k-th best exact
 score), a row can only reach the top k when its approximate score is >= T - e, so only those rows (typically a few
 per block) are rescored from the float32 vectors in float64 and merged; the rest are certified out. Ranking is by
-(exact score rounded to float32, then lower row first), the same rule as `embedcli.search`; the returned scores are
+(exact score rounded to float32, then lower row first), the same rule as `embedcli.search.top_k`; the returned scores are
 those exact scores, never the bf16 ones. A query whose candidate set in a block would grow past `max_candidates`
 (a corpus of near-duplicates) is redone for that block with a float32 matmul and its much tighter bound.
 
@@ -31,10 +31,10 @@ around it.
 
 Memory: the bf16 copy of the corpus (half its float32 size) stays resident in `LowCorpus`, beside one score block
 of query chunk x 16,384 rows; the float32 rows are read a block at a time (a memory map is fine) for rescoring.
-A corpus whose bf16 copy would not fit in RAM belongs on `embedcli.search`'s streaming path.
+A corpus whose bf16 copy would not fit in RAM belongs on `embedcli.search.top_k`'s streaming path.
 
 Kernels: "bf16" (torch; only worth its ~2 s import on a large job, see `choose_kernel`) and "float32" (numpy).
-Metrics: cosine, dot, euclidean; manhattan and hamming stay on `embedcli.search`'s path (a matmul does not score
+Metrics: cosine, dot, euclidean; manhattan and hamming stay on `embedcli.search.top_k`'s path (a matmul does not score
 them, or scores them exactly already).
 """
 
@@ -47,7 +47,7 @@ import numpy as np
 
 from embedcli.errors import UsageError
 from embedcli.metrics import Metric
-from embedcli.search.kernel_choice import choose_kernel, cpu_flags
+from embedcli.search.top_k.kernel_choice import choose_kernel, cpu_flags
 
 __all__ = ["KERNELS", "LowCorpus", "SearchStats", "choose_kernel", "cpu_flags", "error_factor", "top_k_fast"]
 
@@ -91,7 +91,7 @@ class LowCorpus:
         self, vectors: np.ndarray, metric: Metric, kernel: str = "bf16", skip: np.ndarray | None = None
     ) -> None:
         if metric not in METRICS:
-            raise UsageError(f"the fast exact search does not score {metric.value}; use embedcli.search")
+            raise UsageError(f"the fast exact search does not score {metric.value}; use embedcli.search.top_k")
         error_factor(kernel, 1)  # validates the name
         self.vectors, self.metric, self.kernel = vectors, metric, kernel
         n = len(vectors)
@@ -357,7 +357,7 @@ def top_k_fast(
     float32; ties rank the lower row first. Rows with NaN/Inf or listed in `skip` are never hits; where fewer than
     k rows are eligible the tail is row -1, score -inf. `kernel` defaults to `choose_kernel` for this job.
     `exclude` is a pair of arrays (query numbers, corpus rows) that must not be hits, sorted by query number (as
-    `embedcli.search.search` takes it: a corpus searched against itself). `stats`, when given, counts the rescored
+    `embedcli.search.top_k.search` takes it: a corpus searched against itself). `stats`, when given, counts the rescored
     candidates and the (query, block) pairs redone in float32.
     Raises UsageError for manhattan/hamming (not scored here) or a dimension mismatch.
     """
@@ -373,7 +373,7 @@ def top_k_fast(
     k = max(1, k)
     rows = np.full((len(queries), k), -1, np.int64)
     scores = np.full((len(queries), k), -np.inf, np.float32)
-    if corpus.kernel == "float32":  # as embedcli.search: one score block of about 32 MiB
+    if corpus.kernel == "float32":  # as embedcli.search.top_k: one score block of about 32 MiB
         block_rows = min(block_rows, (32 << 20) // (4 * max(1, min(query_chunk, len(queries)))))
     block_rows = max(block_rows - block_rows % GROUP, GROUP)
     first = block_rows if corpus.kernel == "bf16" else min(block_rows, max(FIRST_ROWS, 8 * k))
