@@ -5,7 +5,7 @@ torch), with a rigorous bound e on the error of each approximate score. With T t
 query (the k-th best approximate score of its first block minus e, or, once k rows are rescored, the k-th best exact
 score), a row can only reach the top k when its approximate score is >= T - e, so only those rows (typically a few
 per block) are rescored from the float32 vectors in float64 and merged; the rest are certified out. Ranking is by
-(exact score rounded to float32, then lower row first), the same rule as `embedcli.search.top_k`; the returned scores are
+(exact score rounded to float32, then lower row first), the same rule as `search.top_k`; the returned scores are
 those exact scores, never the bf16 ones. A query whose candidate set in a block would grow past `max_candidates`
 (a corpus of near-duplicates) is redone for that block with a float32 matmul and its much tighter bound.
 
