@@ -49,6 +49,7 @@ def inspect(
     plot: Annotated[
         str | None, typer.Option("--plot", help="Also draw the report as a one-page PNG ('-': stdout).")
     ] = None,
+    version: opt.StoreVersionOpt = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Measure how the known limits of embeddings show up in these vectors, with plain-language verdicts.
@@ -64,7 +65,7 @@ def inspect(
         target = resolve_output(plot, Kind.plot, stdout_is_terminal=terminal, in_pipe="png", protected=[path])
         if target.to_stdout and json_out:
             raise typer.BadParameter("stdout can carry the JSON or the plot, not both", param_hint="--plot")
-    report = inspect_file(path, metric=metric, sample=sample, seed=seed, axes=axes)
+    report = inspect_file(path, metric=metric, sample=sample, seed=seed, axes=axes, version=version)
     if target is not None:
         from embedcli.formats.outputs import write_atomically
 

@@ -60,6 +60,7 @@ def reduce(
     title: ro.TitleOpt = None,
     vector_column: ro.VectorColumnOpt = "embedding",
     keep_text: ro.KeepTextOpt = True,
+    version: opt.StoreVersionOpt = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Reduce vectors to fewer dimensions: PCA, incremental PCA, SVD, random projection, UMAP, t-SNE, Matryoshka.
@@ -87,7 +88,7 @@ def reduce(
     settings = ReduceSettings(
         method or ReduceMethod.pca, dim or 2, seed, whiten, projection, neighbors, min_dist, metric, perplexity
     )
-    with VectorBatches(path, vector_column) as data:
+    with VectorBatches(path, vector_column, version=version) as data:
         if color_by:
             check_color_column(data, color_by)
         request = PlotRequest(color_by, labels) if plot else None

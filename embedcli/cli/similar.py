@@ -110,6 +110,7 @@ def similar(
             "--format", "-f", help="Default: by -o suffix; a table on a terminal, else jsonl.", show_default=False
         ),
     ] = None,
+    version: opt.StoreVersionOpt = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Find the nearest corpus rows of each query, exactly, best first; text queries use the corpus's model.
@@ -140,6 +141,7 @@ def similar(
         threshold=threshold,
         exclude_self=exclude_self,
         rescore=rescore,
+        version=version,
         model=ModelChoice(model, backend, prompt),
     )
     result = run_similar(request)

@@ -10,7 +10,13 @@ from embedcli.search import Corpus, knn_graph, load_corpus
 
 
 def inspect_file(
-    path: str, *, metric: Metric | None = None, sample: int = 5000, seed: int = 0, axes: int = 3
+    path: str,
+    *,
+    metric: Metric | None = None,
+    sample: int = 5000,
+    seed: int = 0,
+    axes: int = 3,
+    version: int | None = None,
 ) -> InspectReport:
     """Measure the vectors in `path` ('-': stdin). Every row is scanned once; the rest uses a seeded sample.
 
@@ -18,7 +24,7 @@ def inspect_file(
     give their words as labels and their counts (or frequency ranks) for norm against frequency. Raises UsageError
     for an unreadable path and InputError for unusable content.
     """
-    corpus = load_corpus(path, stream=False)
+    corpus = load_corpus(path, stream=False, version=version)
     chosen = metric or Metric.cosine
     if chosen is Metric.hamming:
         chosen = Metric.cosine
