@@ -15,7 +15,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @numba.njit(nogil=True, inline="always")
-def _slot(key: int, bits: int) -> int:
+def _slot(key, bits):  # type: ignore[no-untyped-def]
     return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(64 - bits))
 
 
@@ -36,7 +36,7 @@ def _add(keys, values, bits, key, weight):  # type: ignore[no-untyped-def]
         i = (i + 1) & mask
 
 
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, error_model="numpy", cache=True)
 def rehash(keys, values, bits):  # type: ignore[no-untyped-def]
     """The same entries in a table of 2**bits slots."""
     new_keys = np.full(1 << bits, _EMPTY, dtype=np.int64)
@@ -47,7 +47,7 @@ def rehash(keys, values, bits):  # type: ignore[no-untyped-def]
     return new_keys, new_values
 
 
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, error_model="numpy", cache=True)
 def count_chunk(ids, ends, state, history, window, keys, values, bits, used, dense, dense_words, vocab_size, limit):  # type: ignore[no-untyped-def]
     """Add the pairs of the lines of one chunk; False (state kept, to resume) when the table needs to grow.
 
@@ -89,11 +89,33 @@ def count_chunk(ids, ends, state, history, window, keys, values, bits, used, den
     return True
 
 
+@numba.njit(nogil=True, error_model="numpy", cache=True)
+def table_records(keys, values, dense, dense_words, vocab_size, nnz):  # type: ignore[no-untyped-def]
+    """The (rows, cols, values) of the dense corner (row by row) then of the hash table (slot order)."""
+    rows = np.empty(nnz, dtype=np.int32)
+    cols = np.empty(nnz, dtype=np.int32)
+    out = np.empty(nnz, dtype=np.float64)
+    n = 0
+    for i in range(dense.shape[0]):
+        if dense[i] != 0.0:
+            rows[n] = i // dense_words
+            cols[n] = i % dense_words
+            out[n] = dense[i]
+            n += 1
+    for i in range(keys.shape[0]):
+        if keys[i] != _EMPTY:
+            rows[n] = keys[i] // vocab_size
+            cols[n] = keys[i] % vocab_size
+            out[n] = values[i]
+            n += 1
+    return rows, cols, out
+
+
 # No nnan/ninf: the update must see a NaN or infinite difference to skip it, as glove.c does.
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@numba.njit(nogil=True, fastmath=_FAST)
+@numba.njit(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 def train_span(w, c, bw, bc, gw, gc, gbw, gbc, rows, cols, log_x, f_x, start, stop, eta, clip):  # type: ignore[no-untyped-def]
     """glove.c's glove_thread over records start..stop: per-record AdaGrad; returns the summed cost.
 
@@ -104,8 +126,6 @@ def train_span(w, c, bw, bc, gw, gc, gbw, gbc, rows, cols, log_x, f_x, start, st
     """
     dim = w.shape[1]
     cost = 0.0
-    step_w = np.empty(dim, dtype=w.dtype)
-    step_c = np.empty(dim, dtype=w.dtype)
     for r in range(start, stop):
         i = rows[r]
         j = cols[r]
@@ -116,23 +136,16 @@ def train_span(w, c, bw, bc, gw, gc, gbw, gbc, rows, cols, log_x, f_x, start, st
         if not (math.isfinite(diff) and math.isfinite(fdiff)):
             continue
         cost += 0.5 * fdiff * diff
-        sum_w = 0.0
-        sum_c = 0.0
+        # glove.c computes all steps, then applies them unless their sum is not finite. With a finite fdiff the
+        # clipped steps are finite (accumulators are >= 1), so applying each at once is the same update; the
+        # old w[i, b] and c[j, b] are read before either is written.
         for b in range(dim):
             t1 = min(max(fdiff * c[j, b], -clip), clip) * eta
             t2 = min(max(fdiff * w[i, b], -clip), clip) * eta
-            u1 = t1 / math.sqrt(gw[i, b])
-            u2 = t2 / math.sqrt(gc[j, b])
-            step_w[b] = u1
-            step_c[b] = u2
-            sum_w += u1
-            sum_c += u2
+            w[i, b] -= t1 / math.sqrt(gw[i, b])
+            c[j, b] -= t2 / math.sqrt(gc[j, b])
             gw[i, b] += t1 * t1
             gc[j, b] += t2 * t2
-        if math.isfinite(sum_w) and math.isfinite(sum_c):
-            for b in range(dim):
-                w[i, b] -= step_w[b]
-                c[j, b] -= step_c[b]
         u = fdiff / math.sqrt(gbw[i])
         if math.isfinite(u):
             bw[i] -= u

@@ -29,7 +29,8 @@ _FORMAT = "embedcli-glove-cooccur-1"
 class Cooccurrence:
     """The co-occurrence matrix as sorted COO records, with its vocabulary.
 
-    `rows`, `cols`: int32 word ids into `vocabulary.words`, shape `(nnz,)`, sorted by (row, col), unique;
+    `rows`, `cols`: int32 word ids into `vocabulary.words`, shape `(nnz,)`, each (row, col) once, in an order
+    that depends only on the input (pairs of frequent words first, row by row; then the rest in hash order);
     `values`: float64 > 0, shape `(nnz,)`. `window` is the window it was counted with (kept for provenance).
     """
 
@@ -69,20 +70,10 @@ class _Table:
         self.keys, self.values = rehash(self.keys, self.values, self.bits)
 
     def records(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        filled = self.keys != _EMPTY
-        dense_keys = np.flatnonzero(self.dense)
-        d = self.dense_words
-        keys = np.concatenate(
-            [(dense_keys // d) * self.vocab_size + dense_keys % d, self.keys[filled]]
-        )
-        values = np.concatenate([self.dense[dense_keys], self.values[filled]])
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        return (
-            (keys // self.vocab_size).astype(np.int32),
-            (keys % self.vocab_size).astype(np.int32),
-            values[order],
-        )
+        from embedcli.train.glove._kernels import table_records
+
+        nnz = int(np.count_nonzero(self.dense)) + int(self.used[0])
+        return table_records(self.keys, self.values, self.dense, self.dense_words, self.vocab_size, nnz)  # type: ignore[no-any-return]
 
 
 def count_cooccurrences(
@@ -98,35 +89,59 @@ def count_cooccurrences(
     and `chunk_tokens` (how many token ids are held at once) trade memory for speed and do not change the
     result. Raises UsageError for a window below 1 and InputError when no pair is found.
     """
-    from embedcli.train.glove._kernels import count_chunk
-
     if window < 1:
         raise UsageError(f"--window must be at least 1, not {window}")
-    index = _Index(vocabulary.index())
-    lookup = index.__getitem__
-    table = _Table(len(vocabulary), dense_words)
+    return _count(lines, vocabulary, window, dense_words, chunk_tokens, capacity_bits=20)
+
+
+def _count(
+    lines: Iterable[Sequence[str]],
+    vocabulary: Vocabulary,
+    window: int,
+    dense_words: int,
+    chunk_tokens: int,
+    capacity_bits: int,
+) -> Cooccurrence:
+    from embedcli.train.glove._kernels import count_chunk
+
+    lookup = _Index(vocabulary.index()).__getitem__
+    table = _Table(len(vocabulary), dense_words, capacity_bits)
     history = np.zeros(window, dtype=np.int64)
     state = np.zeros(3, dtype=np.int64)
-    ids: list[int] = []
-    ends: list[int] = []
+    held: list[Sequence[str]] = []
+    lengths: list[int] = []
+    size = 0
     for tokens in itertools.chain(lines, [None]):
         if tokens is not None:
-            ids.extend(map(lookup, tokens))
-            ends.append(len(ids))
-            if len(ids) < chunk_tokens:
+            held.append(tokens)
+            lengths.append(len(tokens))
+            size += lengths[-1]
+            if size < chunk_tokens:
                 continue
-        if not ids:
+        if not size:
             continue
-        chunk = np.array(ids, dtype=np.int64)
-        chunk_ends = np.array(ends, dtype=np.int64)
+        ids = np.fromiter(map(lookup, itertools.chain.from_iterable(held)), dtype=np.int64, count=size)
+        ends = np.cumsum(np.array(lengths, dtype=np.int64))
         state[:] = 0
         while not count_chunk(
-            chunk, chunk_ends, state, history, window, table.keys, table.values, table.bits, table.used,
-            table.dense, table.dense_words, len(vocabulary), int(_LOAD * len(table.keys)),
+            ids,
+            ends,
+            state,
+            history,
+            window,
+            table.keys,
+            table.values,
+            table.bits,
+            table.used,
+            table.dense,
+            table.dense_words,
+            len(vocabulary),
+            int(_LOAD * len(table.keys)),
         ):
             table.grow()
-        ids.clear()
-        ends.clear()
+        held.clear()
+        lengths.clear()
+        size = 0
     rows, cols, values = table.records()
     if not len(values):
         raise InputError("no two vocabulary words share a line: the co-occurrence matrix is empty")

@@ -38,11 +38,11 @@ def build_vocabulary(
 ) -> Vocabulary:
     """Count the tokens of `lines` (one token list per line) and keep the words `vocab_count` keeps.
 
-    Rules of the Stanford tool: words are sorted by count descending, ties by `c_order`; the `max_vocab` most frequent are kept, then those seen
-    fewer than `min_count` times are dropped. (For ties at the `max_vocab` cut the C tool keeps an arbitrary
-    subset, qsort being unstable; here the alphabetical first.) `max_final_vocab` is gensim's rule, shared with
-    `embedcli train`'s other algorithms: the effective min count rises until at most that many words remain,
-    so words tied at the cut are all dropped rather than split arbitrarily.
+    Rules of the Stanford tool: words are sorted by count descending, ties by `c_order`; the `max_vocab` most
+    frequent are kept, then those seen fewer than `min_count` times are dropped. (For ties at the `max_vocab`
+    cut the C tool keeps an arbitrary subset, qsort being unstable; here the first in `c_order`.)
+    `max_final_vocab` is gensim's rule, shared with `embedcli train`'s other algorithms: the effective min
+    count rises until at most that many words remain, so words tied at the cut are all dropped.
 
     Raises UsageError on a non-positive limit and InputError when no word is kept.
     """
