@@ -125,6 +125,76 @@ def _warm_up() -> float:
     return time.perf_counter() - started
 
 
+def _kernel_rates(matrix, dim: int, records: int = 300_000) -> None:  # type: ignore[no-untyped-def]
+    """Records per second of one thread on `records` shuffled records: the numba kernel, the same per-record
+    AdaGrad in plain numpy (Python loop), and a torch mini-batch AdaGrad (gather, step, index_add_)."""
+    import numpy as np
+    import torch
+
+    from embedcli.train.glove._kernels import train_span
+
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(len(matrix))[:records]
+    rows, cols = matrix.rows[pick], matrix.cols[pick]
+    log_x = np.log(matrix.values[pick]).astype(np.float32)
+    f_x = np.minimum(1.0, (matrix.values[pick] / 10.0) ** 0.75).astype(np.float32)
+    size = len(matrix.vocabulary)
+
+    def fresh() -> list[np.ndarray]:
+        w = ((rng.random((2, size, dim), dtype=np.float32) - 0.5) / dim).astype(np.float32)
+        b = ((rng.random((2, size), dtype=np.float32) - 0.5) / dim).astype(np.float32)
+        return [w[0], w[1], b[0], b[1], np.ones((size, dim), np.float32), np.ones((size, dim), np.float32),
+                np.ones(size, np.float32), np.ones(size, np.float32)]  # fmt: skip
+
+    eta, clip = np.float32(0.05), np.float32(100.0)
+    started = time.perf_counter()
+    train_span(*fresh(), rows, cols, log_x, f_x, 0, records, eta, clip)  # type: ignore[call-arg]
+    numba_rate = records / (time.perf_counter() - started)
+
+    w, c, bw, bc, gw, gc, gbw, gbc = fresh()
+    few = 3000
+    started = time.perf_counter()
+    for r in range(few):
+        i, j = rows[r], cols[r]
+        diff = w[i] @ c[j] + bw[i] + bc[j] - log_x[r]
+        fdiff = f_x[r] * diff
+        t1, t2 = np.clip(fdiff * c[j], -clip, clip) * eta, np.clip(fdiff * w[i], -clip, clip) * eta
+        w[i] -= t1 / np.sqrt(gw[i])
+        c[j] -= t2 / np.sqrt(gc[j])
+        gw[i] += t1 * t1
+        gc[j] += t2 * t2
+        bw[i] -= fdiff / np.sqrt(gbw[i])
+        bc[j] -= fdiff / np.sqrt(gbc[j])
+        gbw[i] += fdiff * fdiff
+        gbc[j] += fdiff * fdiff
+    numpy_rate = few / (time.perf_counter() - started)
+
+    torch.set_num_threads(1)
+    t_w, t_c, t_bw, t_bc, t_gw, t_gc, t_gbw, t_gbc = (torch.from_numpy(a) for a in fresh())
+    ti, tj = torch.from_numpy(rows.astype(np.int64)), torch.from_numpy(cols.astype(np.int64))
+    tlog, tf = torch.from_numpy(log_x), torch.from_numpy(f_x)
+    batch = 1024
+    started = time.perf_counter()
+    for s in range(0, records, batch):
+        i, j = ti[s : s + batch], tj[s : s + batch]
+        wi, cj = t_w[i], t_c[j]
+        fdiff = tf[s : s + batch] * ((wi * cj).sum(1) + t_bw[i] + t_bc[j] - tlog[s : s + batch])
+        t1 = (fdiff[:, None] * cj).clamp(-100, 100) * 0.05
+        t2 = (fdiff[:, None] * wi).clamp(-100, 100) * 0.05
+        t_w.index_add_(0, i, -t1 / t_gw[i].sqrt())
+        t_c.index_add_(0, j, -t2 / t_gc[j].sqrt())
+        t_gw.index_add_(0, i, t1 * t1)
+        t_gc.index_add_(0, j, t2 * t2)
+        t_bw.index_add_(0, i, -fdiff / t_gbw[i].sqrt())
+        t_bc.index_add_(0, j, -fdiff / t_gbc[j].sqrt())
+        t_gbw.index_add_(0, i, fdiff * fdiff)
+        t_gbc.index_add_(0, j, fdiff * fdiff)
+    torch_rate = records / (time.perf_counter() - started)
+    print(f"one thread, records/s: numba per-record {numba_rate:,.0f}; numpy per-record {numpy_rate:,.0f} "
+          f"({numba_rate / numpy_rate:.0f}x slower); torch mini-batch of {batch} {torch_rate:,.0f} "
+          f"({numba_rate / torch_rate:.1f}x slower; its in-batch steps are stale: not glove.c's update)")  # fmt: skip
+
+
 def _quality(path: str) -> dict[str, float]:
     from gensim.models import KeyedVectors
     from gensim.test.utils import datapath
@@ -165,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--books-dir", type=Path, default=BOOKS, help=f"default {BOOKS}")
     parser.add_argument("--epochs", type=int, default=None, help="default 15; --quick 2")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--kernels", action="store_true", help="also time numba, numpy and torch kernels")
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--window", type=int, default=15)
     parser.add_argument("--x-max", type=float, default=10.0)
@@ -180,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.min_count}, window {args.window}, dim {args.dim}, x_max {args.x_max}, {args.epochs} epochs, "
           f"{args.threads} threads")  # fmt: skip
     print(f"numba compilation (first run only; cached afterwards): {_warm_up():.1f} s")
+    if args.kernels:
+        from embedcli.train.glove import build_vocabulary, count_cooccurrences
+
+        _kernel_rates(count_cooccurrences(lines, build_vocabulary(lines, args.min_count), args.window), args.dim)
     with tempfile.TemporaryDirectory(prefix="bench-glove-") as tmp:
         ours = _run_ours(lines, tmp, args)
         if args.c_tool is None:
