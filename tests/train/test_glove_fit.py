@@ -15,6 +15,7 @@ from embedcli.train.glove import (
     GloveSettings,
     build_vocabulary,
     count_cooccurrences,
+    estimate_memory,
     train_glove,
     write_glove_text,
 )
@@ -156,3 +157,12 @@ def test_text_output_loads_in_gensim(tmp_path) -> None:  # type: ignore[no-untyp
     np.testing.assert_allclose(kv.vectors, vectors, atol=5e-7)
     with pytest.raises(UsageError):
         write_glove_text(["two words"], vectors[:1], io.StringIO())
+
+
+def test_memory_estimate_bounds_what_counting_finds() -> None:
+    lines, _, _ = planted_lines(2, n_lines=200)
+    vocabulary = build_vocabulary(lines, min_count=1)
+    matrix = count_cooccurrences(lines, vocabulary, window=15)
+    parts = estimate_memory(vocabulary, GloveSettings(dim=10), window=15)
+    assert parts["vectors and AdaGrad sums"] == 4 * len(vocabulary) * 11 * 4
+    assert parts["co-occurrence matrix and training copies (at most)"] >= len(matrix) * 48

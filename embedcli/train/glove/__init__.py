@@ -6,7 +6,7 @@ into float64 sums), optionally `save_cooccurrence` / `load_cooccurrence`, then `
 """
 
 from embedcli.train.glove.cooccur import Cooccurrence, count_cooccurrences, load_cooccurrence, save_cooccurrence
-from embedcli.train.glove.fit import EpochCallback, GloveSettings, train_glove
+from embedcli.train.glove.fit import EpochCallback, GloveSettings, estimate_memory, train_glove
 from embedcli.train.glove.vocab import Vocabulary, build_vocabulary
 from embedcli.train.glove.writer import write_glove_text
 
@@ -17,6 +17,7 @@ __all__ = [
     "Vocabulary",
     "build_vocabulary",
     "count_cooccurrences",
+    "estimate_memory",
     "load_cooccurrence",
     "save_cooccurrence",
     "train_glove",

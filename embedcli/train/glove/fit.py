@@ -16,6 +16,7 @@ import numpy as np
 
 from embedcli.errors import UsageError
 from embedcli.train.glove.cooccur import Cooccurrence
+from embedcli.train.glove.vocab import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,27 @@ class GloveSettings:
 
 
 EpochCallback = Callable[[int, float], None]
+
+# Bytes per co-occurrence record: counting (hash slot 16 B at <= 70% load, doubled while rehashing), the
+# matrix (int32 row and col, float64 value) and training (log X and f(X) in float32, plus a shuffled copy of
+# rows, cols, log X and f(X) and the int64 permutation).
+_COUNTING_BYTES_PER_RECORD = int(16 / 0.7 * 1.5)
+_TRAINING_BYTES_PER_RECORD = 8 + 16 + 8
+
+
+def estimate_memory(vocabulary: Vocabulary, settings: GloveSettings, window: int = 15) -> dict[str, int]:
+    """Bytes by part, known once the vocabulary is: parameters exactly, the matrix as an upper bound.
+
+    The number of non-zeros is not known before counting; it is at most min(V², 2·window·tokens) where tokens
+    are the in-vocabulary tokens (on the 15 Gutenberg books the bound is ~16x the 6.8 M records found).
+    """
+    size = len(vocabulary)
+    records = min(size * size, 2 * window * int(vocabulary.counts.sum()))
+    return {
+        "vectors and AdaGrad sums": 4 * size * (settings.dim + 1) * 4,
+        "co-occurrence counting (at most)": records * _COUNTING_BYTES_PER_RECORD + 8 * 2048 * 2048,
+        "co-occurrence matrix and training copies (at most)": records * (16 + _TRAINING_BYTES_PER_RECORD),
+    }
 
 
 def train_glove(
