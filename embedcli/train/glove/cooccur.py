@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from embedcli.train.glove.vocab import Vocabulary
 
 _EMPTY = -1
 _LOAD = 0.7
-_CHUNK_TOKENS = 1 << 20
+_CHUNK_TOKENS = 1 << 19
 _FORMAT = "embedcli-glove-cooccur-1"
 
 
@@ -54,14 +55,28 @@ class Cooccurrence:
 class _Table:
     """Open-addressing hash table from pair key (row * V + col, int64) to a float64 sum, plus a dense corner."""
 
-    def __init__(self, vocab_size: int, dense_words: int, capacity_bits: int = 20) -> None:
+    def __init__(self, vocab_size: int, dense_words: int, capacity_bits: int, window: int) -> None:
         self.vocab_size = vocab_size
+        self.window = window
+        self.history = np.zeros(window, dtype=np.int64)
+        self.state = np.zeros(3, dtype=np.int64)
         self.dense_words = min(dense_words, vocab_size)
         self.dense = np.zeros(self.dense_words * self.dense_words, dtype=np.float64)
         self.keys = np.full(1 << capacity_bits, _EMPTY, dtype=np.int64)
         self.values = np.zeros(1 << capacity_bits, dtype=np.float64)
         self.bits = capacity_bits
         self.used = np.zeros(1, dtype=np.int64)
+
+    def add(self, ids: np.ndarray, ends: np.ndarray) -> None:
+        """Count the lines of one chunk (`ids` int64, -1 for a dropped word; `ends` each line's end offset)."""
+        from embedcli.train.glove._kernels import count_chunk
+
+        self.state[:] = 0
+        while not count_chunk(
+            ids, ends, self.state, self.history, self.window, self.keys, self.values, self.bits, self.used,
+            self.dense, self.dense_words, self.vocab_size, int(_LOAD * len(self.keys)),
+        ):  # fmt: skip
+            self.grow()
 
     def grow(self) -> None:
         from embedcli.train.glove._kernels import rehash
@@ -102,46 +117,34 @@ def _count(
     chunk_tokens: int,
     capacity_bits: int,
 ) -> Cooccurrence:
-    from embedcli.train.glove._kernels import count_chunk
-
     lookup = _Index(vocabulary.index()).__getitem__
-    table = _Table(len(vocabulary), dense_words, capacity_bits)
-    history = np.zeros(window, dtype=np.int64)
-    state = np.zeros(3, dtype=np.int64)
+    table = _Table(len(vocabulary), dense_words, capacity_bits, window)
     held: list[Sequence[str]] = []
     lengths: list[int] = []
     size = 0
-    for tokens in itertools.chain(lines, [None]):
-        if tokens is not None:
-            held.append(tokens)
-            lengths.append(len(tokens))
-            size += lengths[-1]
-            if size < chunk_tokens:
+    # The kernel releases the GIL: it counts one chunk in a worker thread while this thread reads and maps the
+    # next (reading is often tokenizing, the slower half). At most two chunks of ids are alive.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[None] | None = None
+        for tokens in itertools.chain(lines, [None]):
+            if tokens is not None:
+                held.append(tokens)
+                lengths.append(len(tokens))
+                size += lengths[-1]
+                if size < chunk_tokens:
+                    continue
+            if not size:
                 continue
-        if not size:
-            continue
-        ids = np.fromiter(map(lookup, itertools.chain.from_iterable(held)), dtype=np.int64, count=size)
-        ends = np.cumsum(np.array(lengths, dtype=np.int64))
-        state[:] = 0
-        while not count_chunk(
-            ids,
-            ends,
-            state,
-            history,
-            window,
-            table.keys,
-            table.values,
-            table.bits,
-            table.used,
-            table.dense,
-            table.dense_words,
-            len(vocabulary),
-            int(_LOAD * len(table.keys)),
-        ):
-            table.grow()
-        held.clear()
-        lengths.clear()
-        size = 0
+            ids = np.fromiter(map(lookup, itertools.chain.from_iterable(held)), dtype=np.int64, count=size)
+            ends = np.cumsum(np.array(lengths, dtype=np.int64))
+            held.clear()
+            lengths.clear()
+            size = 0
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(table.add, ids, ends)
+        if pending is not None:
+            pending.result()
     rows, cols, values = table.records()
     if not len(values):
         raise InputError("no two vocabulary words share a line: the co-occurrence matrix is empty")
