@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"corpus: {len(files)} books, {sum(map(len, lines)):,} tokens in {len(lines):,} lines; min count "
           f"{args.min_count}, window {args.window}, dim {args.dim}, x_max {args.x_max}, {args.epochs} epochs, "
           f"{args.threads} threads")  # fmt: skip
-    print(f"numba compilation (first run only; cached afterwards): {_warm_up():.1f} s")
+    print(f"numba import and compilation (or, after the first run, its cache): {_warm_up():.1f} s")
     if args.kernels:
         from embedcli.train.glove import build_vocabulary, count_cooccurrences
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from embedcli.errors import UsageError
+from embedcli.errors import InputError, UsageError
 from embedcli.train.glove import (
+    Cooccurrence,
     GloveSettings,
     build_vocabulary,
     count_cooccurrences,
@@ -140,6 +141,9 @@ def test_bad_settings_are_refused() -> None:
         train_glove(matrix, GloveSettings(dim=0))
     with pytest.raises(UsageError):
         train_glove(matrix, GloveSettings(x_max=0.0))
+    empty = Cooccurrence(matrix.vocabulary, matrix.rows[:0], matrix.cols[:0], matrix.values[:0], 2)
+    with pytest.raises(InputError):
+        train_glove(empty, GloveSettings())
 
 
 def test_text_output_loads_in_gensim(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ _FORMAT = "embedcli-glove-cooccur-1"
 
 @dataclass(frozen=True)
 class Cooccurrence:
-    """The co-occurrence matrix as sorted COO records, with its vocabulary.
+    """The co-occurrence matrix as COO records, with its vocabulary.
 
     `rows`, `cols`: int32 word ids into `vocabulary.words`, shape `(nnz,)`, each (row, col) once, in an order
     that depends only on the input (pairs of frequent words first, row by row; then the rest in hash order);

@@ -3,7 +3,8 @@
 The kernel is numba (see bench/bench_glove.py for the measurement against the C tool): one compiled loop per
 thread, released from the GIL, each over its own contiguous span of the shuffled records while all threads
 update the shared parameters without locks, as glove.c's pthreads do. With one worker the updates run in one
-fixed order, so a seed gives the same bytes every run.
+fixed order, so a seed gives the same bytes every run (on one kind of CPU: the vectorised dot products sum
+in an order set by the SIMD width numba compiles for).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedcli.errors import UsageError
+from embedcli.errors import InputError, UsageError
 from embedcli.train.glove.cooccur import Cooccurrence
 from embedcli.train.glove.vocab import Vocabulary
 
@@ -75,11 +76,14 @@ def train_glove(
     ±0.5/dim, AdaGrad accumulators at 1. Each epoch visits the records in a fresh seeded shuffle, split into
     `workers` contiguous spans (the last takes the remainder, as glove.c splits its file). `on_epoch(epoch,
     cost)` is called after each epoch (1-based) with the mean cost per record, the figure glove.c prints.
-    Parameters are float32 (glove.c: double); the cost is summed in float64.
+    Parameters are float32 (glove.c: double); the cost is summed in float64. Raises UsageError for a bad
+    setting and InputError for an empty matrix.
     """
     from embedcli.train.glove._kernels import train_span
 
     settings.check()
+    if not len(matrix):
+        raise InputError("the co-occurrence matrix is empty: nothing to train on")
     size, dim = len(matrix.vocabulary), settings.dim
     rng = np.random.default_rng(settings.seed)
     w, c = ((rng.random((size, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim) for _ in range(2))
