@@ -34,7 +34,7 @@ FILED = {"count s": 2.4 + 1.4, "train s": 109.0, "wordsim": 0.226, "simlex": 0.0
 
 def _tokenize(files: list[str]) -> list[list[str]]:
     sys.path.insert(0, str(REPO))
-    from embedcli.tokenize import simple_preprocess
+    from embedcli.tokens import simple_preprocess
 
     lines = []
     for name in files:
