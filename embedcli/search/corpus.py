@@ -141,18 +141,19 @@ def load_corpus(
     Lance store is read whole at its latest version, or at `version`.
     """
     if version is not None or (path != STDIO and is_store(path)):
-        return _table_corpus(read_vector_table(path, vector_column=vector_column, version=version), path)
-    check_readable(path)
-    if is_word_vector_file(path):
-        return _word_corpus(path)
-    streamable = path != STDIO and vector_format_for(path) in (
-        OutputFormat.parquet,
-        OutputFormat.arrow,
-        OutputFormat.arrows,
-    )
-    if streamable and (stream or (stream is None and os.path.getsize(path) > stream_bytes())):
-        return _streamed_corpus(path, vector_column)
-    table = read_vector_table(path, vector_column=vector_column)
+        table = read_vector_table(path, vector_column=vector_column, version=version)
+    else:
+        check_readable(path)
+        if is_word_vector_file(path):
+            return _word_corpus(path)
+        streamable = path != STDIO and vector_format_for(path) in (
+            OutputFormat.parquet,
+            OutputFormat.arrow,
+            OutputFormat.arrows,
+        )
+        if streamable and (stream or (stream is None and os.path.getsize(path) > stream_bytes())):
+            return _streamed_corpus(path, vector_column)
+        table = read_vector_table(path, vector_column=vector_column)
     name = "<stdin>" if path == STDIO else path
     if len(table.ids) == 0:
         raise InputError(f"{name}: the corpus has no rows")
