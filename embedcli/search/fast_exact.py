@@ -47,7 +47,7 @@ import numpy as np
 
 from embedcli.errors import UsageError
 from embedcli.metrics import Metric
-from embedcli.search.top_k.kernel_choice import choose_kernel, cpu_flags
+from embedcli.search.kernel_choice import choose_kernel, cpu_flags
 
 __all__ = ["KERNELS", "LowCorpus", "SearchStats", "choose_kernel", "cpu_flags", "error_factor", "top_k_fast"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embedcli.search.top_k.fast_exact import KERNELS, SearchStats, top_k_fast
 
 from embedcli.metrics import Metric, prepare
+from embedcli.search.fast_exact import KERNELS, SearchStats, top_k_fast
 
 DATA = Path(os.environ.get("EMBEDCLI_SHARED_DATA", "/work/shared/data")) / "stsbenchmark"
 

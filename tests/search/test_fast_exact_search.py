@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embedcli.search.top_k.fast_exact import (
+
+from embedcli.errors import UsageError
+from embedcli.metrics import Metric, prepare
+from embedcli.search.fast_exact import (
     KERNELS,
     LowCorpus,
     SearchStats,
@@ -17,9 +20,6 @@ from embedcli.search.top_k.fast_exact import (
     error_factor,
     top_k_fast,
 )
-
-from embedcli.errors import UsageError
-from embedcli.metrics import Metric, prepare
 
 METRICS = [Metric.cosine, Metric.dot, Metric.euclidean]
 
