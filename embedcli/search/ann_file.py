@@ -105,6 +105,7 @@ def header_from_json(data: dict[str, Any]) -> IndexHeader:
         raise InputError(f"unsupported index format {data.get('format')!r}", hint="rebuild it with `embedcli index`")
     fields = {key: value for key, value in data.items() if key != "format"}
     fields["metric"], fields["precision"] = Metric(data["metric"]), AnnPrecision(data["precision"])
+    fields["held_rows"] = tuple(data["held_rows"])
     for name in ("held_out", "in_corpus"):
         recall = data[name]
         fields[name] = Recall(recall["queries"], recall["k"], {int(ef): r for ef, r in recall["by_ef"].items()})

@@ -19,7 +19,7 @@ import itertools
 
 from embedcli.errors import InputError, UsageError
 from embedcli.metrics import Metric, brute_force
-from embedcli.search.ann import EF_GRID, AnnPrecision, build_index, search, tune_ef
+from embedcli.search.ann import EF_GRID, AnnPrecision, build_index, corpus_rows, search, tune_ef
 from embedcli.search.ann_file import check_matches, fingerprint, load, read_header, save
 
 DATA = Path(os.environ.get("EMBEDCLI_DATA", "/work/shared/data"))
@@ -205,3 +205,11 @@ def test_a_stale_index_is_refused(tmp_path: Path) -> None:
         check_matches(index, fingerprint(corpus.astype(np.float16)))
     with pytest.raises(UsageError, match="no corpus fingerprint"):
         check_matches(build_index(corpus, Metric.dot), fingerprint(corpus))
+
+
+def test_corpus_rows_maps_insertion_order_back_to_rows() -> None:
+    held = np.array([0, 3, 4, 9])
+    inserted = np.array([r for r in range(10) if r not in held] + list(held))  # the graph's order
+    labels = np.array([[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, -1, 2]])
+    np.testing.assert_array_equal(corpus_rows(labels, held, 10), np.where(labels < 0, -1, inserted[labels]))
+    np.testing.assert_array_equal(corpus_rows(np.arange(5), np.empty(0, np.int64), 5), np.arange(5))
