@@ -13,12 +13,14 @@ Sides, all with the same M, ef_construction, ef and thread count:
              and faiss IndexFlatIP; the faster of the two is the baseline of embedcli/exact
 Targets: recall@10 >= 0.95 at >= 10x exact's queries/s on the 1M set; embedcli's search >= 0.9x the faster library's
 queries/s at the same ef (same recall); embedcli's build within 1.2x of faiss's.
-The machine's 2 cores are shared with other work: figures are noisy; sides alternate per ef to share the noise.
+The machine's 2 cores are shared with other work: figures are noisy; searches are timed --rounds times, round-robin
+over the sides, and the median shown; builds are timed once.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -94,7 +96,8 @@ def bench_set(name: str, corpus: np.ndarray, queries: np.ndarray, args: argparse
         f"ef_construction {args.ef_construction}, {args.threads} threads, k {args.k}",
         flush=True,
     )
-    seconds, truth = _timed(lambda: exact_top(corpus, queries, args.k))
+    seconds, answers = _timed(lambda: exact_top(corpus, queries, args.k))
+    truth = np.asarray(answers)
     flat = faiss.IndexFlatIP(dim)
     flat.add(corpus)
     flat_seconds, _ = _timed(lambda: flat.search(queries, args.k))
@@ -159,11 +162,12 @@ def bench_set(name: str, corpus: np.ndarray, queries: np.ndarray, args: argparse
         + f"{'embedcli/best':>15}{'embedcli/exact':>16}"
     )
     for ef in args.efs:
-        row = {}
-        for side, run in runs.items():
-            run(ef)  # warm-up
-            seconds, found = _timed(lambda run=run, ef=ef: run(ef))  # type: ignore[misc]
-            row[side] = (len(queries) / seconds, recall(found, truth))  # type: ignore[arg-type]
+        times: dict[str, list[float]] = {side: [] for side in runs}
+        found: dict[str, np.ndarray] = {side: run(ef) for side, run in runs.items()}  # warm-up, and the answers
+        for _ in range(args.rounds):  # round-robin over the sides, so load from other work hits every side alike
+            for side, run in runs.items():
+                times[side].append(_timed(lambda run=run, ef=ef: run(ef))[0])  # type: ignore[misc]
+        row = {side: (len(queries) / statistics.median(times[side]), recall(found[side], truth)) for side in runs}
         best = max(qps for side, (qps, _) in row.items() if side != "embedcli")
         print(
             f"  {ef:>4} "
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--efs", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32, 64, 128])
     parser.add_argument("--no-usearch", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="timed searches per side and ef (the median is shown)")
     parser.add_argument("--skip", choices=["real", "synthetic"], action="append", default=[])
     args = parser.parse_args(argv)
     if args.quick:
