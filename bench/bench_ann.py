@@ -5,8 +5,8 @@ Two sets, each with held-out queries (rows never added to any index), k = 10, un
              /tmp/ann-cache; whatever is cached is used, so say how many rows a figure was measured on)
   synthetic  N x 384 clustered (1,000 Gaussian centres, unit rows); --quick uses 100,000 rows
 Sides, all with the same M, ef_construction, ef and thread count:
-  embedcli   search.ann.build_index (the graph plus the recall measurement) and search.ann.search (the graph's
-             candidates rescored exactly from the corpus vectors, sorted, ids as int64)
+  embedcli   search.ann.build_index (the graph plus the recall measurement) and search.ann.search (exact scores,
+             rows mapped back to int64 corpus rows, sorted by (score, row))
   faiss      IndexHNSWFlat(d, M, METRIC_INNER_PRODUCT) add / search
   usearch    Index(metric="ip", dtype="f32") add / search (skip with --no-usearch: it is the slow peer here)
   exact      numpy: one (Q, N) matmul per block of corpus rows, argpartition, sort of the kept (the recall oracle),
