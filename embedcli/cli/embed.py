@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from embedcli.backends.base import BackendOptions, Device
-from embedcli.backends.onnx.runtime import Quantize
+from embedcli.backends.onnx import Quantize
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
