@@ -19,7 +19,8 @@ from embedcli import __version__
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
-from embedcli.reduce.methods import LinearReducer, ModelReducer, ReduceMethod, Reducer, optional_module
+from embedcli.reduce.methods import LinearReducer, ModelReducer, Reducer, optional_module
+from embedcli.reduce.settings import ReduceMethod
 
 FORMAT = "embedcli-reducer"
 FORMAT_VERSION = 1
