@@ -2,7 +2,7 @@
 
 Every side is a fresh interpreter, timed wall-clock from spawn to exit, and the sides take turns within each round
 (interleaved, in a rotating order), so a burst of load on this shared machine hits them alike; the figure is the
-median over the rounds. Sides:
+median over the rounds (the minimum, printed beside it, is the figure least touched by other load). Sides:
   embedcli -m        python -m embedcli --help, importing this checkout (PYTHONPATH)
   embedcli script    the installed `embedcli` console script beside this interpreter, if there is one (also run
                      with PYTHONPATH=this checkout)
@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 1.3
 
-BARE_APP = '''
+BARE_APP = """
 import typer
 
 app = typer.Typer(
@@ -42,7 +42,7 @@ app = typer.Typer(
 
 if __name__ == "__main__":
     app(prog_name="bare")
-'''
+"""
 
 BARE_COMMAND = '''
 
@@ -70,7 +70,7 @@ def write_bare_app(folder: Path, count: int) -> Path:
 def sides(bare: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
     """name -> (argv for --help, extra environment); completion reuses the argv without --help."""
     python = sys.executable
-    found = {
+    found: dict[str, tuple[list[str], dict[str, str]]] = {
         "embedcli -m": ([python, "-m", "embedcli", "--help"], {}),
         "bare Typer": ([python, str(bare), "--help"], {}),
         "python": ([python, "-c", "pass"], {}),
@@ -96,7 +96,10 @@ def run_once(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def measure(table: dict[str, tuple[list[str], dict[str, str]]], rounds: int, complete: bool) -> dict[str, float]:
+def measure(
+    table: dict[str, tuple[list[str], dict[str, str]]], rounds: int, complete: bool
+) -> dict[str, tuple[float, float]]:
+    """(median, minimum) seconds per side."""
     base = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     names = list(table)
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -110,17 +113,22 @@ def measure(table: dict[str, tuple[list[str], dict[str, str]]], rounds: int, com
             if complete and name != "python":
                 argv, extra = argv[:-1], {**extra, **completion_env(name)}
             times[name].append(run_once(argv, {**base, **extra}))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: (statistics.median(values), min(values)) for name, values in times.items()}
 
 
-def report(title: str, medians: dict[str, float]) -> float:
-    bare = medians["bare Typer"]
+def report(title: str, figures: dict[str, tuple[float, float]]) -> float:
+    """Print one table; return embedcli's median over the bare app's."""
+    bare, bare_min = figures["bare Typer"]
+    python = figures["python"][0]
     print(title)
-    print(f"  {'side':<16} {'median ms':>10} {'vs bare':>8} {'above python':>13}")
-    for name, value in medians.items():
-        above = (value - medians["python"]) * 1000
-        print(f"  {name:<16} {value * 1000:>10.0f} {value / bare:>7.2f}x {above:>10.0f} ms")
-    return medians["embedcli -m"] / bare
+    print(f"  {'side':<16} {'median ms':>10} {'vs bare':>8} {'above python':>13} {'min ms':>8} {'vs bare':>8}")
+    for name, (value, least) in figures.items():
+        above = (value - python) * 1000
+        print(
+            f"  {name:<16} {value * 1000:>10.0f} {value / bare:>7.2f}x {above:>10.0f} ms"
+            f" {least * 1000:>8.0f} {least / bare_min:>7.2f}x"
+        )
+    return figures["embedcli -m"][0] / bare
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -139,8 +147,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     results = {
         "help_x_bare": report("--help", helps),
         "completion_x_bare": report("TAB completion of a command name", completions),
-        "help_ms": helps["embedcli -m"] * 1000,
-        "bare_help_ms": helps["bare Typer"] * 1000,
+        "help_ms": helps["embedcli -m"][0] * 1000,
+        "bare_help_ms": helps["bare Typer"][0] * 1000,
     }
     print(
         f"embedcli --help: {results['help_x_bare']:.2f}x the bare Typer app (target <= {TARGET}x); "
