@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
-# numpy loads in the writers that use it: the CLI imports this module (terminal checks, atomic writes) for --help.
-if TYPE_CHECKING:
-    import numpy as np
-
 from embedcli.errors import PipeClosed, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.records import EmbeddedBatch
+
+# numpy loads in the writers that use it: the CLI imports this module (terminal checks, atomic writes) for --help.
+if TYPE_CHECKING:
+    import numpy as np
 
 METADATA_KEY = b"embedcli"
 PARQUET_ROW_GROUP_ROWS = 16_384
