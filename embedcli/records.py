@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # numpy only names types here, so the CLI's options load without it
     import numpy as np
 
+from embedcli.provenance import Provenance
+
 
 class Record(NamedTuple):
     """One input item: a stable id (joinable back to the input) and its text."""
@@ -29,11 +31,11 @@ class EmbeddedBatch:
 class VectorTable:
     """A table of vectors read back from a file: ids, optional texts, the matrix and its metadata.
 
-    `vectors` may be a read-only memory map (NPY inputs); `metadata` is what `embed` recorded (may be empty).
+    `vectors` may be a read-only memory map (NPY inputs); `provenance` is what `embed` recorded (may be empty).
     """
 
     ids: list[str]
     vectors: np.ndarray
     texts: list[str] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
     columns: dict[str, list[Any]] = field(default_factory=dict)

@@ -84,5 +84,6 @@ class WordVectorBackend(Backend):
             share = self.unknown_tokens / max(self.tokens, 1)
             notes.append(f"{self.unknown_tokens:,} of {self.tokens:,} words ({share:.1%}) were out of vocabulary")
         if self.empty_texts:
-            notes.append(f"{self.empty_texts:,} texts had no known word: their vectors are all zeros")
+            texts = "text" if self.empty_texts == 1 else "texts"
+            notes.append(f"{self.empty_texts:,} {texts} had no known word: their vectors are all zeros")
         return notes

@@ -11,6 +11,8 @@ from embedcli.backends.onnx import Quantize
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
+from embedcli.errors import UsageError
+from embedcli.formats import InputFormat, OutputFormat, input_format_for
 from embedcli.precision import Precision
 
 if TYPE_CHECKING:
@@ -77,6 +79,12 @@ def embed(
     ] = None,
     precision: opt.PrecisionOpt = Precision.float32,
     keep_text: Annotated[bool, typer.Option("--keep-text/--no-text", help="Store each text beside its vector.")] = True,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Store (.lance): delete the ids this run's inputs no longer hold.")
+    ] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Store (.lance): embed everything again, even with new settings.")
+    ] = False,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Turn texts into vectors: one text per line, or a JSONL/CSV/TSV/Parquet field, from files or stdin.
@@ -84,6 +92,7 @@ def embed(
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.embed.into_store import StoreOptions
     from embedcli.embed.pipeline import EmbedSettings
     from embedcli.embed.run import EmbedJob, EmbedRequest
     from embedcli.formats.sources import Decoding
@@ -111,23 +120,37 @@ def embed(
         ),
         settings=EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
         keep_text=keep_text,
+        store=StoreOptions(prune=prune, rebuild=rebuild),
     )
+    if (prune or rebuild) and out_format is not OutputFormat.lance:
+        raise UsageError("--prune and --rebuild apply to a store: write to -o NAME.lance")
     job = EmbedJob(request)
     with progress_bar("embedding", job.total_bytes, enabled=not quiet) as update:
         outcome = job.run(update)
     if not quiet:
-        _summarize(outcome)
+        _summarize(outcome) if outcome.store is None else _summarize_store(outcome, target or "", paths)
+
+
+def _summarize_store(outcome: EmbedOutcome, path: str, inputs: list[str]) -> None:
+    assert outcome.store is not None
+    s, stored = outcome.store.summary, outcome.store
+    info(
+        f"{s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, {s.deleted:,} deleted; "
+        f"{s.embedded:,} embedded in {s.seconds:.1f} s · {path}: {stored.rows:,} rows, version {stored.version}"
+    )
+    if any(p == "-" or input_format_for(p) is InputFormat.txt for p in inputs):
+        info("note: plain-text lines are keyed file:line, so inserting a line changes the ids after it")
 
 
 def _summarize(outcome: EmbedOutcome) -> None:
-    report, meta, skipped = outcome.report, outcome.metadata, outcome.skipped_blank
+    report, meta, skipped = outcome.report, outcome.provenance, outcome.skipped_blank
     parts = [
         f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
-        f"{outcome.dimension}-d {meta['precision']}",
-        f"{meta['backend']} {meta['model']}",
+        f"{outcome.dimension}-d {meta.precision}",
+        f"{meta.backend} {meta.model}",
     ]
     if skipped:
         parts.append(f"{plural(skipped, 'blank line')} skipped")
     if report.truncated:
-        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta['max_length']} tokens")
+        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
     info(" · ".join(parts + report.notes))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from embedcli.cli.console import stdin_is_terminal
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO, OutputFormat, output_format_for
-from embedcli.formats.outputs import check_not_input, refuse_terminal
+from embedcli.formats import STDIO, Kind, OutputFormat
+from embedcli.formats.targets import resolve_output as resolve_target
 
 
 def resolve_inputs(inputs: list[str] | None, has_literal: bool = False) -> list[str]:
@@ -23,12 +24,17 @@ def resolve_inputs(inputs: list[str] | None, has_literal: bool = False) -> list[
     return [STDIO]
 
 
-def resolve_output(output: str | None, fmt: OutputFormat | None, inputs: list[str]) -> tuple[str | None, OutputFormat]:
+def resolve_output(
+    output: str | None, fmt: OutputFormat | None, inputs: Sequence[str | None]
+) -> tuple[str | None, OutputFormat]:
     """The output target (None: stdout) and its format, refusing binary data on a terminal."""
-    if output is not None and output != STDIO:
-        check_not_input(output, inputs)
-        return output, output_format_for(output, fmt)
-    if fmt is None:
-        fmt = OutputFormat.jsonl if sys.stdout.isatty() else OutputFormat.arrows
-    refuse_terminal(fmt)
-    return None, fmt
+    target = resolve_target(
+        output,
+        Kind.vectors,
+        fmt.value if fmt else None,
+        stdout_is_terminal=sys.stdout.isatty(),
+        on_terminal=OutputFormat.jsonl.value,
+        in_pipe=OutputFormat.arrows.value,
+        protected=inputs,
+    )
+    return target.path, OutputFormat(target.format)

@@ -11,6 +11,10 @@ from embedcli.backends.onnx import Quantize
 from embedcli.formats import InputFormat, OutputFormat
 from embedcli.precision import Precision
 
+StoreVersionOpt = Annotated[
+    int | None,
+    typer.Option("--version", min=1, help="Read this older version of a store (.lance).", show_default=False),
+]
 InputsArg = Annotated[
     list[str] | None,
     typer.Argument(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from embedcli.cli import options as opt
@@ -11,8 +10,9 @@ from embedcli.cli import reduce_options as ro
 from embedcli.cli.console import info, plural, progress_bar, warn
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO, OutputFormat
-from embedcli.formats.outputs import check_not_input, open_vector_writer
+from embedcli.formats import STDIO, Kind, OutputFormat
+from embedcli.formats.outputs import open_vector_writer
+from embedcli.formats.targets import resolve_output as resolve_target
 from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def reduce(
     title: ro.TitleOpt = None,
     vector_column: ro.VectorColumnOpt = "embedding",
     keep_text: ro.KeepTextOpt = True,
+    version: opt.StoreVersionOpt = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Reduce vectors to fewer dimensions: PCA, incremental PCA, SVD, random projection, UMAP, t-SNE, Matryoshka.
@@ -80,17 +81,20 @@ def reduce(
     if reducer_file and fit_sample:
         raise UsageError("--fit-sample chooses rows to fit on, but --reducer is already fitted")
     writes = output is not None or not (plot == STDIO or (sys.stdout.isatty() and (plot or save_reducer_to)))
-    target, out_format = resolve_output(output, fmt, [path]) if writes else (None, OutputFormat.jsonl)
-    for other in (plot, save_reducer_to):
-        if other not in (None, STDIO):
-            check_not_input(other, [path])
+    reads = [path, reducer_file]
+    target, out_format = resolve_output(output, fmt, reads) if writes else (None, OutputFormat.jsonl)
+    terminal = sys.stdout.isatty()
+    if plot:
+        resolve_target(plot, Kind.plot, stdout_is_terminal=terminal, in_pipe="png", on_terminal="png", protected=reads)
+    if save_reducer_to:
+        resolve_target(save_reducer_to, Kind.reducer, stdout_is_terminal=terminal, protected=reads)
     loaded = load_reducer(reducer_file, trust_pickle) if reducer_file else None
     if loaded is not None and dim is not None and dim != loaded.output_dim:
         raise UsageError(f"--dim {dim} disagrees with the reducer, which makes {loaded.output_dim} dimensions")
     settings = ReduceSettings(
         method or ReduceMethod.pca, dim or 2, seed, whiten, projection, neighbors, min_dist, metric, perplexity
     )
-    with VectorBatches(path, vector_column) as data:
+    with VectorBatches(path, vector_column, version=version) as data:
         if color_by:
             check_color_column(data, color_by)
         request = PlotRequest(color_by, labels) if plot else None
@@ -101,7 +105,9 @@ def reduce(
         if writes or plot or run.output_dim <= 3:
             with progress_bar("reducing", data.num_rows, enabled=not quiet) as update:
                 if writes:
-                    with open_vector_writer(target, out_format, run.metadata(), keep_text and data.has_text) as w:
+                    with open_vector_writer(
+                        target, out_format, run.output_provenance(), keep_text and data.has_text
+                    ) as w:
                         run.write(w, lambda rows: update(rows, rows))
                 else:
                     run.write(None, lambda rows: update(rows, rows))
@@ -133,10 +139,6 @@ def _check_combinations(
         raise UsageError("--whiten applies to pca and incremental-pca only")
     if plot == STDIO and output == STDIO:
         raise UsageError("stdout can carry the vectors or the plot, not both", hint="write the vectors with -o FILE")
-    if plot == STDIO and sys.stdout.isatty():
-        raise UsageError("refusing to write a PNG image to a terminal", hint="use --plot FILE.png, or redirect stdout")
-    if plot not in (None, STDIO) and PurePath(plot).suffix.lower() != ".png":
-        raise UsageError(f"--plot writes PNG images: name it {PurePath(plot).stem}.png")
     if color_by and not plot:
         raise UsageError("--color-by colours a plot: add --plot FILE.png")
 

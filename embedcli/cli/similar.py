@@ -12,9 +12,9 @@ import typer
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, warn
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO
-from embedcli.formats.hits import HitFormat, hit_format_for, write_hits
-from embedcli.formats.outputs import check_not_input
+from embedcli.formats import STDIO, HitFormat, Kind
+from embedcli.formats.hits import write_hits
+from embedcli.formats.targets import resolve_output
 from embedcli.metrics import Metric
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ def similar(
             "--format", "-f", help="Default: by -o suffix; a table on a terminal, else jsonl.", show_default=False
         ),
     ] = None,
+    version: opt.StoreVersionOpt = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Find the nearest corpus rows of each query, exactly, best first; text queries use the corpus's model.
@@ -120,9 +121,7 @@ def similar(
     from embedcli.embed import ModelChoice
     from embedcli.search.request import SimilarRequest, run_similar
 
-    target, out = _output(output, fmt)
-    if target is not None:
-        check_not_input(target, [p for p in (corpus, queries_file, rescore) if p])
+    target, out = _output(output, fmt, [corpus, queries_file, rescore, model])
     if STDIO in (corpus, queries_file) and stdin_is_terminal():
         raise UsageError("'-' reads stdin, but stdin is a terminal", hint="pipe data in, or name a file")
     if corpus == STDIO and queries_file == STDIO:
@@ -144,6 +143,7 @@ def similar(
         threshold=threshold,
         exclude_self=exclude_self,
         rescore=rescore,
+        version=version,
         model=ModelChoice(model, backend, prompt),
     )
     result = run_similar(request)
@@ -171,14 +171,19 @@ def _reporting(hits: Iterable[Hit], update: Callable[[int, int], None]) -> Itera
     update(answered, count)
 
 
-def _output(output: str | None, fmt: HitFormat | None) -> tuple[str | None, HitFormat]:
-    if output is not None and output != STDIO:
-        return output, hit_format_for(output, fmt)
-    if fmt is None:
-        return None, HitFormat.table if sys.stdout.isatty() else HitFormat.jsonl
-    if fmt is HitFormat.parquet and sys.stdout.isatty():
-        raise UsageError("refusing to write parquet data to a terminal", hint="write to a file with -o FILE")
-    return None, fmt
+def _output(output: str | None, fmt: HitFormat | None, reads: list[str | None]) -> tuple[str | None, HitFormat]:
+    if fmt is HitFormat.table and output not in (None, STDIO):
+        raise UsageError("a table is for the terminal only", hint="write files as --format jsonl, csv or parquet")
+    target = resolve_output(
+        output,
+        Kind.hits,
+        fmt.value if fmt else None,
+        stdout_is_terminal=sys.stdout.isatty(),
+        on_terminal=HitFormat.table.value,
+        in_pipe=HitFormat.jsonl.value,
+        protected=reads,
+    )
+    return target.path, HitFormat(target.format)
 
 
 def _render(hits: Iterable[Hit], metric: Metric) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import typer
+
 from embedcli.cli import options as opt
 from embedcli.cli import train_options as t
 from embedcli.cli.console import stderr, warn
 from embedcli.cli.io import resolve_inputs
 from embedcli.cli.train_report import EpochProgress, print_estimate, render_evaluation, summarize
 from embedcli.errors import UsageError
-from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
+from embedcli.train.settings import Algorithm, CorpusMode, Preset
 
 EPILOG = """\
 Examples:
@@ -27,15 +29,19 @@ Examples:
 
   embedcli train corpus.txt --eval
 
+  embedcli train corpus.txt --config train.toml --epochs 10 -o tuned.parquet
+
   embedcli embed notes.txt --model vectors.bin -o notes.parquet
 """
 
 
 def train(
+    ctx: typer.Context,
     inputs: opt.InputsArg = None,
     output: t.TrainOutputOpt = None,
     fmt: t.VectorFormatOpt = None,
     save_model: t.SaveModelOpt = None,
+    config: t.ConfigOpt = None,
     algorithm: t.AlgorithmOpt = Algorithm.word2vec,
     preset: t.PresetOpt = Preset.text,
     sg: t.SgOpt = None,
@@ -91,11 +97,10 @@ def train(
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.
     """
+    # The settings' options are read by name, with where each came from, in t.settings_from.
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
-    from embedcli.formats.sources import Decoding
-    from embedcli.formats.text_inputs import FieldSpec, RecordReader
     from embedcli.formats.word_vectors import load_saved_model
-    from embedcli.train.run import Targets, run_training
+    from embedcli.train.run import Targets, train_inputs
     from embedcli.train.saving import check_targets, vector_file_format
 
     paths = resolve_inputs(inputs)
@@ -107,37 +112,18 @@ def train(
     out_format = vector_file_format(output, fmt) if output else None
     check_targets(output, save_model, paths + ([eval_json] if eval_json and eval_json != "-" else []))
     show_progress = not quiet and stderr.is_terminal
-    settings = TrainSettings(
-        **{k: v for k, v in locals().items() if k in _SETTINGS},
-        compute_loss=show_progress if loss is None else loss,
-    )
-    reader = RecordReader(
-        paths,
-        decoding=Decoding(encoding, errors),
-        input_format=input_format,
-        fields=FieldSpec(text_field, id_field, text_column, id_column),
-    )
+    settings = t.settings_from(ctx, config, default_loss=show_progress)
     model = None
     if resume is not None:
         model = load_saved_model(resume, trust_pickle)
         warn(f"loaded a pickled gensim model from '{resume}' (--trust-pickle): only do this for models you trust")
     targets = Targets(output, out_format, save_model, evaluate, eval_analogies, eval_pairs)
     with EpochProgress(enabled=show_progress) as progress:
-        outcome = run_training(
-            reader, settings, targets, estimate_only=estimate, resume=model, on_epoch=progress.update
-        )
+        outcome = train_inputs(paths, settings, targets, estimate, model, on_epoch=progress.update)
     if outcome.memory is not None:
         print_estimate(outcome)
         return
     if outcome.evaluation is not None:
         render_evaluation(outcome.evaluation, eval_json)
     if not quiet:
-        summarize(outcome, reader.skipped_blank)
-
-
-_SETTINGS = {
-    "algorithm", "preset", "tokenizer", "token_pattern", "lowercase", "phrases", "phrases_min_count",
-    "phrases_threshold", "dim", "window", "min_count", "max_vocab_size", "max_final_vocab", "sample", "sg", "hs",
-    "negative", "alpha", "min_alpha", "epochs", "workers", "seed", "shrink_windows", "min_n", "max_n", "bucket",
-    "dbow", "dbow_words", "corpus_mode",
-}  # fmt: skip
+        summarize(outcome)

@@ -1,4 +1,5 @@
-"""The options of `embedcli train`, declared once with their help texts. Defaults shown are gensim's own."""
+"""The options of `embedcli train`, declared once with their help texts (defaults shown are gensim's own), and
+how they become the run's settings: options given on the command line, over a --config file, over defaults."""
 
 from __future__ import annotations
 
@@ -8,7 +9,38 @@ import typer
 
 from embedcli.tokens import Tokenizer
 from embedcli.train.saving import VectorFileFormat
-from embedcli.train.settings import Algorithm, CorpusMode, Preset
+from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
+
+# The parameters of `train` that say what to do in this run (inputs, outputs, evaluation, display), not how to
+# train: they are neither read from a config file nor recorded. Every other parameter is a setting, named as
+# its option (--min-count: min_count); a test checks that each one reaches TrainSettings.
+NOT_SETTINGS = frozenset(
+    {
+        "inputs", "output", "fmt", "save_model", "config", "estimate", "evaluate", "eval_analogies", "eval_pairs",
+        "eval_json", "resume", "trust_pickle", "quiet",
+    }
+)  # fmt: skip
+
+
+def settings_from(ctx: typer.Context, config: str | None, default_loss: bool) -> TrainSettings:
+    """The run's settings: each option given on the command line, else the --config file's value, else the
+    option's default. `--loss` left unset means `default_loss`. Raises UsageError for a bad config file."""
+    from embedcli.train.config import load_config  # only a run reads --config; --help doesn't
+
+    values = {name: value for name, value in ctx.params.items() if name not in NOT_SETTINGS}
+    if config is not None:
+        values.update({key: v for key, v in load_config(config).items() if not _given(ctx, key)})
+    if values.get("loss") is None:
+        values["loss"] = default_loss
+    return TrainSettings.from_config(values)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """True when the user gave option `name` (on the command line or in its environment variable), even with
+    its default value."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
 
 MODEL = "Model"
 CORPUS = "Corpus"
@@ -40,6 +72,15 @@ SaveModelOpt = Annotated[
         "--save-model",
         help="Also keep the full gensim model in this folder, for continued training (a pickle).",
         panel=OUTPUT,
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    str | None,
+    _opt(
+        "--config",
+        help="Settings from a TOML file, one key per option (min-count = 3, sg = true); options given on the "
+        "command line win. Parquet outputs and --save-model folders record their settings in this form.",
         show_default=False,
     ),
 ]

@@ -88,9 +88,9 @@ class EpochProgress:
         return 0.0 if not self._pieces else min(report.done_pieces / max(self._pieces, 1), 0.99)
 
 
-def summarize(outcome: TrainOutcome, skipped_blank: int) -> None:
+def summarize(outcome: TrainOutcome) -> None:
     """One line on stderr: what was trained on what, how fast, and where it went."""
-    report, stats = outcome.report, outcome.corpus
+    report, stats, skipped_blank = outcome.report, outcome.corpus, outcome.skipped_blank
     assert report is not None
     parts = [
         f"trained {_describe(outcome)} on {plural(stats.texts, 'text')}, {plural(stats.tokens, 'token')}",

@@ -19,6 +19,7 @@ from embedcli.backends.base import Backend
 from embedcli.errors import InputError, ModelError, UsageError
 from embedcli.metrics import unit_rows
 from embedcli.precision import Precision, calibration_ranges, quantize
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch, Record
 
 # Batches per window: enough for length sorting to pay, few enough that the first rows come out early.
@@ -49,7 +50,7 @@ class EmbedReport:
 
 
 class EmbeddingRun:
-    """Embeds records with a backend. Iterate `batches()`; read `metadata()` once the first batch exists."""
+    """Embeds records with a backend. Iterate `batches()`; read `provenance()` once the first batch exists."""
 
     def __init__(self, backend: Backend, settings: EmbedSettings) -> None:
         if settings.batch_size < 1:
@@ -60,6 +61,10 @@ class EmbeddingRun:
         self.settings = settings
         self.report = EmbedReport()
         self._ranges: np.ndarray | None = None
+
+    def use_ranges(self, ranges: np.ndarray) -> None:
+        """Quantize int8/uint8 with these (2, dimension) calibration ranges instead of measuring the first batch."""
+        self._ranges = ranges
 
     @property
     def dimension(self) -> int:
@@ -99,7 +104,7 @@ class EmbeddingRun:
             self._ranges = calibration_ranges(vectors)
         return quantize(np.ascontiguousarray(vectors, dtype=np.float32), precision, self._ranges)
 
-    def metadata(self) -> dict[str, Any]:
+    def provenance(self) -> Provenance:
         """What later commands need to trust and reuse these vectors (recorded in Parquet/Arrow schemas)."""
         described = self.backend.describe()
         meta: dict[str, Any] = {
@@ -113,4 +118,4 @@ class EmbeddingRun:
         }
         if self._ranges is not None:
             meta["quantization_ranges"] = self._ranges.tolist()
-        return meta
+        return Provenance.from_dict(meta)

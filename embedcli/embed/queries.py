@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -12,6 +11,7 @@ from embedcli.backends.models import resolve_model
 from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
 from embedcli.embed.run import open_backend
 from embedcli.errors import InputError, UsageError
+from embedcli.provenance import Provenance
 from embedcli.records import Record
 
 
@@ -26,13 +26,13 @@ class ModelChoice:
 
 
 def embed_query_texts(
-    texts: list[str], metadata: dict[str, Any], corpus_name: str, dimension: int, choice: ModelChoice
+    texts: list[str], provenance: Provenance, corpus_name: str, dimension: int, choice: ModelChoice
 ) -> tuple[np.ndarray, list[str]]:
     """Embed `texts` as the corpus was embedded; returns float32 vectors and warnings. Raises UsageError when the
     corpus records no model and none is given."""
-    meta = metadata
+    meta = provenance
     warnings: list[str] = []
-    recorded = meta.get("model")
+    recorded = meta.model
     if choice.model is None and not recorded:
         raise UsageError(
             f"{corpus_name} does not record the model that made it, so text queries cannot be embedded",
@@ -41,23 +41,21 @@ def embed_query_texts(
     model_ref = resolve_model(choice.model or recorded)
     if choice.model and recorded and resolve_model(recorded).location != model_ref.location:
         warnings.append(f"{corpus_name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
-    backend_name = choice.backend or (meta.get("backend") if not choice.model else None)
-    prompt = choice.prompt if choice.prompt is not None else meta.get("prompt")
+    backend_name = choice.backend or (meta.backend if not choice.model else None)
+    prompt = choice.prompt if choice.prompt is not None else meta.prompt
     same_model = not choice.model
     # Re-embed as the corpus was embedded: its length limit and, for onnx, its quantization.
     options = BackendOptions(
         batch_size=choice.batch_size,
         prompt=prompt,
-        max_length=meta.get("max_length") if same_model else None,
-        extra={"quantize": meta["quantize"]} if same_model and meta.get("quantize") else {},
+        max_length=meta.max_length if same_model else None,
+        extra={"quantize": meta.quantize} if same_model and meta.quantize else {},
     )
     backend = open_backend(backend_name, model_ref, options)
-    dim = meta.get("truncate_dim") if not choice.model else None
+    dim = meta.truncate_dim if not choice.model else None
     if backend.dimension < (dim or 0):
         dim = None
-    run = EmbeddingRun(
-        backend, EmbedSettings(batch_size=choice.batch_size, normalize=bool(meta.get("normalized")), dim=dim)
-    )
+    run = EmbeddingRun(backend, EmbedSettings(batch_size=choice.batch_size, normalize=bool(meta.normalized), dim=dim))
     records = [Record(str(i), t) for i, t in enumerate(texts, start=1)]
     vectors = np.concatenate([b.vectors for b in run.batches(records)])
     if vectors.shape[1] != dimension:

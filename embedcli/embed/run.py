@@ -13,6 +13,7 @@ from typing import Any
 from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import Backend, BackendOptions
 from embedcli.backends.models import ModelRef, resolve_model
+from embedcli.embed.into_store import StoreOptions, StoreOutcome, embed_into_store
 from embedcli.embed.pipeline import EmbeddingRun, EmbedReport, EmbedSettings
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
@@ -20,6 +21,7 @@ from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.formats.word_vectors import load_word_vectors
+from embedcli.provenance import Provenance
 
 
 def open_backend(name: str | None, model: ModelRef, options: BackendOptions) -> Backend:
@@ -53,16 +55,18 @@ class EmbedRequest:
     backend_options: BackendOptions = field(default_factory=BackendOptions)
     settings: EmbedSettings = field(default_factory=EmbedSettings)
     keep_text: bool = True
+    store: StoreOptions = field(default_factory=StoreOptions)
 
 
 @dataclass
 class EmbedOutcome:
-    """What a finished run did: the report (counts, time, notes), the recorded metadata, and skipped lines."""
+    """What a finished run did: the report (counts, time, notes), the recorded provenance, and skipped lines."""
 
     report: EmbedReport
-    metadata: dict[str, Any]
+    provenance: Provenance
     dimension: int
     skipped_blank: int
+    store: StoreOutcome | None = None  # set when the output was a store
 
 
 class EmbedJob:
@@ -76,6 +80,8 @@ class EmbedJob:
             decoding=request.decoding,
             input_format=request.input_format,
             fields=request.fields,
+            # A store keys rows by id: plain-text lines get file:line ids even from one file.
+            name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
         )
 
     @property
@@ -91,6 +97,9 @@ class EmbedJob:
         if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":
             raise UsageError("--quantize needs --backend onnx")
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
+        if request.output_format is OutputFormat.lance:
+            assert request.target is not None  # the resolver refuses a store on stdout
+            return self._into_store(run, request.target, on_progress)
 
         def progress(report: EmbedReport) -> None:
             if on_progress is not None:
@@ -102,11 +111,26 @@ class EmbedJob:
         first = next(batches, None)
         if first is None:
             raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped)")
-        with open_vector_writer(request.target, request.output_format, run.metadata(), request.keep_text) as writer:
+        with open_vector_writer(request.target, request.output_format, run.provenance(), request.keep_text) as writer:
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
-        return EmbedOutcome(run.report, run.metadata(), run.dimension, reader.skipped_blank)
+        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank)
+
+    def _into_store(self, run: EmbeddingRun, path: str, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
+        reader = self.reader
+
+        def progress(embedded: int) -> None:
+            if on_progress is not None:
+                on_progress(reader.bytes_read, embedded)
+
+        request = self.request
+        stored = embed_into_store(path, run, reader, request.keep_text, request.store, progress)
+        if not stored.summary.new + stored.summary.changed + stored.summary.unchanged:
+            raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped)")
+        run.report.count = stored.summary.embedded
+        run.report.seconds = stored.summary.seconds
+        return EmbedOutcome(run.report, stored.provenance, run.dimension, reader.skipped_blank, stored)
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,7 +1,13 @@
-"""File and stream formats: what a suffix means, and the enums the CLI shows as choices."""
+"""Files and streams: the one suffix registry for every kind of file embedcli reads or writes, and the format enums
+the CLI shows as choices. Light on purpose (no numpy): `--help` imports it.
+
+Readers live in `vector_files`, `vector_batches`, `text_inputs`, `word_vectors`; writers in `outputs`, `hits`;
+`targets.resolve_output` is the one way out (suffix, `-`, terminal refusal, protected paths).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePath
 
@@ -20,45 +26,95 @@ class InputFormat(str, Enum):
     parquet = "parquet"
 
 
-class OutputFormat(str, Enum):
-    """Formats of vector outputs. `arrows` is an Arrow IPC stream (pipe-friendly), `arrow` an Arrow IPC file."""
+class VectorFormat(str, Enum):
+    """Formats of vector files. `arrows` is an Arrow IPC stream (pipe-friendly), `arrow` an Arrow IPC file."""
 
     parquet = "parquet"
     npy = "npy"
     arrows = "arrows"
     arrow = "arrow"
     jsonl = "jsonl"
+    lance = "lance"  # a store (a folder): written by `embed` incrementally, read by every command
 
     @property
     def is_binary(self) -> bool:
-        return self is not OutputFormat.jsonl
+        return self is not VectorFormat.jsonl
 
 
-_INPUT_SUFFIXES = {
-    ".txt": InputFormat.txt,
-    ".text": InputFormat.txt,
-    ".jsonl": InputFormat.jsonl,
-    ".ndjson": InputFormat.jsonl,
-    ".json": InputFormat.jsonl,
-    ".csv": InputFormat.csv,
-    ".tsv": InputFormat.tsv,
-    ".tab": InputFormat.tsv,
-    ".parquet": InputFormat.parquet,
-    ".pq": InputFormat.parquet,
-}
+# Written as `OutputFormat` by every command that takes --format for vectors.
+OutputFormat = VectorFormat
 
-# Vector files: what embedcli writes and reads back, by suffix.
-VECTOR_SUFFIXES = {
-    ".parquet": OutputFormat.parquet,
-    ".pq": OutputFormat.parquet,
-    ".npy": OutputFormat.npy,
-    ".arrows": OutputFormat.arrows,
-    ".arrow": OutputFormat.arrow,
-    ".feather": OutputFormat.arrow,
-    ".ipc": OutputFormat.arrow,
-    ".jsonl": OutputFormat.jsonl,
-    ".ndjson": OutputFormat.jsonl,
-}
+
+class HitFormat(str, Enum):
+    """How hits are written: a table on a terminal, JSON Lines into a pipe, or a file by its suffix."""
+
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class WordVectorFormat(str, Enum):
+    """Formats `train` writes word vectors in."""
+
+    binary = "bin"  # word2vec binary; FastText: Facebook .bin with subwords
+    text = "txt"  # word2vec text (also .vec)
+    parquet = "parquet"
+    npy = "npy"
+
+
+class Kind(str, Enum):
+    """What a file holds; the registry maps each kind's suffixes to its formats."""
+
+    text_input = "text input"
+    vectors = "vectors"
+    hits = "hits"
+    word_vectors = "word vectors"
+    reducer = "reducer"
+    plot = "plot"
+
+
+@dataclass(frozen=True)
+class FileType:
+    """One format of one kind: its suffixes, whether it is binary (refused on a terminal), and whether it can
+    go to stdout at all (NPY word vectors are two files; a reducer must be a file)."""
+
+    kind: Kind
+    format: str
+    suffixes: tuple[str, ...]
+    binary: bool = True
+    to_stdout: bool = True
+
+
+REGISTRY: tuple[FileType, ...] = (
+    FileType(Kind.text_input, "txt", (".txt", ".text"), binary=False),
+    FileType(Kind.text_input, "jsonl", (".jsonl", ".ndjson", ".json"), binary=False),
+    FileType(Kind.text_input, "csv", (".csv",), binary=False),
+    FileType(Kind.text_input, "tsv", (".tsv", ".tab"), binary=False),
+    FileType(Kind.text_input, "parquet", (".parquet", ".pq")),
+    FileType(Kind.vectors, "parquet", (".parquet", ".pq")),
+    FileType(Kind.vectors, "npy", (".npy",)),
+    FileType(Kind.vectors, "arrows", (".arrows",)),
+    FileType(Kind.vectors, "arrow", (".arrow", ".feather", ".ipc")),
+    FileType(Kind.vectors, "jsonl", (".jsonl", ".ndjson"), binary=False),
+    FileType(Kind.vectors, "lance", (".lance",), to_stdout=False),
+    FileType(Kind.hits, "jsonl", (".jsonl", ".ndjson"), binary=False),
+    FileType(Kind.hits, "csv", (".csv",), binary=False),
+    FileType(Kind.hits, "parquet", (".parquet", ".pq")),
+    FileType(Kind.hits, "table", (), binary=False),
+    FileType(Kind.word_vectors, "bin", (".bin",)),
+    FileType(Kind.word_vectors, "txt", (".txt", ".vec"), binary=False),
+    FileType(Kind.word_vectors, "parquet", (".parquet", ".pq")),
+    FileType(Kind.word_vectors, "npy", (".npy",), to_stdout=False),
+    FileType(Kind.reducer, "npz", (".npz",), to_stdout=False),
+    FileType(Kind.reducer, "safetensors", (".safetensors",), to_stdout=False),
+    FileType(Kind.reducer, "pickle", (".pkl", ".pickle"), to_stdout=False),
+    FileType(Kind.plot, "png", (".png",)),
+)
+
+# What the "cannot tell the format" message calls each kind, and the kinds whose commands take --format.
+_NOUNS = {Kind.vectors: "output", Kind.hits: "output", Kind.word_vectors: "vector"}
+_HAS_FORMAT_OPTION = (Kind.vectors, Kind.hits, Kind.word_vectors)
 
 
 def data_suffix(path: str) -> str:
@@ -69,23 +125,50 @@ def data_suffix(path: str) -> str:
     return suffixes[-1] if suffixes else ""
 
 
+def file_type(kind: Kind, fmt: str) -> FileType:
+    """The registry entry of `fmt` for `kind`. Raises KeyError for a pair the registry does not hold."""
+    for entry in REGISTRY:
+        if entry.kind is kind and entry.format == fmt:
+            return entry
+    raise KeyError((kind, fmt))
+
+
+def suffixes_of(kind: Kind) -> dict[str, str]:
+    """Every suffix of `kind` and the format it names."""
+    return {suffix: e.format for e in REGISTRY if e.kind is kind for suffix in e.suffixes}
+
+
+def format_of(path: str, kind: Kind) -> str | None:
+    """The format `path`'s suffix names for `kind`, or None."""
+    return suffixes_of(kind).get(data_suffix(path))
+
+
+def format_for(path: str, kind: Kind) -> str:
+    """The format `path`'s suffix names for `kind`; an unknown suffix is the one usage error naming the choices."""
+    fmt = format_of(path, kind)
+    if fmt is None:
+        known = ", ".join(suffixes_of(kind))
+        noun = _NOUNS.get(kind, kind.value)
+        or_option = ", or pass --format" if kind in _HAS_FORMAT_OPTION else ""
+        raise UsageError(
+            f"cannot tell the {noun} format of '{path}' from its suffix", hint=f"use one of {known}{or_option}"
+        )
+    return fmt
+
+
+# Vector files: what embedcli writes and reads back, by suffix.
+VECTOR_SUFFIXES = {suffix: VectorFormat(fmt) for suffix, fmt in suffixes_of(Kind.vectors).items()}
+
+
 def input_format_for(path: str, override: InputFormat | None = None) -> InputFormat:
     """The text-input format of `path`: the override, else its suffix, else one item per line."""
     if override is not None:
         return override
-    return _INPUT_SUFFIXES.get(data_suffix(path), InputFormat.txt)
+    return InputFormat(format_of(path, Kind.text_input) or InputFormat.txt.value)
 
 
-def output_format_for(path: str, override: OutputFormat | None = None) -> OutputFormat:
+def output_format_for(path: str, override: VectorFormat | None = None) -> VectorFormat:
     """The vector-output format of `path`, from `override` or the suffix; unknown suffixes are a usage error."""
     if override is not None:
         return override
-    suffix = data_suffix(path)
-    try:
-        return VECTOR_SUFFIXES[suffix]
-    except KeyError:
-        known = ", ".join(sorted(VECTOR_SUFFIXES))
-        raise UsageError(
-            f"cannot tell the output format of '{path}' from its suffix",
-            hint=f"use one of {known}, or pass --format",
-        ) from None
+    return VectorFormat(format_for(path, Kind.vectors))

@@ -10,13 +10,11 @@ import contextlib
 import csv
 import io
 from collections.abc import Iterable
-from enum import Enum
 from typing import Any, Protocol
 
 import orjson
 
-from embedcli.errors import UsageError
-from embedcli.formats import STDIO, data_suffix
+from embedcli.formats import STDIO, HitFormat
 from embedcli.formats.outputs import AtomicTarget, StdoutBytes
 
 ROWS_PER_GROUP = 65_536
@@ -34,39 +32,6 @@ class HitLike(Protocol):
     def score(self) -> float: ...
     @property
     def text(self) -> str | None: ...
-
-
-class HitFormat(str, Enum):
-    """How hits are written: a table on a terminal, JSON Lines into a pipe, or a file by its suffix."""
-
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
-    parquet = "parquet"
-
-
-_SUFFIXES = {
-    ".jsonl": HitFormat.jsonl,
-    ".ndjson": HitFormat.jsonl,
-    ".csv": HitFormat.csv,
-    ".parquet": HitFormat.parquet,
-    ".pq": HitFormat.parquet,
-}
-
-
-def hit_format_for(path: str, override: HitFormat | None = None) -> HitFormat:
-    """The format of an output file: the override, else its suffix (a usage error when unknown)."""
-    if override is not None:
-        if override is HitFormat.table:
-            raise UsageError("a table is for the terminal only", hint="write files as --format jsonl, csv or parquet")
-        return override
-    try:
-        return _SUFFIXES[data_suffix(path)]
-    except KeyError:
-        raise UsageError(
-            f"cannot tell the output format of '{path}' from its suffix",
-            hint="use .jsonl, .csv or .parquet, or pass --format",
-        ) from None
 
 
 def _json_line(hit: HitLike) -> bytes:

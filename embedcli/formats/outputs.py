@@ -16,13 +16,13 @@ import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from embedcli.errors import PipeClosed, UsageError
 from embedcli.formats import OutputFormat
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
 
 # numpy loads in the writers that use it: the CLI imports this module (terminal checks, atomic writes) for --help.
@@ -70,23 +70,6 @@ class StdoutBytes:
             if is_pipe_error(exc):
                 raise PipeClosed from None
             raise
-
-
-def refuse_terminal(fmt: OutputFormat) -> None:
-    """Binary data is not written to a terminal (as gzip refuses): raise a usage error with the way out."""
-    if fmt.is_binary and sys.stdout.isatty():
-        raise UsageError(
-            f"refusing to write {fmt.value} data to a terminal",
-            hint="write to a file with -o FILE, pipe it on, or use --format jsonl",
-        )
-
-
-def check_not_input(target: str, inputs: list[str]) -> None:
-    """Refuse an output path that names one of the inputs (it would be destroyed before it is read)."""
-    target_path = Path(target).resolve()
-    for path in inputs:
-        if path != "-" and Path(path).resolve() == target_path:
-            raise UsageError(f"refusing to overwrite the input file '{path}' with the output")
 
 
 class AtomicTarget:
@@ -151,8 +134,8 @@ def _umask() -> int:
 class VectorWriter(ABC):
     """Writes embedded batches in order. `close()` commits; `abort()` leaves nothing behind."""
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        self.metadata = metadata
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        self.provenance = provenance
         self.keep_text = keep_text
         self.rows = 0
 
@@ -171,8 +154,8 @@ class _ArrowWriter(VectorWriter):
 
     fmt: OutputFormat
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        super().__init__(target, metadata, keep_text)
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        super().__init__(target, provenance, keep_text)
         self._schema: Any = None
         self._writer: Any = None
         self._pending: list[Any] = []
@@ -188,7 +171,7 @@ class _ArrowWriter(VectorWriter):
     def _open(self, batch: EmbeddedBatch) -> None:
         import pyarrow as pa
 
-        self._schema = vector_schema(batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.metadata)
+        self._schema = vector_schema(batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.provenance)
         if self.fmt is OutputFormat.parquet:
             import pyarrow.parquet as pq
 
@@ -269,8 +252,8 @@ class NpyWriter(VectorWriter):
 
     HEADER_BYTES = 128  # fixed, so the final shape fits wherever the data already starts
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        super().__init__(target, metadata, keep_text)
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        super().__init__(target, provenance, keep_text)
         self._atomic = AtomicTarget(target, ".npy")
         self._file: BinaryIO = open(self._atomic.path, "r+b")  # noqa: SIM115 - closed in close()/abort()
         self._dtype: np.dtype | None = None
@@ -310,8 +293,8 @@ def npy_header(dtype: np.dtype, shape: tuple[int, int], total: int) -> bytes:
 class JsonlWriter(VectorWriter):
     """One JSON object per row: id, text (optional), embedding. Streams to stdout as it goes."""
 
-    def __init__(self, target: str | None, metadata: dict[str, Any], keep_text: bool) -> None:
-        super().__init__(target, metadata, keep_text)
+    def __init__(self, target: str | None, provenance: Provenance, keep_text: bool) -> None:
+        super().__init__(target, provenance, keep_text)
         self._atomic = AtomicTarget(target, ".jsonl") if target is not None else None
         self._file: Any = open(self._atomic.path, "wb") if self._atomic else StdoutBytes()  # noqa: SIM115
 
@@ -352,10 +335,10 @@ WRITERS: dict[OutputFormat, type[VectorWriter]] = {
 
 @contextlib.contextmanager
 def open_vector_writer(
-    target: str | None, fmt: OutputFormat, metadata: dict[str, Any], keep_text: bool = True
+    target: str | None, fmt: OutputFormat, provenance: Provenance, keep_text: bool = True
 ) -> Iterator[VectorWriter]:
     """A writer for `fmt` to `target` (None: stdout), committed when the block ends, aborted if it raises."""
-    writer = WRITERS[fmt](target, metadata, keep_text)
+    writer = WRITERS[fmt](target, provenance, keep_text)
     try:
         yield writer
     except BaseException:
@@ -364,7 +347,7 @@ def open_vector_writer(
     writer.close()
 
 
-def vector_schema(dtype: np.dtype, width: int, keep_text: bool, metadata: dict[str, Any]) -> Any:
+def vector_schema(dtype: np.dtype, width: int, keep_text: bool, provenance: Provenance) -> Any:
     """The Arrow schema of embedcli tables: id, text (optional), embedding as fixed_size_list<dtype>[width]."""
     import pyarrow as pa
 
@@ -372,7 +355,7 @@ def vector_schema(dtype: np.dtype, width: int, keep_text: bool, metadata: dict[s
     if keep_text:
         fields.append(pa.field("text", pa.string()))
     fields.append(pa.field("embedding", pa.list_(pa.from_numpy_dtype(dtype), width)))
-    return pa.schema(fields, metadata={METADATA_KEY: orjson.dumps(metadata)})
+    return pa.schema(fields, metadata={METADATA_KEY: orjson.dumps(provenance.to_dict())})
 
 
 def to_record_batch(batch: EmbeddedBatch, schema: Any, keep_text: bool) -> Any:

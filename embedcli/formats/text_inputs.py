@@ -46,6 +46,7 @@ class RecordReader:
     decoding: Decoding = field(default_factory=Decoding)
     fields: FieldSpec = field(default_factory=FieldSpec)
     input_format: InputFormat | None = None
+    name_ids: bool = False  # prefix ids with the input's name even for one input (stable keys of a store)
     skipped_blank: int = 0
     _done_bytes: int = 0
     _current: ByteSource | None = None
@@ -74,7 +75,7 @@ class RecordReader:
                 yield record
             else:
                 self.skipped_blank += 1
-        prefix_names = len(self.paths) > 1
+        prefix_names = len(self.paths) > 1 or self.name_ids
         for path in self.paths:
             fmt = input_format_for(path, self.input_format)
             prefix = f"{'stdin' if path == STDIO else path}:" if prefix_names else ""

@@ -20,35 +20,41 @@ import numpy as np
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, OutputFormat
+from embedcli.formats.lance_store import is_store
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
-    metadata_of,
+    provenance_of,
     read_vector_table,
     sniff_format,
     vector_format_for,
     vector_table_from_arrow,
 )
+from embedcli.provenance import Provenance
 from embedcli.records import VectorTable
 
 
 class VectorBatches:
     """A vector input opened for batched, repeatable reading. Use as a context manager (stdin spools to a file).
 
-    Known after opening: `fmt`, `num_rows`, `width`, `metadata` (what `embed` recorded, may be empty),
+    Known after opening: `fmt`, `num_rows`, `width`, `provenance` (what `embed` recorded, may be empty),
     `has_text` and `column_names` (the columns besides id, text and the vectors).
     """
 
-    def __init__(self, path: str, vector_column: str = "embedding", fmt: OutputFormat | None = None) -> None:
-        check_readable(path)
+    def __init__(
+        self, path: str, vector_column: str = "embedding", fmt: OutputFormat | None = None, version: int | None = None
+    ) -> None:
+        self.version = version
+        if path == STDIO or not is_store(path):
+            check_readable(path)
         self.path = path
         self.name = "<stdin>" if path == STDIO else path
         self.vector_column = vector_column
         self._requested = fmt
         self._stack = contextlib.ExitStack()
         self._real = path
-        self._table: VectorTable | None = None  # JSONL: held whole
+        self._table: VectorTable | None = None  # JSONL and stores: held whole
         self._npy: np.ndarray | None = None
-        self.metadata: dict[str, Any] = {}
+        self.provenance = Provenance()
         self.column_names: list[str] = []
         self.has_text = False
 
@@ -64,17 +70,24 @@ class VectorBatches:
         self._stack.close()
 
     def _open(self) -> None:
+        if (self.path != STDIO and is_store(self.path)) or self.version is not None:
+            self.fmt: OutputFormat = OutputFormat.lance
+            self._table = read_vector_table(self.path, vector_column=self.vector_column, version=self.version)
+            self.num_rows, self.width = self._table.vectors.shape
+            self.provenance, self.has_text = self._table.provenance, self._table.texts is not None
+            self.column_names = list(self._table.columns)
+            return
         fmt = vector_format_for(self.path, self._requested)
         if self.path == STDIO:
             self._real, fmt = self._stack.enter_context(_spooled_stdin(fmt))
         elif fmt is None:
             with open(self.path, "rb") as f:
                 fmt = _sniffed(f.read(8), self.name)
-        self.fmt: OutputFormat = fmt
+        self.fmt = fmt
         if fmt is OutputFormat.jsonl:
             self._table = read_vector_table(self._real, fmt, self.vector_column)
             self.num_rows, self.width = self._table.vectors.shape
-            self.metadata, self.has_text = self._table.metadata, self._table.texts is not None
+            self.provenance, self.has_text = self._table.provenance, self._table.texts is not None
             self.column_names = list(self._table.columns)
         elif fmt is OutputFormat.npy:
             try:
@@ -108,7 +121,7 @@ class VectorBatches:
             raise InputError(
                 f"{self.name}: no vector column '{self.vector_column}'", hint=f"columns here: {', '.join(schema.names)}"
             )
-        self.metadata = metadata_of(schema)
+        self.provenance = provenance_of(schema)
         self.has_text = "text" in schema.names
         self.column_names = [c for c in schema.names if c not in ("id", "text", self.vector_column)]
         kind = schema.field(self.vector_column).type
@@ -152,14 +165,14 @@ class VectorBatches:
     def _slice(self, start: int, stop: int) -> VectorTable:
         if self._npy is not None:
             ids = [str(i) for i in range(start + 1, stop + 1)]
-            return VectorTable(ids=ids, vectors=np.asarray(self._npy[start:stop]), metadata=self.metadata)
+            return VectorTable(ids=ids, vectors=np.asarray(self._npy[start:stop]), provenance=self.provenance)
         table = self._table
         assert table is not None
         return VectorTable(
             ids=table.ids[start:stop],
             vectors=table.vectors[start:stop],
             texts=table.texts[start:stop] if table.texts is not None else None,
-            metadata=table.metadata,
+            provenance=table.provenance,
             columns={k: v[start:stop] for k, v in table.columns.items()},
         )
 

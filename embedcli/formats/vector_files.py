@@ -15,9 +15,11 @@ import orjson
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
+from embedcli.formats.lance_store import is_store, open_store
 from embedcli.formats.outputs import METADATA_KEY
 from embedcli.formats.sources import check_readable, seekable_path
 from embedcli.precision import Precision, dequantize
+from embedcli.provenance import Provenance
 from embedcli.records import VectorTable
 
 _MAGIC = [
@@ -48,12 +50,21 @@ def vector_format_for(path: str, override: OutputFormat | None = None) -> Output
 
 
 def read_vector_table(
-    path: str, fmt: OutputFormat | None = None, vector_column: str = "embedding", mmap: bool = True
+    path: str,
+    fmt: OutputFormat | None = None,
+    vector_column: str = "embedding",
+    mmap: bool = True,
+    version: int | None = None,
 ) -> VectorTable:
-    """Read a whole vector table. NPY files are memory-mapped (read-only) unless `mmap` is False.
+    """Read a whole vector table. NPY files are memory-mapped (read-only) unless `mmap` is False; a Lance store is
+    read at its latest version, or at `version`.
 
     Raises InputError when the content is not a vector table, UsageError when the path cannot be read.
     """
+    if path != STDIO and is_store(path):
+        return open_store(path, version).to_vector_table()
+    if version is not None:
+        raise UsageError("--version reads an older version of a store (.lance); this input has none")
     check_readable(path)
     fmt = vector_format_for(path, fmt)
     if fmt is None:
@@ -106,10 +117,10 @@ def _read_arrow(path: str, fmt: OutputFormat) -> Any:
         raise InputError(f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})") from None
 
 
-def metadata_of(schema: Any) -> dict[str, Any]:
-    """The embedcli metadata recorded in an Arrow schema, or {} for tables from elsewhere."""
+def provenance_of(schema: Any) -> Provenance:
+    """The provenance recorded in an Arrow schema; empty for tables from elsewhere."""
     raw = (schema.metadata or {}).get(METADATA_KEY)
-    return orjson.loads(raw) if raw else {}
+    return Provenance.from_dict(orjson.loads(raw) if raw else None)
 
 
 def vector_table_from_arrow(table: Any, name: str, vector_column: str) -> VectorTable:
@@ -147,7 +158,7 @@ def vector_table_from_arrow(table: Any, name: str, vector_column: str) -> Vector
         ids=ids or [str(i) for i in range(1, n + 1)],
         vectors=vectors,
         texts=texts,
-        metadata=metadata_of(table.schema),
+        provenance=provenance_of(table.schema),
         columns=others,
     )
 
@@ -205,7 +216,7 @@ def stored_precision(table: VectorTable, name: str) -> StoredPrecision:
     search compares what the values stand for, not the raw codes. Raises InputError when the metadata is unusable.
     """
     width = table.vectors.shape[1]
-    recorded = table.metadata.get("precision")
+    recorded = table.provenance.precision
     if recorded is None:
         if table.vectors.dtype.kind in "iu":
             note = f"{name}: {table.vectors.dtype} vectors with no recorded precision are read as plain numbers"
@@ -218,9 +229,9 @@ def stored_precision(table: VectorTable, name: str) -> StoredPrecision:
     if precision.is_float:
         return StoredPrecision(precision, None, width)
     if precision.is_packed:
-        dimension = int(table.metadata.get("dimension") or width * 8)
+        dimension = int(table.provenance.dimension or width * 8)
         return StoredPrecision(precision, lambda v: dequantize(v, precision)[:, :dimension], dimension)
-    raw_ranges = table.metadata.get("quantization_ranges")
+    raw_ranges = table.provenance.quantization_ranges
     if raw_ranges is None:
         raise InputError(f"{name}: {precision.value} vectors without their calibration ranges cannot be compared")
     ranges = np.asarray(raw_ranges, dtype=np.float32)

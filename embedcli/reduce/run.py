@@ -19,6 +19,7 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats.outputs import VectorWriter
 from embedcli.formats.vector_batches import VectorBatches
 from embedcli.precision import Precision, dequantize
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch, VectorTable
 from embedcli.reduce.methods import Fitted, LinearReducer, Reducer, fit_reducer
 from embedcli.reduce.saved import SOURCE_KEYS, check_applicable
@@ -71,18 +72,19 @@ class ReductionRun:
     ) -> None:
         if data.num_rows == 0:
             raise InputError(f"{data.name}: no vectors")
-        precision = data.metadata.get("precision")
+        precision = data.provenance.precision
         if precision in (Precision.binary.value, Precision.ubinary.value):
             raise InputError(f"{data.name}: packed binary vectors cannot be reduced", hint="embed with float precision")
         self.data, self.settings, self.plot, self.fit_sample = data, settings, plot, fit_sample
         self.loaded = reducer is not None
         self.fitted = Fitted(reducer)
         if reducer is not None:
-            check_applicable(reducer, data.width, data.metadata, any_model)
+            check_applicable(reducer, data.width, data.provenance, any_model)
         self._check_settings()
         self.report = ReduceReport(rows=data.num_rows)
         self.plot_data: PlotData | None = None
-        self._ranges = np.asarray(data.metadata["quantization_ranges"]) if precision in ("int8", "uint8") else None
+        ranges = data.provenance.quantization_ranges
+        self._ranges = np.asarray(ranges) if precision in ("int8", "uint8") and ranges is not None else None
 
     @property
     def output_dim(self) -> int:
@@ -129,8 +131,9 @@ class ReductionRun:
         if self.sampled:
             self.fitted.training_output = None  # the fit's own output covers the sample only
         if self.fitted.reducer is not None:
+            recorded = self.data.provenance
             self.fitted.reducer.source = {
-                k: self.data.metadata[k] for k in (*SOURCE_KEYS, "dimension") if k in self.data.metadata
+                k: recorded.get(k) for k in (*SOURCE_KEYS, "dimension") if recorded.get(k) is not None
             }
         self.report.fitted_rows = fit_rows if self.settings.method.needs_data else 0
         self.report.fit_seconds = time.perf_counter() - started
@@ -158,15 +161,20 @@ class ReductionRun:
             meta["saved_reducer"] = True
         return meta
 
-    def metadata(self) -> dict[str, Any]:
-        """The output's metadata: the input's, updated for the new vectors, plus the reduction's provenance."""
-        meta = {k: v for k, v in self.data.metadata.items() if k != "quantization_ranges"}
-        provenance = self.provenance()
-        if "reduction" in meta:
-            provenance["previous"] = meta["reduction"]
+    def output_provenance(self) -> Provenance:
+        """The output's provenance: the input's, updated for the new vectors, plus the reduction's record."""
+        recorded = self.data.provenance
+        reduction = self.provenance()
+        if recorded.reduction is not None:
+            reduction["previous"] = recorded.reduction
         normalized = isinstance(self.reducer, LinearReducer) and self.reducer.normalize
-        meta.update(dimension=self.output_dim, precision="float32", normalized=normalized, reduction=provenance)
-        return meta
+        return recorded.with_changes(
+            dimension=self.output_dim,
+            precision="float32",
+            normalized=normalized,
+            quantization_ranges=None,
+            reduction=reduction,
+        )
 
     def write(self, writer: VectorWriter | None, on_progress: Callable[[int], None] | None = None) -> None:
         """Transform every row in input order into `writer` (None: transform only, for the report and the plot)."""
@@ -197,7 +205,7 @@ class ReductionRun:
 
     def _floats(self, vectors: np.ndarray) -> np.ndarray:
         if self._ranges is not None:
-            precision = Precision(self.data.metadata["precision"])
+            precision = Precision(self.data.provenance.precision)
             return dequantize(np.asarray(vectors), precision, self._ranges)
         return np.asarray(vectors, dtype=np.float32)
 

@@ -17,31 +17,23 @@ import orjson
 
 from embedcli import __version__
 from embedcli.errors import InputError, UsageError
+from embedcli.formats import Kind, format_for
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
+from embedcli.provenance import Provenance
 from embedcli.reduce.methods import LinearReducer, ModelReducer, Reducer, optional_module
 from embedcli.reduce.settings import ReduceMethod
 
 FORMAT = "embedcli-reducer"
 FORMAT_VERSION = 1
 ARRAYS = ("mean", "components", "explained_variance", "explained_variance_ratio")
-SAFE_SUFFIXES = (".npz", ".safetensors")
-PICKLE_SUFFIXES = (".pkl", ".pickle")
 # What must agree between the vectors a reducer was fitted on and the vectors it is applied to.
 SOURCE_KEYS = ("model", "backend", "normalized", "prompt", "truncate_dim")
 
 
 def reducer_kind(path: str) -> str:
-    """'npz', 'safetensors' or 'pickle', from the file's suffix; anything else is a usage error."""
-    suffix = PurePath(path).suffix.lower()
-    if suffix in SAFE_SUFFIXES:
-        return suffix[1:]
-    if suffix in PICKLE_SUFFIXES:
-        return "pickle"
-    raise UsageError(
-        f"cannot tell the reducer format of '{path}' from its suffix",
-        hint="use .npz or .safetensors (linear methods), or .pkl (UMAP only)",
-    )
+    """'npz', 'safetensors' or 'pickle', from the file's suffix (the registry's); anything else is a usage error."""
+    return format_for(path, Kind.reducer)
 
 
 def save_reducer(reducer: Reducer, path: str) -> bool:
@@ -105,8 +97,8 @@ def load_reducer(path: str, trust_pickle: bool = False) -> Reducer:
         raise InputError(f"{path}: not a reducer embedcli can read ({exc})") from None
 
 
-def check_applicable(reducer: Reducer, width: int, metadata: dict[str, Any], any_model: bool = False) -> None:
-    """Raise InputError unless vectors of `width` described by `metadata` are what `reducer` was fitted on."""
+def check_applicable(reducer: Reducer, width: int, provenance: Provenance, any_model: bool = False) -> None:
+    """Raise InputError unless vectors of `width` described by `provenance` are what `reducer` was fitted on."""
     if width != reducer.input_dim:
         raise InputError(
             f"the reducer takes {reducer.input_dim}-dimensional vectors, but these have {width} dimensions",
@@ -115,7 +107,7 @@ def check_applicable(reducer: Reducer, width: int, metadata: dict[str, Any], any
     if any_model:
         return
     for key in SOURCE_KEYS:
-        fitted, given = reducer.source.get(key), metadata.get(key)
+        fitted, given = reducer.source.get(key), provenance.get(key)
         if fitted is not None and given is not None and fitted != given:
             raise InputError(
                 f"the reducer was fitted on vectors with {key}={fitted!r}, but these have {key}={given!r}",

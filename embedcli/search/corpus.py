@@ -1,7 +1,7 @@
 """The corpus `similar` searches: a vector file embedcli wrote (from a path or stdin) or a word-vector file.
 
 A corpus knows its rows (ids, optional texts), its stored vectors (possibly a memory map, possibly int8/binary),
-how to decode them into float32, the model that made them (metadata), and, for word vectors, the gensim
+how to decode them into float32, the model that made them (provenance), and, for word vectors, the gensim
 KeyedVectors so words and analogies behave as gensim's own. Validation (NaN/Inf rows, zero rows) happens here,
 before any search, a block at a time.
 """
@@ -17,6 +17,7 @@ import numpy as np
 
 from embedcli.errors import InputError
 from embedcli.formats import STDIO, OutputFormat
+from embedcli.formats.lance_store import is_store
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     StoredPrecision,
@@ -29,6 +30,7 @@ from embedcli.formats.vector_files import (
 from embedcli.formats.word_vectors import load_word_vectors, vocab_path_for
 from embedcli.metrics import Metric
 from embedcli.precision import Precision
+from embedcli.provenance import Provenance
 from embedcli.records import VectorTable
 from embedcli.search.top_k import Decoder, SearchCorpus
 
@@ -46,7 +48,7 @@ class Corpus:
     precision: Precision = Precision.float32
     decode: Decoder | None = None
     texts: list[str] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
     words: Any = None  # gensim KeyedVectors when the corpus is a word-vector file
     owned: bool = False  # vectors is a private float32 array search may normalise in place
     notes: list[str] = field(default_factory=list)
@@ -129,23 +131,29 @@ def stream_bytes() -> int:
         return 1 << 30
 
 
-def load_corpus(path: str, vector_column: str = "embedding", stream: bool | None = None) -> Corpus:
+def load_corpus(
+    path: str, vector_column: str = "embedding", stream: bool | None = None, version: int | None = None
+) -> Corpus:
     """Load a corpus from `path` ('-': stdin). Raises UsageError for unreadable paths, InputError for bad content.
 
     NPY files are memory-mapped. Parquet and Arrow files are read whole, or, with `stream` (default: when the file
-    is larger than `stream_bytes()`), a batch at a time on every pass, keeping only ids and texts in memory.
+    is larger than `stream_bytes()`), a batch at a time on every pass, keeping only ids and texts in memory. A
+    Lance store is read whole at its latest version, or at `version`.
     """
-    check_readable(path)
-    if is_word_vector_file(path):
-        return _word_corpus(path)
-    streamable = path != STDIO and vector_format_for(path) in (
-        OutputFormat.parquet,
-        OutputFormat.arrow,
-        OutputFormat.arrows,
-    )
-    if streamable and (stream or (stream is None and os.path.getsize(path) > stream_bytes())):
-        return _streamed_corpus(path, vector_column)
-    table = read_vector_table(path, vector_column=vector_column)
+    if version is not None or (path != STDIO and is_store(path)):
+        table = read_vector_table(path, vector_column=vector_column, version=version)
+    else:
+        check_readable(path)
+        if is_word_vector_file(path):
+            return _word_corpus(path)
+        streamable = path != STDIO and vector_format_for(path) in (
+            OutputFormat.parquet,
+            OutputFormat.arrow,
+            OutputFormat.arrows,
+        )
+        if streamable and (stream or (stream is None and os.path.getsize(path) > stream_bytes())):
+            return _streamed_corpus(path, vector_column)
+        table = read_vector_table(path, vector_column=vector_column)
     name = "<stdin>" if path == STDIO else path
     if len(table.ids) == 0:
         raise InputError(f"{name}: the corpus has no rows")
@@ -166,7 +174,7 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         precision=stored.precision,
         decode=stored.decode,
         texts=table.texts,
-        metadata=table.metadata,
+        provenance=table.provenance,
         owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
         notes=[stored.note] if stored.note else [],
     )
@@ -185,7 +193,7 @@ def _streamed_corpus(path: str, vector_column: str) -> Corpus:
         ids += batch.ids
         texts += batch.texts or []
     matrix: Any = BatchedMatrix(batches)
-    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, metadata=batches.metadata)
+    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance)
     corpus = _table_corpus(table, path)
     corpus.owned = False
     return corpus
@@ -207,7 +215,7 @@ def _word_corpus(path: str) -> Corpus:
         ids=[str(w) for w in words.index_to_key],
         vectors=vectors,
         dimension=vectors.shape[1],
-        metadata={"backend": "word-vectors", "model": str(Path(path).resolve())},
+        provenance=Provenance(backend="word-vectors", model=str(Path(path).resolve())),
         words=words,
         owned=False,  # gensim keeps using these vectors
     )

@@ -1,6 +1,6 @@
 """The queries of a `similar` run: texts (embedded as the corpus was), words, vector files, or every corpus row.
 
-Text queries are embedded with the model the corpus records in its metadata (backend, model, prompt, truncation,
+Text queries are embedded with the model the corpus records in its provenance (backend, model, prompt, truncation,
 normalisation), so queries and corpus live in the same space. Vector queries must come from the same model and
 have the same dimension. Everything is checked before the search starts.
 """
@@ -41,7 +41,7 @@ def text_queries(corpus: Corpus, texts: list[str], choice: ModelChoice) -> tuple
     """Positional or file queries as texts; on a word-vector corpus, single words are looked up directly."""
     if corpus.words is not None and choice.model is None:
         return word_queries(corpus, texts), []
-    vectors, warnings = embed_query_texts(texts, corpus.metadata, corpus.name, corpus.dimension, choice)
+    vectors, warnings = embed_query_texts(texts, corpus.provenance, corpus.name, corpus.dimension, choice)
     return Queries(labels=texts, vectors=vectors), warnings
 
 
@@ -72,7 +72,7 @@ def vector_queries(path: str, corpus: Corpus) -> Queries:
     name = "<stdin>" if path == STDIO else path
     table = read_vector_table(path, mmap=False)
     stored = stored_precision(table, name)
-    ours, theirs = corpus.metadata.get("model"), table.metadata.get("model")
+    ours, theirs = corpus.provenance.model, table.provenance.model
     if ours and theirs and ours != theirs:
         raise InputError(
             f"{name} was embedded with {theirs}, the corpus with {ours}: their vectors cannot be compared",

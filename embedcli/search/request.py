@@ -29,6 +29,7 @@ class SimilarRequest:
     threshold: float | None = None
     exclude_self: bool = False
     rescore: str | None = None
+    version: int | None = None  # of a store corpus
     model: ModelChoice = field(default_factory=ModelChoice)
 
 
@@ -44,7 +45,7 @@ class SimilarResult:
 
 def run_similar(request: SimilarRequest) -> SimilarResult:
     """Load the corpus, build the queries, validate, and return the hits to stream."""
-    corpus = load_corpus(request.corpus)
+    corpus = load_corpus(request.corpus, version=request.version)
     metric = request.metric or (Metric.hamming if corpus.precision.is_packed else Metric.cosine)
     if request.pairs:
         return SimilarResult(analogies.pair_hits(corpus, request.pairs, metric), metric, [])

@@ -1,12 +1,10 @@
 """Reading a spooled corpus in a forked child process while this process imports gensim.
 
-Importing gensim takes a second or more (it imports scipy.stats), and reading and tokenizing a few million
-tokens takes about as long; both hold the GIL, so threads cannot overlap them, but two processes can. The
-child writes the spooled file (gensim's corpus_file path) and sends back only what this process needs to
-build the vocabulary: the word counts and statistics. For gensim's iterable path this process then loads
-the token lists back from that file, which costs a fifth of tokenizing (0.25 s against 1.1-1.8 s for
-1.85 M tokens): tokens never hold whitespace there, as the tokenizers that could (`regex`) read in place.
-Measured (1.85 M tokens, 2 cores): about a second less end to end.
+Importing gensim and reading and tokenizing the corpus both take about a second and both hold the GIL, so
+threads cannot overlap them, but two processes can (measured: bench/train-measurements.md). The child writes
+the spooled file (gensim's corpus_file path) and sends back only what this process needs to build the
+vocabulary: the word counts and statistics. For gensim's iterable path this process then loads the token lists
+back from that file: tokens never hold whitespace there, as the tokenizers that could (`regex`) read in place.
 
 It applies only where it is safe and useful: POSIX fork, files rather than stdin (so that a failed child can
 be retried here), no other Python thread running, and the module not imported yet. Everything else reads

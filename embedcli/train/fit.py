@@ -21,7 +21,7 @@ from embedcli.tokens import Tokenizer
 from embedcli.train.sentences import TokenCorpus
 from embedcli.train.settings import Algorithm, CorpusMode, TrainSettings
 
-FILE_PATH_MIN_WORKERS = 3  # from this many workers on, gensim's corpus_file path is faster (measured)
+FILE_PATH_MIN_WORKERS = 3  # from this many workers on, corpus_file is faster (bench/train-measurements.md)
 
 
 @dataclass
@@ -55,24 +55,11 @@ class TrainReport:
 
 
 def choose_corpus_mode(settings: TrainSettings) -> CorpusMode:
-    """gensim's faster path for these settings, as measured (README: train, "What we measured").
-
-    From 3 workers (gensim's default) on, corpus_file; below that, the iterable path. Measured end to end on
-    2 cores (embedcli train, Word2Vec CBOW, 5 epochs; runs vary by about 10% on this shared machine):
-    1.85 M tokens, best of 2: 3 workers, file 9.0 s and iterable 11.1 s; 2 workers, file 11.7 s and iterable
-    10.8 s; 1 worker, about even (14.0 and 15.1 s). 3.8 M tokens, 3 workers, two runs each: file 18.9 and
-    20.6 s, iterable 22.0 and 22.6 s. embedcli's file path skips gensim's own pass over the file to count words
-    (the counts are made while tokenizing), which is why it won there although gensim called directly is often
-    faster on its iterable path. Since both paths read in a child process while gensim is imported
-    (training.background), they are within run-to-run noise of each other at 3 workers (bench_train, one run:
-    6 books, iterable 9.7 s and file 10.4 s; 15 books, 20.1 s and 19.4 s). corpus_file also scales with cores:
-    the iterable path feeds every worker from one Python thread (gensim's benchmark, release 3.6.0: 3.8x faster
-    on 32 cores). Doc2Vec stays iterable: its corpus_file mode tags documents by line number, which split texts
-    would break. So does `--tokenizer regex`: a user's pattern may match whitespace, and a token holding a space
-    cannot go through a whitespace-split file.
-    """
+    """The gensim path for `settings`: as asked, else the faster as measured (bench/train-measurements.md)."""
     if settings.corpus_mode is not CorpusMode.auto:
         return settings.corpus_mode
+    # Doc2Vec's corpus_file mode tags documents by line, which split texts would break; a regex token may
+    # hold a space, which a whitespace-split file cannot carry.
     if settings.algorithm is Algorithm.doc2vec or settings.tokenizer is Tokenizer.regex:
         return CorpusMode.iterable
     if settings.workers < FILE_PATH_MIN_WORKERS:

@@ -14,6 +14,8 @@ from functools import partial
 from typing import Any
 
 from embedcli.errors import UsageError
+from embedcli.formats.sources import Decoding
+from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.records import Record
 from embedcli.tokens import Tokenizer
 from embedcli.train.background import read_while_importing
@@ -63,10 +65,41 @@ class TrainOutcome:
     written: list[str] = field(default_factory=list)
     evaluation: dict[str, list[Any]] | None = None
     model: Any = None
+    skipped_blank: int = 0  # blank texts the reader skipped (train_inputs only)
 
     def metadata(self) -> dict[str, Any]:
-        """What is recorded beside the vectors (Parquet metadata, --save-model)."""
-        return {"trained_by": "embedcli train", "settings": self.settings.describe(), "tokens": self.corpus.tokens}
+        """What is recorded beside the vectors (Parquet metadata, --save-model): gensim's arguments as run
+        ("settings"), and every setting of the run as a config ("config", what `--config` reads back) with
+        its digest ("config_sha256")."""
+        return {
+            "trained_by": "embedcli train",
+            "settings": self.settings.describe(),
+            "tokens": self.corpus.tokens,
+            "config": self.settings.config(),
+            "config_sha256": self.settings.config_sha256(),
+        }
+
+
+def train_inputs(
+    paths: list[str],
+    settings: TrainSettings,
+    targets: Targets,
+    estimate_only: bool = False,
+    resume: Any = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainOutcome:
+    """`run_training` on the records of the files at `paths` (`-`: stdin), read as `settings` say (format,
+    text and id fields or columns, encoding). Raises EmbedcliError subclasses: UsageError for an unreadable
+    input or bad settings, InputError for a bad or empty corpus."""
+    reader = RecordReader(
+        paths,
+        decoding=Decoding(settings.encoding, settings.errors),
+        input_format=settings.input_format,
+        fields=FieldSpec(settings.text_field, settings.id_field, settings.text_column, settings.id_column),
+    )
+    outcome = run_training(reader, settings, targets, estimate_only, resume, on_epoch)
+    outcome.skipped_blank = reader.skipped_blank
+    return outcome
 
 
 def run_training(
@@ -161,4 +194,4 @@ def _eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:
     return analogies, pairs
 
 
-__all__ = ["Targets", "TrainOutcome", "VectorFileFormat", "run_training"]
+__all__ = ["Targets", "TrainOutcome", "VectorFileFormat", "run_training", "train_inputs"]

@@ -19,7 +19,8 @@ import orjson
 
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, data_suffix
-from embedcli.formats.outputs import METADATA_KEY, AtomicTarget, check_not_input
+from embedcli.formats.outputs import METADATA_KEY, AtomicTarget
+from embedcli.formats.targets import check_not_protected as check_not_input
 from embedcli.formats.word_vectors import MODEL_FILE, MODEL_MARKER, vocab_path_for
 from embedcli.train.settings import Algorithm
 

@@ -1,17 +1,26 @@
-"""What a training run is asked to do: the algorithm, gensim's knobs (with gensim's defaults), presets.
+"""What a training run is asked to do: the algorithm, gensim's knobs (with gensim's defaults), presets, and
+how the inputs are read.
 
 Every knob left as None means "gensim's default for this algorithm", so `--epochs` is 5 for Word2Vec and
 FastText but 10 for Doc2Vec, exactly as when gensim is called directly.
+
+A run's settings have one plain form, its config: a flat mapping keyed by the option names of `embedcli train`
+(`min_count` for `--min-count`), which is what a `--config` TOML file holds and what every output records, so
+that recorded settings can be fed back to rerun a training exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
+import orjson
+
 from embedcli.errors import UsageError
+from embedcli.formats import InputFormat
 from embedcli.tokens import Tokenizer
 
 
@@ -69,7 +78,8 @@ def stable_hash(text: str) -> int:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """One training run. None means gensim's default (or the preset's)."""
+    """One training run: the model's knobs and how the inputs are read. None means gensim's default (or the
+    preset's). Every field but `extra` is a setting of the config (see CONFIG_FIELDS)."""
 
     algorithm: Algorithm = Algorithm.word2vec
     preset: Preset = Preset.text
@@ -101,7 +111,40 @@ class TrainSettings:
     dbow_words: bool = False
     corpus_mode: CorpusMode = CorpusMode.auto
     compute_loss: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    # How records are read (as `embed` reads them): which field or column holds the text, and the decoding.
+    input_format: InputFormat | None = None
+    text_field: str = "text"
+    id_field: str | None = None
+    text_column: str = "text"
+    id_column: str | None = None
+    encoding: str = "utf-8"
+    errors: str = "strict"
+    extra: dict[str, Any] = field(default_factory=dict)  # more gensim keyword arguments, from Python only
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> TrainSettings:
+        """Settings from a config mapping (keys as in CONFIG_FIELDS, values already of the fields' types).
+
+        Keys left out keep their defaults. Raises UsageError naming an unknown key.
+        """
+        unknown = [key for key in values if key not in CONFIG_FIELDS]
+        if unknown:
+            raise UsageError(f"unknown setting '{unknown[0]}'")
+        return cls(**{CONFIG_FIELDS[key]: value for key, value in values.items()})
+
+    def config(self) -> dict[str, Any]:
+        """These settings as a config: plain TOML/JSON values (enums by their value), unset (None) knobs left
+        out. `TrainSettings.from_config(s.config())` equals `s` (bar `extra`)."""
+        out = {}
+        for key, name in CONFIG_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                out[key] = value.value if isinstance(value, Enum) else value
+        return out
+
+    def config_sha256(self) -> str:
+        """A digest of `config()` (keys sorted), the same in every process: equal digests, equal settings."""
+        return hashlib.sha256(orjson.dumps(self.config(), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def resolved(self) -> TrainSettings:
         """These settings with the preset's values filled in where the user left a knob unset."""
@@ -111,6 +154,11 @@ class TrainSettings:
         return settings
 
     def check(self) -> None:
+        """Raise UsageError for settings that cannot go together or are out of range."""
+        for name, least in MINIMUMS.items():
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least {least} (got {value})")
         if self.tokenizer is Tokenizer.regex and not self.token_pattern:
             raise UsageError("--tokenizer regex needs --token-pattern PATTERN")
         if self.token_pattern and self.tokenizer is not Tokenizer.regex:
@@ -162,3 +210,29 @@ class TrainSettings:
             out[name] = getattr(self, name)
         out.update({k: v for k, v in self.gensim_kwargs().items() if k != "hashfxn"})
         return out
+
+
+# Config keys are the options' names (`--loss` sets compute_loss); every other field's key is its name.
+_KEY_OF_FIELD = {"compute_loss": "loss"}
+CONFIG_FIELDS: dict[str, str] = {
+    _KEY_OF_FIELD.get(f.name, f.name): f.name for f in fields(TrainSettings) if f.name != "extra"
+}
+
+# The smallest value each numeric knob takes (the same bounds as the options' own).
+MINIMUMS: dict[str, int | float] = {
+    "dim": 1,
+    "window": 1,
+    "min_count": 1,
+    "max_vocab_size": 1,
+    "max_final_vocab": 1,
+    "sample": 0.0,
+    "negative": 0,
+    "alpha": 0.0,
+    "min_alpha": 0.0,
+    "epochs": 1,
+    "workers": 1,
+    "min_n": 1,
+    "max_n": 1,
+    "bucket": 1,
+    "phrases_min_count": 1,
+}

@@ -36,7 +36,7 @@ HEAVY = (
     "huggingface_hub",
     "pandas",
 )
-COMMANDS = ["train", "embed", "similar", "reduce", "models"]
+COMMANDS = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
 DOMAINS = ("embed", "search", "reduce", "train", "inspect")
 # The only domain modules --help may load: those holding the choices Typer shows (enums), which import nothing that
 # computes. train.saving holds VectorFileFormat until the formats registry takes it over.
@@ -81,11 +81,6 @@ def domain_code(modules: list[str]) -> list[str]:
         for m in modules
         if m.startswith("embedcli.") and m.count(".") >= 2 and m.split(".")[1] in DOMAINS and m not in CHOICES
     )
-
-
-def test_the_command_list_is_the_apps() -> None:
-    registered = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
-    assert sorted(registered) == sorted(COMMANDS)
 
 
 @pytest.mark.parametrize("args", [["--help"], *[[command, "--help"] for command in COMMANDS]], ids=" ".join)

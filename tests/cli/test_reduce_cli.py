@@ -43,7 +43,7 @@ def vectors(tiny_st_dir, sts, tmp_path_factory) -> Path:
 
 def reduced(path: Path):
     table = read_vector_table(str(path))
-    return table, table.metadata["reduction"]
+    return table, table.provenance.get("reduction")
 
 
 def is_png_picture(data: bytes) -> tuple[int, int]:
@@ -67,8 +67,8 @@ def test_pca_to_file_keeps_ids_text_metadata_and_reports(vectors, tmp_path):
     source = read_vector_table(str(vectors))
     assert table.ids == source.ids and table.texts == source.texts
     assert table.vectors.shape == (ROWS, 8)
-    assert table.metadata["model"] == source.metadata["model"]
-    assert table.metadata["dimension"] == 8
+    assert table.provenance.get("model") == source.provenance.get("model")
+    assert table.provenance.get("dimension") == 8
     assert provenance["method"] == "pca" and provenance["seed"] == 0 and provenance["input_dimension"] == 32
     assert len(provenance["explained_variance_ratio"]) == 8
     err = done.stderr.decode()
@@ -142,7 +142,7 @@ def test_fit_sample_and_jsonl_to_a_pipe(vectors):
         (["--method", "tsne", "--fit-sample", "10"], 2, "cannot place rows"),
         (["--dim", "64"], 2, "more than the 32 input dimensions"),
         (["--plot", "map.png", "--color-by", "nope"], 2, "no column 'nope'"),
-        (["--plot", "map.jpg"], 2, "PNG"),
+        (["--plot", "map.jpg"], 2, "cannot tell the plot format of 'map.jpg'"),
         (["--reducer", "missing.npz"], 2, "no such file"),
         (["--method", "svd", "--whiten"], 2, "--whiten applies"),
         (["--plot", "-", "-o", "-"], 2, "not both"),

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from embedcli.cli.app import app
 from embedcli.metrics import Metric, brute_force
+from embedcli.provenance import Provenance
 
 SEED = 1234
 
@@ -129,7 +130,7 @@ def test_terminal_table_never_reads_text_as_markup(tmp_path):
 
     texts = ["[bold red]not markup[/]", "plain", "[link=x]y[/link]"]
     vectors = np.eye(3, dtype=np.float32)
-    schema = vector_schema(vectors.dtype, 3, True, {"model": "none"})
+    schema = vector_schema(vectors.dtype, 3, True, Provenance(model="none"))
     table = pa.table(
         [pa.array(["a", "b", "c"]), pa.array(texts), pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 3)],
         schema=schema,
@@ -180,7 +181,7 @@ def _write_corpus(folder, fmt: str, corpus: np.ndarray):
     ids = [f"c{i + 1}" for i in range(len(corpus))]
     from embedcli.formats import OutputFormat
 
-    with open_vector_writer(str(path), OutputFormat(fmt), {"model": "none"}) as writer:
+    with open_vector_writer(str(path), OutputFormat(fmt), Provenance(model="none")) as writer:
         writer.write(EmbeddedBatch(ids, [f"t{i + 1}" for i in range(len(corpus))], corpus))
     return path
 
@@ -236,7 +237,9 @@ def test_vector_queries_from_another_model_are_refused(vectors, tmp_path):
 
     _, corpus, _ = vectors
     for name, model in (("a", "model-a"), ("b", "model-b")):
-        with open_vector_writer(str(tmp_path / f"{name}.parquet"), OutputFormat.parquet, {"model": model}) as writer:
+        with open_vector_writer(
+            str(tmp_path / f"{name}.parquet"), OutputFormat.parquet, Provenance(model=model)
+        ) as writer:
             writer.write(EmbeddedBatch(["1", "2"], ["x", "y"], corpus[:2]))
     done = run_cli("similar", str(tmp_path / "a.parquet"), "--queries", str(tmp_path / "b.parquet"))
     assert done.returncode == 1 and "embedded with model-b, the corpus with model-a" in done.stderr.decode()

@@ -11,9 +11,10 @@ from hypothesis.extra import numpy as hnp
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import npy_header, open_vector_writer
 from embedcli.formats.vector_files import read_vector_table
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
 
-META = {"backend": "test", "model": "m", "dimension": 3}
+META = Provenance(backend="test", model="m", dimension=3)
 
 
 def write(path, fmt, batches, keep_text=True):
@@ -49,7 +50,7 @@ def test_round_trip_every_format(tmp_path, fmt, dtype):
         assert table.ids == [f"id{i}" for i in range(50)]
         assert table.texts == texts
     if fmt in (OutputFormat.parquet, OutputFormat.arrow, OutputFormat.arrows):
-        assert table.metadata == META
+        assert table.provenance == META
 
 
 @settings(max_examples=40, deadline=None)

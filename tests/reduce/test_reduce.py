@@ -10,6 +10,7 @@ from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.vector_batches import VectorBatches
 from embedcli.formats.vector_files import read_vector_table
+from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
 from embedcli.reduce.methods import fit_reducer, random_matrix
 from embedcli.reduce.run import ReductionRun
@@ -192,7 +193,7 @@ def test_reducer_checks_dimension_and_model():
 
 def write_table(x: np.ndarray, path, fmt: OutputFormat, texts: bool = True) -> None:
     ids = [f"row{i}" for i in range(len(x))]
-    with open_vector_writer(str(path), fmt, {"model": "synthetic"}, keep_text=texts) as writer:
+    with open_vector_writer(str(path), fmt, Provenance(model="synthetic"), keep_text=texts) as writer:
         for start in range(0, len(x), 70):  # uneven writer batches
             end = min(start + 70, len(x))
             writer.write(EmbeddedBatch(ids[start:end], [f"text {i}" for i in range(start, end)], x[start:end]))
@@ -213,7 +214,7 @@ def test_vector_batches_match_whole_reads(tmp_path, fmt):
         picked = np.array([0, 5, 99, 100, 249])
         np.testing.assert_array_equal(data.take(picked), x[picked])
         if fmt is not OutputFormat.npy:
-            assert data.has_text and data.metadata.get("model", "synthetic") == "synthetic"
+            assert data.has_text and data.provenance.get("model", "synthetic") == "synthetic"
 
 
 def test_fit_sample_fits_on_the_seeded_sample(tmp_path):
@@ -230,7 +231,7 @@ def test_fit_sample_fits_on_the_seeded_sample(tmp_path):
     assert_same_up_to_sign(run.reducer.components.T, oracle.components_.T, atol=1e-4)
     assert run.report.fitted_rows == 500 and run.report.rows == 3000
     assert 0.5 < run.report.trustworthiness <= 1.0
-    assert run.metadata()["reduction"]["fitted_rows"] == 500
+    assert run.output_provenance().reduction["fitted_rows"] == 500
 
 
 def test_run_refuses_impossible_settings(tmp_path):

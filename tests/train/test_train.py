@@ -340,12 +340,17 @@ def test_epoch_loss_is_whole_with_several_workers(book_lines: list[str]) -> None
 
 
 def test_the_issue_examples_run_as_written(corpus_file: Path, book_lines: list[str], tmp_path: Path) -> None:
-    """Every example in `embedcli train --help` (the issue's list), run by a shell in a folder of real files."""
+    """Every example in `embedcli train --help` (the issue's list), run by a shell in a folder of real files,
+    and what each wrote checked against a direct count of the corpus and the files' own readers."""
     import json
     import subprocess
     import sys
 
+    import orjson
+    import pyarrow.parquet as pq
+
     from embedcli.cli.train import EPILOG
+    from embedcli.formats.outputs import METADATA_KEY
 
     (tmp_path / "corpus.txt").write_bytes(corpus_file.read_bytes())
     (tmp_path / "corpus.txt.gz").write_bytes(gzip.compress(corpus_file.read_bytes()))
@@ -356,18 +361,50 @@ def test_the_issue_examples_run_as_written(corpus_file: Path, book_lines: list[s
         for i in range(0, 3000, 30):
             f.write(json.dumps({"body": " ".join(book_lines[i : i + 30])}) + "\n")
     rng = np.random.default_rng(1)
-    sessions = (" ".join(f"item{j}" for j in rng.integers(0, 50, size=6)) for _ in range(500))
-    (tmp_path / "sessions.txt").write_text("\n".join(sessions) + "\n")
+    sessions = [[f"item{j}" for j in rng.integers(0, 50, size=6)] for _ in range(500)]
+    (tmp_path / "sessions.txt").write_text("\n".join(map(" ".join, sessions)) + "\n")
     (tmp_path / "notes.txt").write_text("Elizabeth walked to the house.\nMr. Darcy was proud.\n")
+    (tmp_path / "train.toml").write_text("dim = 24\nmin-count = 2\nsg = true\nepochs = 2\n")
     commands = [line.strip() for line in EPILOG.splitlines() if line.strip().startswith(("embedcli", "zcat"))]
-    assert len(commands) == 8
+    assert len(commands) == 9
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for command in commands:
         proc = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
         assert proc.returncode == 0, (command, proc.stderr.decode())
-    for name in ("vectors.bin", "vectors.txt", "vectors.parquet", "ft.bin", "docvecs.parquet", "items.bin"):
-        assert (tmp_path / name).stat().st_size > 0, name
-    assert (tmp_path / "d2v" / "embedcli-model.json").exists() and (tmp_path / "notes.parquet").exists()
+
+    counts = Counter(t for line in book_lines for t in simple_preprocess(line))
+    words = {w for w, c in counts.items() if c >= 5}  # gensim's default --min-count
+    for name, dim in (("vectors.bin", 100), ("vectors.txt", 200), ("vectors.parquet", 100), ("ft.bin", 100)):
+        kv = load_word_vectors(str(tmp_path / name))
+        assert set(kv.index_to_key) == words and kv.vector_size == dim, name
+        assert np.isfinite(kv.vectors).all() and (np.linalg.norm(kv.vectors, axis=1) > 0).all(), name
+    table = pq.read_table(tmp_path / "vectors.parquet")  # read from the gzipped pipe
+    assert dict(zip(table.column("word").to_pylist(), table.column("count").to_pylist(), strict=True)) == {
+        w: counts[w] for w in words
+    }
+    assert np.linalg.norm(load_word_vectors(str(tmp_path / "ft.bin"))["bennetishness"]) > 0  # subwords
+
+    docs = pq.read_table(tmp_path / "docvecs.parquet")
+    assert docs.column_names == ["id", "embedding"]
+    assert docs.column("id").to_pylist() == [str(i) for i in range(1, 101)]  # line numbers of docs.jsonl
+    assert np.asarray(docs.column("embedding").to_pylist()).shape == (100, 100)
+    marker = json.loads((tmp_path / "d2v" / "embedcli-model.json").read_text())
+    assert marker["class"] == "Doc2Vec" and marker["config"]["text_field"] == "body"
+
+    items = load_word_vectors(str(tmp_path / "items.bin"))
+    assert set(items.index_to_key) == {item for session in sessions for item in session}  # --min-count 1
+
+    tuned = pq.read_table(tmp_path / "tuned.parquet")
+    config = orjson.loads(tuned.schema.metadata[METADATA_KEY])["config"]
+    assert (config["dim"], config["min_count"], config["sg"], config["epochs"]) == (24, 2, True, 10)  # flag wins
+    assert set(tuned.column("word").to_pylist()) == {w for w, c in counts.items() if c >= 2}
+    assert np.asarray(tuned.column("embedding").to_pylist()).shape == (tuned.num_rows, 24)
+
+    kv = load_word_vectors(str(tmp_path / "vectors.bin"))
+    notes = np.asarray(pq.read_table(tmp_path / "notes.parquet").column("embedding").to_pylist(), dtype=np.float32)
+    texts = ("Elizabeth walked to the house.", "Mr. Darcy was proud.")
+    expected = [np.mean([kv[t] for t in simple_preprocess(text) if t in kv.key_to_index], axis=0) for text in texts]
+    np.testing.assert_allclose(notes, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_cli_vectors_to_stdout_as_word2vec_text(corpus_file: Path, tmp_path: Path) -> None:

@@ -1,0 +1,183 @@
+"""exact search: embedcli's certified bf16 search against its float32 search, faiss, torch and the matmul ceiling.
+
+Corpus: N x 384 float32 unit rows (random), Q queries, k = 10, in one run, rounds going round-robin over the sides
+so load from other work on the machine hits every side alike (this machine's 2 cores are shared: figures are
+noisy; compare the ratios of one run). Sides:
+  fast         embedcli.search.fast_exact.top_k_fast with the kernel choose_kernel picks for this job (bf16 here)
+  fast-f32     the same, kernel forced to float32: what a CPU without AVX512_BF16/AMX gets
+  embedcli     the float32 search of embedcli.search (today's path)
+  faiss        IndexFlatIP.search (exact)
+  torch        one full float32 matmul + torch.topk
+  matmul only  the float32 matmul of every score, none selected: the ceiling of any float32 search
+Corpus preparation (the bf16 copy, faiss's index, the normalised corpus) is outside the timing for every side;
+it is shown once. Results: fast must return exactly fast-f32's ids and scores (both are exact), and the others' ids
+wherever their scores are not tied within 1e-6. Targets: fast >= 1.5x faiss; fast-f32 >= 1.0x embedcli.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+SEED = 1234
+Side = Callable[[], tuple[np.ndarray, np.ndarray] | None]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _fast(corpus: np.ndarray, queries: np.ndarray, k: int, kernel: str) -> Side:
+    from embedcli.metrics import Metric
+    from embedcli.search.fast_exact import LowCorpus, top_k_fast
+
+    low = LowCorpus(corpus, Metric.cosine, kernel)
+    return lambda: top_k_fast(queries, low, k, Metric.cosine)
+
+
+def _embedcli(corpus: np.ndarray, queries: np.ndarray, k: int) -> Side:
+    from embedcli.metrics import Metric
+    from embedcli.search.top_k import SearchCorpus, search
+
+    prepared = SearchCorpus(corpus.copy(), Metric.cosine, owned=True)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        hits = list(search(queries, prepared, k))
+        return np.stack([h.rows for h in hits]), np.stack([h.scores for h in hits])
+
+    return run
+
+
+def _faiss(corpus: np.ndarray, queries: np.ndarray, k: int) -> Side:
+    import faiss
+
+    index = faiss.IndexFlatIP(corpus.shape[1])
+    index.add(corpus)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        scores, rows = index.search(queries, k)
+        return rows.astype(np.int64), scores
+
+    return run
+
+
+def _torch(corpus: np.ndarray, queries: np.ndarray, k: int) -> Side:
+    import torch
+
+    c, q = torch.from_numpy(corpus), torch.from_numpy(queries)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        top = torch.topk(q @ c.T, k, dim=1)
+        return top.indices.numpy(), top.values.numpy()
+
+    return run
+
+
+def _matmul_only(corpus: np.ndarray, queries: np.ndarray, k: int) -> Side:
+    rows = 8192
+    out = np.empty((len(queries), rows), np.float32)
+
+    def run() -> None:
+        for start in range(0, len(corpus), rows):
+            block = corpus[start : start + rows]
+            np.matmul(queries, block.T, out=out[:, : len(block)])
+
+    return run
+
+
+def _import_seconds(module: str) -> float:
+    """Seconds a fresh interpreter takes to import `module` (what a CLI run pays before the first score)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+def _agreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]) -> tuple[int, int]:
+    """(queries whose ids differ where the reference's scores are not tied within 1e-6, queries)."""
+    rows, scores = reference
+    other_rows = other[0]
+    differ = 0
+    for i in range(len(rows)):
+        if np.array_equal(rows[i], other_rows[i]):
+            continue
+        gaps = np.abs(np.diff(scores[i]))
+        tied = set(np.flatnonzero(gaps <= 1e-6)) | set(np.flatnonzero(gaps <= 1e-6) + 1)
+        if any(j not in tied for j in np.flatnonzero(rows[i] != other_rows[i])):
+            differ += 1
+    return differ, len(rows)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20,000 x 384 corpus, 200 queries, 1 round")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=1_000)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.queries, args.rounds = 20_000, 200, 1
+    from embedcli.metrics import Metric
+    from embedcli.search.fast_exact import LowCorpus, SearchStats, choose_kernel, top_k_fast
+
+    rng = np.random.default_rng(SEED)
+    corpus = _unit(rng.standard_normal((args.rows, args.dim), dtype=np.float32))
+    queries = _unit(rng.standard_normal((args.queries, args.dim), dtype=np.float32))
+    kernel = choose_kernel(args.queries, args.rows, args.dim)
+    print(f"choose_kernel({args.queries}, {args.rows}, {args.dim}) = {kernel!r}")
+    makers: dict[str, Callable[[], Side]] = {
+        "fast": lambda: _fast(corpus, queries, args.k, kernel if kernel != "float32" else "bf16"),
+        "fast-f32": lambda: _fast(corpus, queries, args.k, "float32"),
+        "embedcli": lambda: _embedcli(corpus, queries, args.k),
+        "faiss": lambda: _faiss(corpus, queries, args.k),
+        "torch": lambda: _torch(corpus, queries, args.k),
+        "matmul only": lambda: _matmul_only(corpus, queries, args.k),
+    }
+    runs: dict[str, Side] = {}
+    for name, make in makers.items():
+        started = time.perf_counter()
+        try:
+            runs[name] = make()
+        except ImportError as error:
+            print(f"{name:<12} skipped: {error}")
+            continue
+        print(f"{name:<12} prepared in {time.perf_counter() - started:.2f} s")
+    found = {name: run() for name, run in runs.items()}  # warm-up, and the answers
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    rates = {name: args.queries / statistics.median(t) for name, t in times.items()}
+
+    fast, exact32 = found["fast"], found["fast-f32"]
+    assert fast is not None and exact32 is not None
+    assert np.array_equal(fast[0], exact32[0]) and np.array_equal(fast[1], exact32[1]), "bf16 and float32 differ"
+    print(f"search {args.rows:,} x {args.dim} unit rows, {args.queries:,} queries, k={args.k}, median of {args.rounds}")
+    print(f"{'side':<12} {'queries/s':>10} {'fast vs it':>11}  ids differing beyond ties")
+    for name, rate in rates.items():
+        answer = found[name]
+        agree = "" if answer is None else "{} of {}".format(*_agreement(fast, answer))
+        print(f"{name:<12} {rate:>10,.0f} {rates['fast'] / rate:>10.2f}x  {agree}")
+    stats = SearchStats()  # one more search, for the record of its candidates
+    top_k_fast(queries, LowCorpus(corpus, Metric.cosine, "bf16"), args.k, Metric.cosine, stats=stats)
+    print(f"bf16 pass: {stats.candidates / args.queries:,.1f} rows rescored per query, {stats.fallbacks} fallbacks")
+    results = {f"{name}_qps": rate for name, rate in rates.items()}
+    results["fast_vs_faiss"] = rates["fast"] / rates.get("faiss", float("nan"))
+    results["fast_f32_vs_embedcli"] = rates["fast-f32"] / rates.get("embedcli", float("nan"))
+    results["torch_import_s"] = _import_seconds("torch")
+    print(f"fast vs faiss IndexFlatIP: {results['fast_vs_faiss']:.2f}x (target >= 1.5x)")
+    print(f"fast-f32 (no bf16 CPU) vs today's embedcli: {results['fast_f32_vs_embedcli']:.2f}x (target >= 1.0x)")
+    print(f"import torch in a fresh interpreter: {results['torch_import_s']:.2f} s (paid by the bf16 kernel only)")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,198 @@
+"""Plan an incremental run: which input records are new, changed or unchanged against a store.
+
+A record is unchanged when its id is stored with the same content hash (of exactly what is embedded: the text
+after the prompt) and the store's settings equal the run's (`settings_mismatch`); only new and changed records
+are embedded. The planner keeps the stored (id -> hash) map and the ids seen so far, never any vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from embedcli.errors import InputError, UsageError
+from embedcli.formats.lance_store import LanceStore
+from embedcli.formats.lance_writer import StoreWriter
+
+# The provenance keys whose values change a vector: a store made with other values cannot be extended.
+VECTOR_SETTINGS = (
+    "model",
+    "backend",
+    "dimension",
+    "truncate_dim",
+    "precision",
+    "prompt",
+    "normalized",
+    "layer",
+    "max_length",
+    "pooling",
+    "quantize",
+)
+REBUILD_HINT = "pass --rebuild to embed everything again into this store, or write to another store"
+
+
+def content_hash(text: str) -> str:
+    """The 32-hex-digit BLAKE2b-128 digest of `text` (UTF-8): the text after the prompt, as embedded."""
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates from undecodable input bytes: hash them as they are
+        data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class Change(str, Enum):
+    new = "new"
+    changed = "changed"
+    unchanged = "unchanged"
+
+
+class PlannedRecord(NamedTuple):
+    """One input record with its verdict. `where` names its place in the input (e.g. "docs.jsonl:3")."""
+
+    id: str
+    text: str
+    where: str
+    change: Change
+    hash: str
+
+
+@dataclass
+class IncrementalSummary:
+    """What a run did, for the CLI to word. `embedded` counts texts sent to the model; `seconds` is wall time."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+
+class Planner:
+    """Classify incoming records against the stored (id -> content hash) map.
+
+    `stored` is a mapping or the batches of `LanceStore.iter_hashes()` (read once, ids and hashes only).
+    Hashes are of `prompt + text`, what the backends embed. `plan` raises InputError naming both places when an
+    id occurs twice in the input.
+    """
+
+    def __init__(self, stored: Mapping[str, str] | Iterable[tuple[list[str], list[str]]], prompt: str = "") -> None:
+        self.prompt = prompt
+        if isinstance(stored, Mapping):
+            self._stored = dict(stored)
+        else:
+            self._stored = {}
+            for ids, hashes in stored:
+                self._stored.update(zip(ids, hashes, strict=True))
+        self._seen: dict[str, str] = {}
+        self.summary = IncrementalSummary()
+
+    def classify(self, record_id: str, text: str, where: str) -> PlannedRecord:
+        """The verdict for one record; counts it in `summary`."""
+        earlier = self._seen.get(record_id)
+        if earlier is not None:
+            raise InputError(
+                f"id {record_id!r} occurs twice in the input: {earlier} and {where}",
+                hint="ids must be unique; choose another --id-field",
+            )
+        self._seen[record_id] = where
+        digest = content_hash(self.prompt + text)
+        stored = self._stored.get(record_id)
+        if stored is None:
+            change = Change.new
+            self.summary.new += 1
+        elif stored != digest:
+            change = Change.changed
+            self.summary.changed += 1
+        else:
+            change = Change.unchanged
+            self.summary.unchanged += 1
+        return PlannedRecord(record_id, text, where, change, digest)
+
+    def plan(self, records: Iterable[tuple[str, str, str]]) -> Iterator[PlannedRecord]:
+        """Classify (id, text, where) triples lazily, in input order."""
+        for record_id, text, where in records:
+            yield self.classify(record_id, text, where)
+
+    def absent(self) -> list[str]:
+        """Stored ids not seen in the input so far (what `--prune` deletes), in stored order."""
+        return [record_id for record_id in self._stored if record_id not in self._seen]
+
+
+def update_store(
+    store: LanceStore,
+    records: Iterable[tuple[str, str, str]],
+    embed: Callable[[list[str]], np.ndarray],
+    *,
+    prompt: str = "",
+    prune: bool = False,
+    embed_rows: int = 256,
+    commit_rows: int = 4_096,
+    commit_seconds: float = 5.0,
+    lock_wait_seconds: float = 0.0,
+) -> IncrementalSummary:
+    """Bring `store` up to date with (id, text, where) `records`: embed only new and changed texts, commit them
+    in batches, then with `prune` delete the stored ids absent from the input (after every upsert, so a crash
+    never prunes). `embed` maps a list of texts (without the prompt) to an array (n, store.width) in the
+    store's dtype. Check the settings first (`check_settings`). Raises StoreBusy when another process writes
+    the store, InputError on a duplicate id (rows committed before it stay, and a re-run skips them).
+    """
+    started = time.perf_counter()
+    with StoreWriter(
+        store, commit_rows=commit_rows, commit_seconds=commit_seconds, lock_wait_seconds=lock_wait_seconds
+    ) as writer:
+        # Read the hashes under the lock: another writer's rows committed before it are then seen as stored.
+        planner = Planner(store.iter_hashes(), prompt=prompt)
+        pending: list[PlannedRecord] = []
+        for planned in planner.plan(records):
+            if planned.change is not Change.unchanged:
+                pending.append(planned)
+            if len(pending) >= embed_rows:
+                _embed_into(writer, pending, embed, planner.summary)
+                pending = []
+        _embed_into(writer, pending, embed, planner.summary)
+        if prune:
+            planner.summary.deleted = writer.delete(planner.absent())
+    planner.summary.seconds = time.perf_counter() - started
+    return planner.summary
+
+
+def _embed_into(
+    writer: StoreWriter, pending: list[PlannedRecord], embed: Callable[[list[str]], np.ndarray], summary: Any
+) -> None:
+    if not pending:
+        return
+    texts = [p.text for p in pending]
+    vectors = embed(texts)
+    summary.embedded += len(texts)
+    new = all(p.change is Change.new for p in pending)
+    writer.add([p.id for p in pending], [p.hash for p in pending], vectors, texts, new=new)
+
+
+def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str | None:
+    """One line naming the first vector-changing setting whose stored and run values differ, or None.
+
+    A key missing from one side counts as None (older records lack newer keys)."""
+    for key in VECTOR_SETTINGS:
+        before, now = stored.get(key), run.get(key)
+        if before != now:
+            return f"the store was made with {key} {_show(before)} and this run uses {key} {_show(now)}"
+    return None
+
+
+def check_settings(path: str, stored: Mapping[str, Any], run: Mapping[str, Any]) -> None:
+    """Raise UsageError (with the --rebuild hint) when the run's settings differ from the store's."""
+    line = settings_mismatch(stored, run)
+    if line is not None:
+        raise UsageError(f"{path}: {line}", hint=REBUILD_HINT)
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value)

@@ -1,0 +1,107 @@
+"""`embed -o NAME.lance`: bring a vector store up to date with the input, embedding only what is new or changed.
+
+The store keeps, per row, the id, the text, a content hash of exactly what was embedded (prompt + text) and the
+vector; its provenance (model, backend, every setting that changes a vector) is the store's schema metadata. A run
+whose settings differ is refused before anything is embedded (`--rebuild` starts the store afresh). Rows are
+committed in batches as new versions, so a crash leaves the last committed version and a re-run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedcli.embed.incremental import IncrementalSummary, check_settings, update_store
+from embedcli.embed.pipeline import EmbeddingRun
+from embedcli.errors import UsageError
+from embedcli.formats.lance_store import LanceStore, create_store, is_store, open_store
+from embedcli.precision import Precision
+from embedcli.provenance import Provenance
+from embedcli.records import Record
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How a run treats an existing store: `prune` deletes ids absent from the input; `rebuild` re-embeds all."""
+
+    prune: bool = False
+    rebuild: bool = False
+    commit_rows: int = 4_096
+    commit_seconds: float = 5.0
+
+
+@dataclass
+class StoreOutcome:
+    summary: IncrementalSummary
+    provenance: Provenance
+    version: int
+    rows: int
+
+
+def embed_into_store(
+    path: str,
+    run: EmbeddingRun,
+    records: Iterable[Record],
+    keep_text: bool,
+    options: StoreOptions,
+    on_progress: Callable[[int], None] | None = None,
+) -> StoreOutcome:
+    """Update the store at `path` (created when absent) from `records`, embedding with `run`.
+
+    Raises UsageError when the run's settings differ from the store's (with the --rebuild hint) or when the
+    store holds texts and this run is asked not to (or the reverse); InputError on a duplicate id.
+    """
+    wanted = run.provenance()
+    precision = run.settings.precision
+    if is_store(path) and not options.rebuild:
+        store = open_store(path)
+        check_settings(path, store.provenance, wanted.to_dict())
+        if store.has_text != keep_text:
+            raise UsageError(
+                f"{path} {'holds' if store.has_text else 'does not hold'} texts, and this run asks the opposite",
+                hint="drop --no-text (or add it) to match the store, or pass --rebuild",
+            )
+        _reuse_ranges(run, store, precision)
+    else:
+        store = create_store(path, wanted.to_dict(), precision, run.dimension, keep_text, rebuild=options.rebuild)
+    had_ranges = store.provenance.get("quantization_ranges") is not None
+    embedded = 0
+
+    def embed(texts: list[str]) -> np.ndarray:
+        nonlocal embedded
+        batches = run.batches(Record(str(i), text) for i, text in enumerate(texts))
+        vectors = np.concatenate([b.vectors for b in batches])
+        embedded += len(texts)
+        if on_progress is not None:
+            on_progress(embedded)
+        return vectors
+
+    summary = update_store(
+        store,
+        _triples(records),
+        embed,
+        prompt=run.backend.options.prompt or "",
+        prune=options.prune,
+        commit_rows=options.commit_rows,
+        commit_seconds=options.commit_seconds,
+    )
+    recorded = run.provenance()
+    if recorded.quantization_ranges is not None and not had_ranges:
+        store.update_provenance(recorded.to_dict())  # int8/uint8: the ranges measured on the first batch
+    store.refresh()
+    return StoreOutcome(summary, Provenance.from_dict(store.provenance), store.version, store.count_rows())
+
+
+def _reuse_ranges(run: EmbeddingRun, store: LanceStore, precision: Precision) -> None:
+    """int8/uint8 codes only compare under one calibration: a later run quantizes with the store's ranges."""
+    ranges = store.provenance.get("quantization_ranges")
+    if precision in (Precision.int8, Precision.uint8) and ranges is not None:
+        run.use_ranges(np.asarray(ranges, dtype=np.float32))
+
+
+def _triples(records: Iterable[Record]) -> Iterator[tuple[str, str, str]]:
+    """(id, text, where) for the planner; `where` names a record in messages about duplicate ids."""
+    for number, record in enumerate(records, start=1):
+        yield record.id, record.text, f"record {number:,} (id {record.id!r})"

@@ -1,0 +1,99 @@
+"""Which files are images or sounds: folders walked recursively, files named one by one (from arguments, globs or
+`--files -`), each kept or skipped by its content (magic bytes), never by its suffix. Ids are relative paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedcli.errors import InputError, UsageError
+from embedcli.formats.media import MediaKind, Sniffed, sniff_file
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One input file: its id (the path relative to the folder it was found in, or as named), path and content."""
+
+    id: str
+    path: Path
+    sniffed: Sniffed
+
+
+@dataclass
+class MediaListing:
+    """The files to embed, in a stable order, and the files in walked folders that were left out (not media, or
+    not of the kind asked for)."""
+
+    files: list[MediaFile] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> set[MediaKind]:
+        return {f.sniffed.kind for f in self.files}
+
+
+def find_media(inputs: Iterable[str | os.PathLike[str]], kind: MediaKind | None = None) -> MediaListing:
+    """The image and audio files under `inputs` (folders, walked recursively in sorted order, and files).
+
+    A file inside a folder that is not media (or not `kind`) is skipped and listed; a file named directly that is
+    not raises InputError, as does an unreadable one; a missing input raises UsageError. Hidden files and folders
+    (names starting with ".") are not walked; a folder's files come in the order of their relative paths. A file
+    reached twice is listed once.
+    """
+    listing = MediaListing()
+    seen: set[Path] = set()
+    for raw in inputs:
+        root = Path(raw)
+        if root.is_dir():
+            # Sorted by relative path (as `find | sort` lists them), so ids come out in the same order everywhere.
+            for path in sorted(_walk(root), key=lambda p: p.relative_to(root).as_posix()):
+                found = _sniffed(path)
+                if found is None or (kind is not None and found.kind is not kind):
+                    listing.skipped.append(path)
+                elif _first_time(path, seen):
+                    listing.files.append(MediaFile(path.relative_to(root).as_posix(), path, found))
+        elif root.is_file():
+            found = _sniffed(root)
+            if found is None:
+                raise InputError(f"{raw}: not an image or audio file (judged by its content)")
+            if kind is not None and found.kind is not kind:
+                raise InputError(f"{raw}: a {found.format} {found.kind.value} file, not {kind.value}")
+            if _first_time(root, seen):
+                listing.files.append(MediaFile(os.fspath(raw), root, found))
+        else:
+            raise UsageError(f"no such file or folder: {raw}")
+    return listing
+
+
+def read_file_list(lines: Iterable[str]) -> Iterator[str]:
+    """Paths from `--files -`: one a line, surrounding whitespace and blank lines dropped."""
+    for line in lines:
+        path = line.strip()
+        if path:
+            yield path
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def _sniffed(path: Path) -> Sniffed | None:
+    try:
+        return sniff_file(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _first_time(path: Path, seen: set[Path]) -> bool:
+    key = path.resolve()
+    if key in seen:
+        return False
+    seen.add(key)
+    return True

@@ -1,0 +1,77 @@
+"""What made a vector file: the typed record `embed` writes beside the vectors and later commands trust.
+
+Written and read in one place: `Provenance.to_dict` gives what goes into a file's metadata (JSON under the schema
+key `embedcli`), `Provenance.from_dict` reads it back. Files written before this record existed carry the same keys,
+so they stay readable; keys this version does not know are kept in `extra` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# Keys every vector file records, even when their value is None (a later reader then knows it was "not set").
+_ALWAYS = ("backend", "model", "max_length", "dimension", "normalized", "precision", "prompt", "truncate_dim")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """The model and settings behind a set of vectors; every field but `extra` is optional for old files.
+
+    `quantization_ranges` is the (dimension, 2) per-dimension (low, high) used for int8/uint8 vectors;
+    `reduction` describes a `reduce` step applied to vectors that `embed` made.
+    """
+
+    embedcli_version: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    max_length: int | None = None
+    dimension: int | None = None
+    normalized: bool | None = None  # None: not recorded (a file from elsewhere)
+    precision: str | None = None
+    prompt: str | None = None
+    truncate_dim: int | None = None
+    quantize: str | None = None
+    quantization_ranges: list[list[float]] | None = None
+    reduction: dict[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> Provenance:
+        """Read a recorded mapping (possibly empty, or from an older version); unknown keys go to `extra`."""
+        raw = dict(raw or {})
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: raw.pop(k) for k in list(raw) if k in known}
+        if values.get("normalized") is not None:
+            values["normalized"] = bool(values["normalized"])
+        return cls(**values, extra=raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping to record: known keys first (unset optional ones left out), then `extra` as it was read."""
+        out: dict[str, Any] = {}
+        if self.embedcli_version is not None:
+            out["embedcli_version"] = self.embedcli_version
+        for f in fields(self):
+            if f.name in ("embedcli_version", "extra"):
+                continue
+            value = getattr(self, f.name)
+            if value is not None or f.name in _ALWAYS:
+                out[f.name] = value
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A recorded value by name, known or extra (for keys only some backends or reducers record)."""
+        if key != "extra" and key in {f.name for f in fields(self)}:
+            value = getattr(self, key)
+            return default if value is None else value
+        return self.extra.get(key, default)
+
+    def with_changes(self, **changes: Any) -> Provenance:
+        return replace(self, **changes)
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Provenance()
