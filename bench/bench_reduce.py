@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.reduce.methods import ReduceMethod, ReduceSettings, fit_reducer
+from embedcli.reduce.methods import fit_reducer
+from embedcli.reduce.settings import ReduceMethod, ReduceSettings
 
 BLOCK_ROWS = 16_384
 

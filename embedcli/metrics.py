@@ -12,8 +12,12 @@ turns the kept hits into the true score.
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
-import numpy as np
+# numpy loads in the functions that compute: `embedcli --help` imports this module for its enum, and must not pay
+# for numpy (tests/cli/test_cli_help_imports.py).
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Metric(str, Enum):
@@ -43,6 +47,8 @@ class Metric(str, Enum):
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """float32 rows scaled to length 1 (a new array); all-zero rows stay zero."""
+    import numpy as np
+
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0, 1, norms)
@@ -50,6 +56,8 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 def normalize_in_place(vectors: np.ndarray, rows: int = 65_536) -> None:
     """Scale float32 rows to length 1 in place, a block at a time (no second copy of the matrix)."""
+    import numpy as np
+
     for start in range(0, len(vectors), rows):
         block = vectors[start : start + rows]
         norms = np.linalg.norm(block, axis=1, keepdims=True)
@@ -62,6 +70,8 @@ def prepare(metric: Metric, vectors: np.ndarray, normalized: bool = False) -> np
 
     Hamming compares sign bits: float vectors count as the bits binary precision would store (x > 0).
     """
+    import numpy as np
+
     vectors = np.asarray(vectors, dtype=np.float32)
     if metric is Metric.cosine and not normalized:
         return unit_rows(vectors)
@@ -72,6 +82,8 @@ def prepare(metric: Metric, vectors: np.ndarray, normalized: bool = False) -> np
 
 def squared_lengths(rows: np.ndarray) -> np.ndarray:
     """|c|² of each row."""
+    import numpy as np
+
     return np.einsum("ij,ij->i", rows, rows)
 
 
@@ -94,6 +106,8 @@ def score_block(
     `out`, a float32 array of that shape, receives the scores: reusing one buffer across blocks saves the page
     faults of a fresh allocation per block (about 5% of a large search).
     """
+    import numpy as np
+
     if metric is Metric.manhattan:
         from scipy.spatial.distance import cdist
 
@@ -110,6 +124,8 @@ def exact(metric: Metric, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
     `queries` is (n, d), `rows` (n, k, d).
     """
+    import numpy as np
+
     if metric is Metric.euclidean:
         return -np.sqrt(((rows - queries[:, None, :]) ** 2).sum(axis=2, dtype=np.float64)).astype(np.float32)
     if metric is Metric.manhattan:
@@ -125,6 +141,8 @@ def brute_force(metric: Metric, queries: np.ndarray, corpus: np.ndarray) -> np.n
 
     Hamming takes the sign bits of float vectors (as binary precision stores them).
     """
+    import numpy as np
+
     q, c = np.asarray(queries, np.float64), np.asarray(corpus, np.float64)
     if metric is Metric.cosine:
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-300)

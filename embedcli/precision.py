@@ -8,8 +8,12 @@ written batch by batch are comparable; the ranges are stored in the output metad
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
-import numpy as np
+# numpy loads in the functions that compute: `embedcli --help` imports this module for its enum, and must not pay
+# for numpy (tests/cli/test_cli_help_imports.py).
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Precision(str, Enum):
@@ -22,6 +26,8 @@ class Precision(str, Enum):
 
     @property
     def dtype(self) -> np.dtype:
+        import numpy as np
+
         return np.dtype(_DTYPES[self])
 
     @property
@@ -50,11 +56,15 @@ _DTYPES = {
 
 def calibration_ranges(vectors: np.ndarray) -> np.ndarray:
     """Per-dimension [min, max] of `vectors`, shape (2, dim): the calibration for int8/uint8."""
+    import numpy as np
+
     return np.vstack([vectors.min(axis=0), vectors.max(axis=0)]).astype(np.float32)
 
 
 def quantize(vectors: np.ndarray, precision: Precision, ranges: np.ndarray | None = None) -> np.ndarray:
     """Convert float32 `vectors` (n, dim) to `precision`. int8/uint8 need calibration `ranges` (2, dim)."""
+    import numpy as np
+
     if precision is Precision.float32:
         return vectors.astype(np.float32, copy=False)
     if precision is Precision.float16:
@@ -75,6 +85,8 @@ def quantize(vectors: np.ndarray, precision: Precision, ranges: np.ndarray | Non
 
 def dequantize(values: np.ndarray, precision: Precision, ranges: np.ndarray | None = None) -> np.ndarray:
     """Approximate float32 vectors back from stored values (bucket centres for int8/uint8; ±1 for binary)."""
+    import numpy as np
+
     if precision.is_float:
         return values.astype(np.float32)
     if precision.is_packed:

@@ -4,7 +4,6 @@ entry-point group. Listing names imports nothing heavy."""
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from embedcli.backends.models import ModelRef, ModelSource
@@ -25,6 +24,8 @@ BUILTIN_BACKENDS: dict[str, str] = {
 
 
 def _plugin_backends() -> dict[str, str]:
+    from importlib.metadata import entry_points  # slow to import; --help never needs it
+
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 

@@ -6,11 +6,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from embedcli.backends.models import ModelRef
+
+if TYPE_CHECKING:  # numpy only names types here: `embedcli --help` imports this module for Device
+    import numpy as np
 
 
 class Device(str, Enum):

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from embedcli.backends.base import BackendOptions, Device
-from embedcli.backends.onnx.runtime import Quantize
+from embedcli.backends.onnx import Quantize
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
-from embedcli.embed.into_store import StoreOptions
-from embedcli.embed.pipeline import EmbedSettings
-from embedcli.embed.run import EmbedJob, EmbedOutcome, EmbedRequest
 from embedcli.errors import UsageError
 from embedcli.formats import InputFormat, OutputFormat, input_format_for
-from embedcli.formats.sources import Decoding
-from embedcli.formats.text_inputs import FieldSpec
 from embedcli.precision import Precision
+
+if TYPE_CHECKING:
+    from embedcli.embed.run import EmbedOutcome
 
 EPILOG = """\
 Examples:
@@ -93,6 +91,13 @@ def embed(
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
+    # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.embed.into_store import StoreOptions
+    from embedcli.embed.pipeline import EmbedSettings
+    from embedcli.embed.run import EmbedJob, EmbedRequest
+    from embedcli.formats.sources import Decoding
+    from embedcli.formats.text_inputs import FieldSpec
+
     paths = resolve_inputs(inputs, has_literal=bool(text))
     target, out_format = resolve_output(output, fmt, paths)
     request = EmbedRequest(

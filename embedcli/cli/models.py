@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from embedcli.backends.models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
-from embedcli.backends.onnx.cache import clear_cache, exports_dir, list_entries
 from embedcli.cli.console import info, plural
 
 EPILOG = """\
@@ -33,6 +32,8 @@ def models(
     The cache lives in $EMBEDCLI_CACHE, else $XDG_CACHE_HOME/embedcli, else ~/.cache/embedcli.
     Exit status: 0 ok, 1 failure, 2 usage error.
     """
+    from embedcli.backends.onnx.cache import clear_cache, exports_dir
+
     if clear:
         count, freed = clear_cache()
         info(f"removed {plural(count, 'cached export')} ({_size(freed)}) from {exports_dir()}")
@@ -54,6 +55,8 @@ def models(
 
 
 def _listing() -> dict[str, Any]:
+    from embedcli.backends.onnx.cache import exports_dir, list_entries
+
     shipped = [
         {"name": name, "default": name == DEFAULT_MODEL, "path": str(shipped_model_path(name) or "") or None}
         for name in SHIPPED_MODELS

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from embedcli.backends.base import Device
-from embedcli.backends.onnx.runtime import Quantize
+from embedcli.backends.onnx import Quantize
 from embedcli.formats import InputFormat, OutputFormat
 from embedcli.precision import Precision
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from embedcli.cli import options as opt
 from embedcli.cli import reduce_options as ro
@@ -12,10 +13,10 @@ from embedcli.errors import UsageError
 from embedcli.formats import STDIO, Kind, OutputFormat
 from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.targets import resolve_output as resolve_target
-from embedcli.formats.vector_batches import VectorBatches
-from embedcli.reduce.methods import LinearReducer, Metric, Projection, ReduceMethod, ReduceSettings
-from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column
-from embedcli.reduce.saved import load_reducer, save_reducer
+from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings
+
+if TYPE_CHECKING:
+    from embedcli.reduce.run import ReductionRun
 
 EPILOG = """\
 Examples:
@@ -70,6 +71,11 @@ def reduce(
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
+    # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.formats.vector_batches import VectorBatches
+    from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column
+    from embedcli.reduce.saved import load_reducer
+
     path = resolve_inputs([source] if source else None)[0]
     _check_combinations(method, whiten, reducer_file, save_reducer_to, plot, output, color_by)
     if reducer_file and fit_sample:
@@ -138,6 +144,8 @@ def _check_combinations(
 
 
 def _save(run: ReductionRun, path: str) -> None:
+    from embedcli.reduce.saved import save_reducer
+
     if run.reducer is None:
         raise UsageError("a t-SNE map cannot be saved: t-SNE cannot place new points", hint="use --method umap")
     if save_reducer(run.reducer, path):
@@ -150,6 +158,8 @@ def _axis_name(run: ReductionRun) -> str:
 
 
 def _summarize(run: ReductionRun, name: str) -> None:
+    from embedcli.reduce.methods import LinearReducer
+
     report, prov = run.report, run.provenance()
     fitted = f"fitted on {plural(report.fitted_rows, 'row')}" if report.fitted_rows else "nothing to fit"
     fitted = "applied a saved reducer" if run.loaded else fitted

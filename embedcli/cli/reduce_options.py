@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from embedcli.reduce.methods import Metric, Projection, ReduceMethod
+from embedcli.reduce.settings import Metric, Projection, ReduceMethod
 
 SourceArg = Annotated[
     str | None,

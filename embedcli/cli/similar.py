@@ -5,19 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, warn
-from embedcli.embed import ModelChoice
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, HitFormat, Kind
 from embedcli.formats.hits import write_hits
 from embedcli.formats.targets import resolve_output
 from embedcli.metrics import Metric
-from embedcli.search.neighbours import Hit
+
+if TYPE_CHECKING:
+    from embedcli.search.neighbours import Hit
 
 EPILOG = """\
 Examples:
@@ -117,6 +118,7 @@ def similar(
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
+    from embedcli.embed import ModelChoice
     from embedcli.search.request import SimilarRequest, run_similar
 
     target, out = _output(output, fmt, [corpus, queries_file, rescore, model])

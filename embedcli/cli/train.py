@@ -10,9 +10,6 @@ from embedcli.cli.console import stderr, warn
 from embedcli.cli.io import resolve_inputs
 from embedcli.cli.train_report import EpochProgress, print_estimate, render_evaluation, summarize
 from embedcli.errors import UsageError
-from embedcli.formats.word_vectors import load_saved_model
-from embedcli.train.run import Targets, train_inputs
-from embedcli.train.saving import check_targets, vector_file_format
 from embedcli.train.settings import Algorithm, CorpusMode, Preset
 
 EPILOG = """\
@@ -101,6 +98,11 @@ def train(
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.
     """
     # The settings' options are read by name, with where each came from, in t.settings_from.
+    # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.formats.word_vectors import load_saved_model
+    from embedcli.train.run import Targets, train_inputs
+    from embedcli.train.saving import check_targets, vector_file_format
+
     paths = resolve_inputs(inputs)
     wants_eval = evaluate or bool(eval_analogies or eval_pairs)
     if not (output or save_model or estimate or wants_eval):

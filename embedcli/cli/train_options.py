@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from embedcli.tokens import Tokenizer
-from embedcli.train.config import load_config
 from embedcli.train.saving import VectorFileFormat
 from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
 
@@ -26,6 +25,8 @@ NOT_SETTINGS = frozenset(
 def settings_from(ctx: typer.Context, config: str | None, default_loss: bool) -> TrainSettings:
     """The run's settings: each option given on the command line, else the --config file's value, else the
     option's default. `--loss` left unset means `default_loss`. Raises UsageError for a bad config file."""
+    from embedcli.train.config import load_config  # only a run reads --config; --help doesn't
+
     values = {name: value for name, value in ctx.params.items() if name not in NOT_SETTINGS}
     if config is not None:
         values.update({key: v for key, v in load_config(config).items() if not _given(ctx, key)})

@@ -8,16 +8,17 @@ from __future__ import annotations
 import sys
 import threading
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from embedcli.cli.console import info, plural, stderr
 from embedcli.formats.outputs import write_atomically
-from embedcli.train.evaluation import as_json
-from embedcli.train.fit import EpochReport
-from embedcli.train.run import TrainOutcome
 from embedcli.train.settings import Algorithm
+
+if TYPE_CHECKING:
+    from embedcli.train.fit import EpochReport
+    from embedcli.train.run import TrainOutcome
 
 
 class EpochProgress:
@@ -137,6 +138,8 @@ def render_evaluation(results: dict[str, list[Any]], json_target: str | None) ->
     stderr.print(table)
     if json_target is None:
         return
+    from embedcli.train.evaluation import as_json
+
     data = orjson.dumps(as_json(results), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     write_atomically(data, None if json_target == "-" else json_target, ".json")
 

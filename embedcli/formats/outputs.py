@@ -16,15 +16,18 @@ import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
 import orjson
 
 from embedcli.errors import PipeClosed, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
+
+# numpy loads in the writers that use it: the CLI imports this module (terminal checks, atomic writes) for --help.
+if TYPE_CHECKING:
+    import numpy as np
 
 METADATA_KEY = b"embedcli"
 PARQUET_ROW_GROUP_ROWS = 16_384
@@ -257,6 +260,8 @@ class NpyWriter(VectorWriter):
         self._width = 0
 
     def write(self, batch: EmbeddedBatch) -> None:
+        import numpy as np
+
         if self._dtype is None:
             self._dtype, self._width = batch.vectors.dtype, batch.vectors.shape[1]
             self._file.write(npy_header(self._dtype, (0, self._width), self.HEADER_BYTES))
@@ -277,6 +282,8 @@ class NpyWriter(VectorWriter):
 
 def npy_header(dtype: np.dtype, shape: tuple[int, int], total: int) -> bytes:
     """An NPY 1.0 header padded with spaces to exactly `total` bytes (a multiple of 64)."""
+    import numpy as np
+
     fields = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
     length = total - 10
     body = fields.ljust(length - 1) + "\n"
@@ -292,6 +299,8 @@ class JsonlWriter(VectorWriter):
         self._file: Any = open(self._atomic.path, "wb") if self._atomic else StdoutBytes()  # noqa: SIM115
 
     def write(self, batch: EmbeddedBatch) -> None:
+        import numpy as np
+
         vectors = batch.vectors.astype(np.float32) if batch.vectors.dtype == np.float16 else batch.vectors
         lines = []
         for i, row_id in enumerate(batch.ids):
@@ -350,6 +359,7 @@ def vector_schema(dtype: np.dtype, width: int, keep_text: bool, provenance: Prov
 
 
 def to_record_batch(batch: EmbeddedBatch, schema: Any, keep_text: bool) -> Any:
+    import numpy as np
     import pyarrow as pa
 
     vectors = np.ascontiguousarray(batch.vectors)

@@ -14,7 +14,6 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 from types import ModuleType
 from typing import Any
 
@@ -23,57 +22,10 @@ import numpy as np
 from embedcli.errors import EmbedcliError, UsageError
 from embedcli.metrics import unit_rows
 from embedcli.reduce.pca import GramAccumulator, top_eigenpairs
+from embedcli.reduce.settings import Projection, ReduceMethod, ReduceSettings
 
 TSNE_THREADED_ROWS = 2_000
 EXTRA_HINT = "install the reduce extra: pip install 'embedcli[reduce]'"
-
-
-class ReduceMethod(str, Enum):
-    pca = "pca"
-    incremental_pca = "incremental-pca"
-    svd = "svd"
-    random_projection = "random-projection"
-    umap = "umap"
-    tsne = "tsne"
-    matryoshka = "matryoshka"
-
-    @property
-    def is_linear(self) -> bool:
-        return self not in (ReduceMethod.umap, ReduceMethod.tsne)
-
-    @property
-    def needs_data(self) -> bool:
-        """False for methods fixed by the width and the seed alone."""
-        return self not in (ReduceMethod.random_projection, ReduceMethod.matryoshka)
-
-
-class Projection(str, Enum):
-    """Random projection matrices: dense Gaussian, or sparse (Li et al., density 1/√width)."""
-
-    gaussian = "gaussian"
-    sparse = "sparse"
-
-
-class Metric(str, Enum):
-    """Distances for UMAP and t-SNE neighbourhoods."""
-
-    euclidean = "euclidean"
-    cosine = "cosine"
-    manhattan = "manhattan"
-    correlation = "correlation"
-
-
-@dataclass(frozen=True)
-class ReduceSettings:
-    method: ReduceMethod = ReduceMethod.pca
-    dim: int = 2
-    seed: int = 0
-    whiten: bool = False
-    projection: Projection = Projection.gaussian
-    neighbors: int = 15
-    min_dist: float = 0.1
-    metric: Metric = Metric.euclidean
-    perplexity: float = 30.0
 
 
 def optional_module(name: str, package: str, method: str) -> ModuleType:

@@ -21,8 +21,9 @@ from embedcli.formats.vector_batches import VectorBatches
 from embedcli.precision import Precision, dequantize
 from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch, VectorTable
-from embedcli.reduce.methods import Fitted, LinearReducer, ReduceMethod, Reducer, ReduceSettings, fit_reducer
+from embedcli.reduce.methods import Fitted, LinearReducer, Reducer, fit_reducer
 from embedcli.reduce.saved import SOURCE_KEYS, check_applicable
+from embedcli.reduce.settings import ReduceMethod, ReduceSettings
 
 BLOCK_ROWS = 16_384
 QUALITY_SAMPLE = 1_000

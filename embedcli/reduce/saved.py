@@ -21,7 +21,8 @@ from embedcli.formats import Kind, format_for
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
 from embedcli.provenance import Provenance
-from embedcli.reduce.methods import LinearReducer, ModelReducer, ReduceMethod, Reducer, optional_module
+from embedcli.reduce.methods import LinearReducer, ModelReducer, Reducer, optional_module
+from embedcli.reduce.settings import ReduceMethod
 
 FORMAT = "embedcli-reducer"
 FORMAT_VERSION = 1

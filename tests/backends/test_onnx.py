@@ -12,7 +12,9 @@ from conftest import SEED
 
 from embedcli.backends.base import BackendOptions
 from embedcli.backends.models import resolve_model
-from embedcli.backends.onnx.runtime import OnnxBackend, Quantize, load_encoder, pool
+from embedcli.backends.onnx import Quantize
+from embedcli.backends.onnx.encoder import load_encoder, pool
+from embedcli.backends.onnx.runtime import OnnxBackend
 from embedcli.errors import UsageError
 
 LONG = " ".join(["word"] * 80)  # longer than the tiny model's 32 tokens

@@ -12,9 +12,10 @@ from embedcli.formats.vector_batches import VectorBatches
 from embedcli.formats.vector_files import read_vector_table
 from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
-from embedcli.reduce.methods import Projection, ReduceMethod, ReduceSettings, fit_reducer, random_matrix
+from embedcli.reduce.methods import fit_reducer, random_matrix
 from embedcli.reduce.run import ReductionRun
 from embedcli.reduce.saved import check_applicable, load_reducer, save_reducer
+from embedcli.reduce.settings import Projection, ReduceMethod, ReduceSettings
 
 SEED = 1234
 

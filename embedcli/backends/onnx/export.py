@@ -23,16 +23,9 @@ from typing import Any
 import numpy as np
 
 from embedcli.backends.models import ModelRef
+from embedcli.backends.onnx import MODEL_FILE, PIPELINE_FILE, TOKENIZER_FILE, Quantize, export_options
 from embedcli.backends.onnx.cache import CacheEntry, build_entry, entry_key, model_content_hash, verify_file
-from embedcli.backends.onnx.runtime import (
-    MODEL_FILE,
-    PIPELINE_FILE,
-    TOKENIZER_FILE,
-    OnnxEncoder,
-    Quantize,
-    export_options,
-    local_model_folder,
-)
+from embedcli.backends.onnx.encoder import OnnxEncoder, local_model_folder
 from embedcli.errors import ModelError
 
 # An export must reproduce sentence-transformers' vectors this closely (the accuracy test asks the same).
