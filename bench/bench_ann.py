@@ -32,12 +32,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import embedcli  # noqa: E402
-import embedcli.search  # noqa: E402
-
-if not hasattr(embedcli.search, "__path__"):  # until the re-organisation, embedcli/search.py hides the folder
-    embedcli.search.__path__ = [str(REPO / "embedcli" / "search")]  # type: ignore[attr-defined]
-
 SEED = 1234
 
 

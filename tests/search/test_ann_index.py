@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-import embedcli
-import embedcli.search
-
-if not hasattr(embedcli.search, "__path__"):  # until the re-organisation, embedcli/search.py hides the folder
-    embedcli.search.__path__ = [str(Path(embedcli.__file__).parent / "search")]  # type: ignore[attr-defined]
-
-import itertools
 
 from embedcli.errors import InputError, UsageError
 from embedcli.metrics import Metric, brute_force
