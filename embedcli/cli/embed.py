@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -85,7 +86,9 @@ def embed(
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     paths = resolve_inputs(inputs, has_literal=bool(text))
-    target, out_format = resolve_output(output, fmt, paths)
+    # The model is read too: a local model file or folder is never an output (a hub id or package name is no path).
+    reads = [*paths, model if model and os.path.exists(model) else None]
+    target, out_format = resolve_output(output, fmt, reads)
     request = EmbedRequest(
         inputs=paths,
         target=target,
@@ -108,7 +111,7 @@ def embed(
         keep_text=keep_text,
     )
     job = EmbedJob(request)
-    with progress_bar("embedding", job.total_bytes, enabled=not quiet) as update:
+    with progress_bar("embedding", job.total_bytes, enabled=not quiet, waiting="loading model …") as update:
         outcome = job.run(update)
     if not quiet:
         _summarize(outcome)
