@@ -188,6 +188,14 @@ def _hostile_corpus(tmp_path: Path) -> Path:
     return path
 
 
+def test_error_lines_escape_user_data(tmp_path: Path) -> None:
+    proc = run_cli("similar", f"no{CLEAR}such{TITLE}.npy", cwd=tmp_path)
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2, stderr
+    assert "\x1b" not in stderr and "\x07" not in stderr
+    assert "no\\x1b[2J\\x1b[Hsuch\\x1b]0;pwned\\x07.npy" in stderr
+
+
 def test_warnings_escape_user_data_and_jsonl_stays_exact(tmp_path: Path) -> None:
     _hostile_corpus(tmp_path)
     proc = run_cli("similar", "corpus.jsonl", "-k", "1", "-o", "hits.jsonl", cwd=tmp_path, check=True)
