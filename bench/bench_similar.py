@@ -10,6 +10,9 @@ and, as the ceiling rather than a peer, the float32 matmul alone (every score co
 The CLI is timed end to end (start-up, reading an NPY corpus and NPY queries, writing JSONL hits).
 Peak memory: the search function's extra memory (tracemalloc) and the CLI's peak RSS, both as multiples of the
 corpus size. Target: >= 1.5x the best peer's queries/s, peak memory < 1.5x the corpus.
+Few queries over a large NPY (--rss-rows x --rss-dim, default 700,000 x 384 = 1 GiB, the size issue 17 measured):
+the CLI's peak RSS with 1 and 10 queries, per metric, as a multiple of the corpus size. Target: < 0.6x for any
+number of queries (issue 17).
 """
 
 from __future__ import annotations
@@ -139,6 +142,38 @@ def _cli(corpus: np.ndarray, queries: np.ndarray, k: int, rounds: int) -> tuple[
     return seconds, int(done.stdout) * 1024
 
 
+def _few_queries_rss(rows: int, dim: int, metrics: list[str]) -> dict[str, float]:
+    """Peak RSS of `embedcli similar corpus.npy --queries q.npy` with 1 and 10 queries, as multiples of the corpus.
+
+    The corpus is written once as an NPY (which the CLI memory-maps); the baseline row is the same CLI over a
+    1-row corpus, so start-up (Python, numpy, pyarrow) can be told apart from what the corpus costs.
+    """
+    rng = np.random.default_rng(SEED)
+    results: dict[str, float] = {}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus_path, corpus_bytes = Path(tmp) / "corpus.npy", rows * dim * 4
+        out = np.lib.format.open_memmap(corpus_path, mode="w+", dtype=np.float32, shape=(rows, dim))
+        for start in range(0, rows, 65_536):  # written in slices: the bench itself never holds the corpus
+            out[start : start + 65_536] = rng.standard_normal((min(65_536, rows - start), dim), dtype=np.float32)
+        out.flush()
+        del out
+        np.save(Path(tmp) / "tiny.npy", rng.standard_normal((1, dim), dtype=np.float32))
+        for count in (1, 10):
+            np.save(Path(tmp) / f"q{count}.npy", rng.standard_normal((count, dim), dtype=np.float32))
+        for metric in metrics:
+            for corpus, count in [("tiny", 1), ("corpus", 1), ("corpus", 10)]:
+                cmd = [sys.executable, "-m", "embedcli", "similar", str(Path(tmp) / f"{corpus}.npy"), "-q"]
+                cmd += ["--queries", str(Path(tmp) / f"q{count}.npy"), "-k", "10", "--metric", metric]
+                cmd += ["-o", str(Path(tmp) / "hits.jsonl")]
+                done = subprocess.run(
+                    [sys.executable, "-c", PEAK_RSS, *cmd], check=True, env=env, cwd=REPO, capture_output=True
+                )
+                name = f"rss_{metric}_{'baseline' if corpus == 'tiny' else f'{count}q'}_x_corpus"
+                results[name] = int(done.stdout) * 1024 / corpus_bytes
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20,000 x 384 corpus, 200 queries, 1 round")
@@ -148,9 +183,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI timing")
+    parser.add_argument("--rss-rows", type=int, default=700_000, help="rows of the few-queries peak-RSS corpus")
+    parser.add_argument("--rss-dim", type=int, default=384)
+    parser.add_argument("--rss-metrics", default="cosine,euclidean,manhattan", help="comma-separated")
+    parser.add_argument("--rss-only", action="store_true", help="only the few-queries peak-RSS measurement")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.queries, args.rounds = 20_000, 200, 1
+        args.rows, args.queries, args.rounds, args.rss_rows = 20_000, 200, 1, 100_000
+    few = _few_queries_rss(args.rss_rows, args.rss_dim, args.rss_metrics.split(","))
+    corpus_mib = args.rss_rows * args.rss_dim * 4 / 2**20
+    print(f"CLI peak RSS, few queries over {args.rss_rows:,} x {args.rss_dim} NPY ({corpus_mib:,.0f} MiB), x corpus:")
+    for metric in args.rss_metrics.split(","):
+        figures = [few[f"rss_{metric}_{case}_x_corpus"] for case in ("baseline", "1q", "10q")]
+        print(f"  {metric:<10} start-up {figures[0]:.2f}x   1 query {figures[1]:.2f}x   10 queries {figures[2]:.2f}x")
+    if args.rss_only:
+        return few
     rng = np.random.default_rng(SEED)
     corpus = _unit(rng.standard_normal((args.rows, args.dim), dtype=np.float32))
     queries = _unit(rng.standard_normal((args.queries, args.dim), dtype=np.float32))
@@ -168,8 +215,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in runs}
     found: dict[str, object] = {name: run() for name, run in runs.items()}  # warm-up, and the answers
     for _ in range(args.rounds):
-        for name, run in runs.items():
-            times[name].append(_timed(run, 1)[0])
+        for name, side in runs.items():
+            times[name].append(_timed(side, 1)[0])
     rates = {name: args.queries / statistics.median(t) for name, t in times.items()}
     reference = found["embedcli"]
     for name, answer in found.items():
@@ -179,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         assert agree > 0.999, f"{name} disagrees with embedcli: {agree:.4f}"
     del runs, found
     extra = _extra_memory(_embedcli(corpus, queries, args.k))
-    results = {f"{name}_qps": rate for name, rate in rates.items()}
+    results = {f"{name}_qps": rate for name, rate in rates.items()} | few
     best_peer = max((r for n, r in rates.items() if n not in ("embedcli", CEILING)), default=float("nan"))
     results["speedup_vs_best_peer"] = rates["embedcli"] / best_peer
     results["search_extra_memory_x_corpus"] = extra / corpus_bytes

@@ -85,5 +85,8 @@ class WordVectorBackend(Backend):
             notes.append(f"{self.unknown_tokens:,} of {self.tokens:,} words ({share:.1%}) were out of vocabulary")
         if self.empty_texts:
             texts = "text" if self.empty_texts == 1 else "texts"
-            notes.append(f"{self.empty_texts:,} {texts} had no known word: their vectors are all zeros")
+            notes.append(
+                f"{self.empty_texts:,} {texts} had none of {'its' if self.empty_texts == 1 else 'their'} words in the"
+                f" vocabulary: {'its vector is' if self.empty_texts == 1 else 'their vectors are'} all zeros"
+            )
         return notes

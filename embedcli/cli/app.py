@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 from typing import Annotated
 
 import typer
 
 from embedcli import __version__
 from embedcli.cli import embed, info, inspect, models, reduce, similar, train
-from embedcli.cli.console import error
+from embedcli.cli.console import error, show_warning
 from embedcli.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
 from embedcli.formats.outputs import is_pipe_error
 
@@ -79,6 +80,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     """The console entry point."""
     signal.signal(signal.SIGTERM, _terminate)
+    warnings.showwarning = show_warning  # a library's RuntimeWarning is one line, not its source code
     try:
         result = app(prog_name="embedcli", standalone_mode=False)
     except EmbedcliError as exc:

@@ -12,20 +12,37 @@ from rich.markup import escape
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Control characters (C0, DEL, C1) in user data would drive the terminal (clear it, retitle it, move the cursor):
+# they are shown as Python escapes instead. Data written to stdout as JSONL/CSV/Parquet is never touched.
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_VISIBLE = {c: _NAMED.get(chr(c), f"\\x{c:02x}") for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def visible(text: str) -> str:
+    """`text` with every control character (C0, DEL, C1: ESC included) written as a visible escape, e.g. \\x1b."""
+    return text.translate(_VISIBLE)
+
 
 def error(message: str, hint: str | None = None) -> None:
     """One line (two with a hint) on stderr. User data in the message is never read as markup."""
-    stderr.print(f"[bold red]error:[/] {escape(message)}")
+    stderr.print(f"[bold red]error:[/] {escape(visible(message))}")
     if hint:
-        stderr.print(f"[dim]hint:[/] {escape(hint)}")
+        stderr.print(f"[dim]hint:[/] {escape(visible(hint))}")
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}")
+    stderr.print(f"[yellow]warning:[/] {escape(visible(message))}")
+
+
+def show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """`warnings.showwarning` for the CLI: one clean line, not the source file and line a library warned from."""
+    warn(f"{message}")
 
 
 def info(message: str) -> None:
-    stderr.print(escape(message))
+    stderr.print(escape(visible(message)))
 
 
 def stdin_is_terminal() -> bool:
@@ -33,22 +50,28 @@ def stdin_is_terminal() -> bool:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr, shown only on a terminal. Yields update(done_units, items)."""
+def progress_bar(
+    description: str, total: int | None, enabled: bool, waiting: str | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, shown only on a terminal. Yields update(done_units, items).
+
+    With `waiting` (e.g. "loading model …"), that is the description until the first update, and no count is shown
+    before it: a slow start reads as what it is, not as "0 items".
+    """
     if not enabled or not stderr.is_terminal:
         yield lambda done, items: None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns: list[Any] = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[items]:,} items"),
-    ]
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[items]}")]
     columns += [TimeElapsedColumn(), TimeRemainingColumn()] if total else [TimeElapsedColumn()]
     with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task(description, total=total, items=0)
-        yield lambda done, items: progress.update(task, completed=done, items=items)
+        task = progress.add_task(waiting or description, total=total, items="" if waiting else "0 items")
+
+        def update(done: int, items: int) -> None:
+            progress.update(task, completed=done, items=f"{items:,} items", description=description)
+
+        yield update
 
 
 def plural(count: int, noun: str) -> str:

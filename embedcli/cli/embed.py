@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -99,7 +100,9 @@ def embed(
     from embedcli.formats.text_inputs import FieldSpec
 
     paths = resolve_inputs(inputs, has_literal=bool(text))
-    target, out_format = resolve_output(output, fmt, paths)
+    # The model is read too: a local model file or folder is never an output (a hub id or package name is no path).
+    reads = [*paths, model if model and os.path.exists(model) else None]
+    target, out_format = resolve_output(output, fmt, reads)
     request = EmbedRequest(
         inputs=paths,
         target=target,
@@ -125,7 +128,7 @@ def embed(
     if (prune or rebuild) and out_format is not OutputFormat.lance:
         raise UsageError("--prune and --rebuild apply to a store: write to -o NAME.lance")
     job = EmbedJob(request)
-    with progress_bar("embedding", job.total_bytes, enabled=not quiet) as update:
+    with progress_bar("embedding", job.total_bytes, enabled=not quiet, waiting="loading model …") as update:
         outcome = job.run(update)
     if not quiet:
         _summarize(outcome) if outcome.store is None else _summarize_store(outcome, target or "", paths)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from embedcli.cli import options as opt
-from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, warn
+from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, visible, warn
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, HitFormat, Kind
 from embedcli.formats.hits import write_hits
@@ -19,6 +19,9 @@ from embedcli.metrics import Metric
 
 if TYPE_CHECKING:
     from embedcli.search.neighbours import Hit
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EPILOG = """\
 Examples:
@@ -186,20 +189,26 @@ def _output(output: str | None, fmt: HitFormat | None, reads: list[str | None]) 
     return target.path, HitFormat(target.format)
 
 
-def _render(hits: Iterable[Hit], metric: Metric) -> int:
-    """One rich table per query on the terminal; user text is never read as markup."""
+def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None) -> int:
+    """One rich table per query on the terminal (`console`, default stdout). User text is never read as markup,
+    and its control characters are shown as escapes (`visible`), so a corpus cannot drive the terminal."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console, count = Console(), 0
+    console, count = console or Console(), 0
     for query, group in _by_query(hits):
         columns = ["rank", metric.score_name, "id"] + (["text"] if any(h.text is not None for h in group) else [])
-        table = Table(title=Text(query), title_justify="left", show_edge=False)
+        table = Table(title=Text(visible(query)), title_justify="left", show_edge=False)
         for name in columns:
             table.add_column(name, justify="right" if name in ("rank", metric.score_name) else "left")
         for hit in group:
-            cells: list[str | Text] = [str(hit.rank), f"{hit.score:.4f}", Text(hit.id), Text(hit.text or "")]
+            cells: list[str | Text] = [
+                str(hit.rank),
+                f"{hit.score:.4f}",
+                Text(visible(hit.id)),
+                Text(visible(hit.text or "")),
+            ]
             table.add_row(*cells[: len(columns)])
             count += 1
         console.print(table)

@@ -12,18 +12,19 @@ from __future__ import annotations
 import importlib
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from embedcli.errors import EmbedcliError, UsageError
+from embedcli.errors import EmbedcliError, InputError, UsageError
 from embedcli.metrics import unit_rows
 from embedcli.reduce.pca import GramAccumulator, top_eigenpairs
 from embedcli.reduce.settings import Projection, ReduceMethod, ReduceSettings
 
+T = TypeVar("T")
 TSNE_THREADED_ROWS = 2_000
 EXTRA_HINT = "install the reduce extra: pip install 'embedcli[reduce]'"
 
@@ -145,8 +146,66 @@ def fit_reducer(blocks: Iterable[np.ndarray], width: int, settings: ReduceSettin
         return Fitted(_fit_incremental(blocks, settings, block_rows))
     rows = np.concatenate([np.asarray(b, dtype=np.float32) for b in blocks])
     if method is ReduceMethod.umap:
-        return _fit_umap(rows, settings)
-    return Fitted(None, _fit_tsne(rows, settings))
+        optional_module("umap", "umap-learn", "umap")  # a missing extra is said here, not from the child
+        return interruptible(_fit_umap, rows, settings)
+    optional_module("sklearn.manifold", "scikit-learn", "tsne")
+    return Fitted(None, interruptible(_fit_tsne, rows, settings))
+
+
+def interruptible(fit: Callable[[np.ndarray, ReduceSettings], T], rows: np.ndarray, settings: ReduceSettings) -> T:
+    """`fit(rows, settings)` run in a forked child process, so that an interrupt always wins.
+
+    UMAP and t-SNE spend minutes inside numba and OpenMP code, where a KeyboardInterrupt raised by the SIGINT
+    handler can be swallowed by the library (the fit then finished with outputs) or surface as another error. Here
+    the parent only waits, in Python, where SIGINT/SIGTERM raise KeyboardInterrupt promptly; the child ignores them
+    and is killed on the way out. The result (or the exception the fit raised) comes back pickled. Where fork is
+    unavailable the fit runs in this process.
+    """
+    import multiprocessing
+    import pickle
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return fit(rows, settings)
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_fit_in_child, args=(fit, rows, settings, sender))
+    child.start()
+    sender.close()
+    try:
+        while not receiver.poll(0.05):  # short waits: the signal handler runs between them
+            if not child.is_alive() and not receiver.poll(0):
+                raise EmbedcliError(f"the {settings.method.value} fit ended without a result (exit {child.exitcode})")
+        ok, payload = pickle.loads(receiver.recv_bytes())
+    except EOFError:
+        raise EmbedcliError(f"the {settings.method.value} fit ended without a result (exit {child.exitcode})") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receiver.close()
+    if not ok:
+        raise payload
+    return payload  # type: ignore[no-any-return]
+
+
+def _fit_in_child(
+    fit: Callable[[np.ndarray, ReduceSettings], Any], rows: np.ndarray, settings: ReduceSettings, sender: Any
+) -> None:
+    import pickle
+    import signal
+
+    # The parent handles interrupts and kills this process; a KeyboardInterrupt here would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        result: tuple[bool, Any] = (True, fit(rows, settings))
+    except Exception as exc:  # handed to the parent, which raises it
+        result = (False, exc)
+    try:
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # an exception that cannot be pickled: its message still can
+        data = pickle.dumps((False, EmbedcliError(f"{settings.method.value} failed: {exc}")))
+    sender.send_bytes(data)
+    sender.close()
 
 
 def random_matrix(settings: ReduceSettings, width: int) -> np.ndarray:
@@ -165,6 +224,8 @@ def _fit_gram(blocks: Iterable[np.ndarray], width: int, settings: ReduceSettings
     for block in blocks:
         gram.add(block)
     covariance = gram.covariance()
+    if not np.isfinite(covariance).all():
+        raise InputError("the vectors are too large to reduce: their covariance overflows (values beyond ~1e19)")
     total = float(np.trace(covariance))
     if settings.method is ReduceMethod.pca:
         variance, components = top_eigenpairs(covariance, settings.dim, settings.seed)

@@ -110,7 +110,7 @@ def check_queries(queries: Queries, metric: Metric) -> None:
 def word_queries(corpus: Corpus, texts: list[str]) -> Queries:
     """Each text as a word of the vocabulary (excluded from its own hits), else the mean of its known words."""
     vectors = np.zeros((len(texts), corpus.dimension), dtype=np.float32)
-    exclude = []
+    exclude, unknown = [], []
     for i, text in enumerate(texts):
         row = corpus.row_of(text)
         if row is not None:
@@ -122,4 +122,13 @@ def word_queries(corpus: Corpus, texts: list[str]) -> Queries:
             vectors[i] = corpus.floats(np.array(rows)).mean(axis=0)
         elif corpus.words is not None and hasattr(corpus.words, "buckets_word"):
             vectors[i] = corpus.words.get_vector(text)  # fastText: vectors for unseen words from n-grams
+        else:
+            unknown.append(text)
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:3])) + (f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else "")
+        raise InputError(
+            f"none of the words of {'this query' if len(unknown) == 1 else 'these queries'} is in the vocabulary:"
+            f" {shown}",
+            hint="words are looked up as given, then lower-cased",
+        )
     return Queries(labels=list(texts), vectors=vectors, exclude=exclude)

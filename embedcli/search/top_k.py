@@ -1,10 +1,11 @@
 """Exact top-k search in bounded memory: queries are scored against the corpus a block at a time.
 
-Memory is one score block (query chunk × corpus block, about `BLOCK_BYTES`, one buffer reused for every block) plus
-the k best per query, never the full score matrix. A memory-mapped corpus is not kept resident either: the pages of
-each block are handed back to the page cache once the block is scored (`release_pages`), so a corpus larger than
-RAM streams through in bounded memory. Selection avoids sorting whole rows: the first block of a query chunk is cut with
-`np.partition`; after that each query has a floor (its k-th best score so far) and only block scores above the
+Memory is one score block (query chunk × corpus block, about `BLOCK_BYTES`, one buffer reused for every block), one
+prepared corpus block (at most `CORPUS_BLOCK_BYTES` of float32, whatever the number of queries) and the k best per
+query: never the full score matrix nor a copy of the corpus. A memory-mapped corpus is not kept resident either: the
+pages of each block are handed back to the page cache once the block is scored (`release_pages`), so a corpus larger
+than RAM streams through in bounded memory. Selection avoids sorting whole rows: the first block of a query chunk is cut
+with `np.partition`; after that each query has a floor (its k-th best score so far) and only block scores above the
 floor are merged in, which after a few blocks is a handful per query. Ties rank the lower corpus row first: blocks
 arrive in row order, so a later row must beat the floor strictly to enter, and merges sort by (score, row).
 """
@@ -20,9 +21,11 @@ from embedcli.formats.vector_files import release_pages
 from embedcli.metrics import Metric, exact, normalize_in_place, prepare, score_block, squared_lengths
 
 BLOCK_BYTES = 32 << 20  # one score block: 32 MiB of float32
+CORPUS_BLOCK_BYTES = 16 << 20  # one corpus block as float32: its prepared copy and its mapped pages are both resident
 QUERY_CHUNK = 1024  # queries scored together (and reported together)
 FIRST_BLOCK_ROWS = 2048  # rows of the block that sets the first floors
 GROUP = 256  # columns whose maximum is checked before their elements
+ROWS_AT_BATCH = 64  # rows gathered between releases of their pages (`rows_at`)
 NO_ROW = np.iinfo(np.int64).max  # row index of an empty slot: sorts after every real row
 
 Decoder = Callable[[np.ndarray], np.ndarray]
@@ -115,11 +118,16 @@ class SearchCorpus:
         real = np.where(flat == NO_ROW, 0, flat)
         order = np.argsort(real, kind="stable")  # memory maps read faster in row order
         picked = np.empty((len(real), 0), np.float32)
-        if len(real):
-            floats = self._floats(self.vectors[real[order]])
-            release_pages(self.vectors)  # a mapped file's pages come in large folios: one row can map megabytes
-            picked = np.empty_like(floats)
-            picked[order] = self._prepared(floats, real[order])
+        sorted_rows = real[order]
+        for start in range(0, len(sorted_rows), ROWS_AT_BATCH):
+            rows = sorted_rows[start : start + ROWS_AT_BATCH]
+            floats = self._prepared(self._floats(self.vectors[rows]), rows)
+            # A mapped file's pages come in large folios: one row can map megabytes, so the span just read is
+            # handed back before the next batch (a thousand queries' hits would otherwise map the whole corpus).
+            release_pages(self.vectors[rows[0] : rows[-1] + 1])
+            if start == 0:
+                picked = np.empty((len(real), floats.shape[1]), np.float32)
+            picked[order[start : start + ROWS_AT_BATCH]] = floats
         return picked.reshape(*indices.shape, -1)
 
 
@@ -180,12 +188,18 @@ def search(
     `queries` are prepared float32 rows (`metrics.prepare`) of the corpus's dimension. `exclude` is a pair of
     arrays (query numbers, corpus rows) that must not be hits, sorted by query number. `min_score` drops hits
     below it (internal scale: `Metric.internal(threshold)`). A query with fewer than k eligible rows gets fewer.
-    `block_rows` defaults to what keeps one score block within BLOCK_BYTES.
+    `block_rows` defaults to what keeps one score block within BLOCK_BYTES and one float32 corpus
+    block within CORPUS_BLOCK_BYTES.
     """
     metric = corpus.metric
     k = max(1, min(k, len(corpus)))
     if block_rows is None:
-        block_rows = max(2 * k + 1, BLOCK_BYTES // (4 * min(query_chunk, max(len(queries), 1))))
+        # Bounded on both sides: the score block (query chunk x rows) within BLOCK_BYTES, and the corpus block as
+        # float32 (rows x dim: what decoding, cosine scaling and cdist copy) within CORPUS_BLOCK_BYTES. Without the
+        # second bound one query made the whole corpus one block, and its prepared copy doubled a search's memory.
+        dim = queries[:1].shape[-1] if len(queries) else 1
+        by_scores = BLOCK_BYTES // (4 * min(query_chunk, max(len(queries), 1)))
+        block_rows = max(2 * k + 1, min(by_scores, CORPUS_BLOCK_BYTES // (4 * max(dim, 1))))
     buffer = np.empty(min(query_chunk, len(queries)) * block_rows, np.float32)
     for start in range(0, len(queries), query_chunk):
         chunk = queries[start : start + query_chunk]

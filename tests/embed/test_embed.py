@@ -218,7 +218,7 @@ def test_word_vectors_are_the_mean_of_known_words(word2vec_model, word2vec_bin, 
         expected = np.mean([wv[w] for w in words], axis=0) if words else np.zeros(wv.vector_size)
         np.testing.assert_allclose(table.vectors[row], expected, atol=1e-6)
     assert "2 of 8 words (25.0%) were out of vocabulary" in result.stderr
-    assert "1 text had no known word" in result.stderr
+    assert "1 text had none of its words in the vocabulary" in result.stderr
 
 
 def test_word_vectors_text_and_glove_formats(word2vec_model, tmp_path):
