@@ -58,12 +58,14 @@ class EmbedRequest:
 
 @dataclass
 class EmbedOutcome:
-    """What a finished run did: the report (counts, time, notes), the recorded provenance, and skipped lines."""
+    """What a finished run did: the report (counts, time, notes), the recorded provenance, skipped lines, and how
+    many invalid byte sequences `--errors replace` replaced."""
 
     report: EmbedReport
     provenance: Provenance
     dimension: int
     skipped_blank: int
+    replaced: int = 0
 
 
 class EmbedJob:
@@ -107,7 +109,7 @@ class EmbedJob:
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
-        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank)
+        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank, reader.replaced)
 
 
 def _count(n: int, noun: str) -> str:
