@@ -55,7 +55,7 @@ def is_pipe_error(exc: BaseException) -> bool:
     """True for the errors a write to a closed pipe raises (np.save's has no errno at all)."""
     if isinstance(exc, BrokenPipeError | PipeClosed):
         return True
-    return isinstance(exc, OSError) and exc.errno in (errno.EPIPE, None) and not isinstance(exc, OutputError)
+    return isinstance(exc, OSError) and exc.errno in (errno.EPIPE, None)
 
 
 def os_reason(exc: OSError) -> str:
@@ -249,19 +249,19 @@ class AtomicTarget:
         self._handle: SequentialSink | None = None
         self._done = False
         if target is not None:
-            final = os.path.realpath(target)
-            if os.path.isdir(final):
-                raise UsageError(f"cannot write '{target}': it is a directory")
-            directory = os.path.dirname(final)
-            if not os.path.isdir(directory):
-                raise UsageError(f"cannot write '{target}': directory '{directory}' does not exist")
             try:
-                special = not stat.S_ISREG(os.stat(final).st_mode)
+                mode: int | None = os.stat(target).st_mode  # through symlinks, /dev/stdout's included
             except FileNotFoundError:
-                special = False
-            if special and stream:
-                self.direct = True
-            elif not special:
+                mode = None
+            if mode is not None and stat.S_ISDIR(mode):
+                raise UsageError(f"cannot write '{target}': it is a directory")
+            if mode is not None and not stat.S_ISREG(mode):
+                self.direct = stream  # a device or FIFO: written straight, or through a spool copied into it
+            else:
+                final = os.path.realpath(target)  # a symlink's file is replaced, never the link itself
+                directory = os.path.dirname(final)
+                if not os.path.isdir(directory):
+                    raise UsageError(f"cannot write '{target}': directory '{directory}' does not exist")
                 self._final = final
                 self.temp = self._make_temp(directory, os.path.basename(final))
         if self.temp is None and not self.direct:
