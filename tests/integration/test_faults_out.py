@@ -330,14 +330,18 @@ def test_a_format_that_contradicts_the_suffix_is_refused(corpus, tmp_path):
 # 15. Ctrl-C says so
 
 
-def test_ctrl_c_prints_interrupted(corpus):
-    args = [sys.executable, "-m", "embedcli", "embed", "-", "--model", str(corpus["model"]), "-f", "jsonl"]
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(_lines(10).encode())
+def test_ctrl_c_prints_interrupted(corpus, tmp_path):
+    out = tmp_path / "v.jsonl"
+    args = [sys.executable, "-m", "embedcli", "embed", "-", "--model", str(corpus["model"]), "-q", "-o", str(out)]
+    proc = subprocess.Popen([*args, "--batch-size", "16"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(_lines(2000).encode())  # more than a batch, and stdin stays open: the run waits mid-write
     proc.stdin.flush()
-    time.sleep(3)  # let it start reading
+    deadline = time.monotonic() + 120
+    while not _leftovers(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.decode().strip().splitlines()[-1] == "interrupted"
+    assert list(tmp_path.iterdir()) == []
