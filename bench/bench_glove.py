@@ -9,6 +9,7 @@ evaluators) of both vector files. numba's one-time compilation is timed apart (i
 The C tool is not installed by anything: build it (`make` in a checkout of stanfordnlp/GloVe) and pass
 `--c-tool DIR` (the folder holding vocab_count, cooccur, shuffle, glove). Without it only embedcli runs, and its
 figures are printed beside those measured with the C tool when the issue was filed.
+A third row runs the same settings through `embedcli train --algorithm glove` in a fresh process, end to end.
 The machine this ran on is shared (2 cores, other jobs running): wall times are noisy, CPU times less so.
 
 Usage: python bench/bench_glove.py [--quick] [--c-tool DIR] [--epochs N] [--threads N] [--books N]
@@ -195,6 +196,24 @@ def _kernel_rates(matrix, dim: int, records: int = 300_000) -> None:  # type: ig
           f"({numba_rate / torch_rate:.1f}x slower; its in-batch steps are stale: not glove.c's update)")  # fmt: skip
 
 
+def _run_cli(files: list[str], tmp: str, args: argparse.Namespace) -> dict[str, float]:
+    """The same run through `embedcli train --algorithm glove`, end to end in a fresh process (imports, reading,
+    tokenizing, counting, training, writing the GloVe text file)."""
+    out = os.path.join(tmp, "cli.txt")
+    command = [
+        sys.executable, "-m", "embedcli", "train", *files, "--algorithm", "glove", "--dim", str(args.dim),
+        "--window", str(args.window), "--x-max", str(args.x_max), "--epochs", str(args.epochs),
+        "--min-count", str(args.min_count), "--workers", str(args.threads), "-o", out,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    with _Clock() as run:
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"embedcli train failed: {proc.stderr.strip()}")
+    print(f"  embedcli train: {proc.stderr.strip().splitlines()[-1]}")
+    return {"wall s": run.wall, "cpu s": run.cpu, **_quality(out)}
+
+
 def _quality(path: str) -> dict[str, float]:
     from gensim.models import KeyedVectors
     from gensim.test.utils import datapath
@@ -246,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     files = [str(p) for p in sorted(args.books_dir.glob("*.txt")) if p.name[0].isdigit()][:books]
     if not files:
         parser.error(f"no books in {args.books_dir}")
-    lines = _tokenize(files)
+    with _Clock() as reading:
+        lines = _tokenize(files)
     print(f"corpus: {len(files)} books, {sum(map(len, lines)):,} tokens in {len(lines):,} lines; min count "
           f"{args.min_count}, window {args.window}, dim {args.dim}, x_max {args.x_max}, {args.epochs} epochs, "
           f"{args.threads} threads")  # fmt: skip
@@ -257,6 +277,12 @@ def main(argv: list[str] | None = None) -> None:
         _kernel_rates(count_cooccurrences(lines, build_vocabulary(lines, args.min_count), args.window), args.dim)
     with tempfile.TemporaryDirectory(prefix="bench-glove-") as tmp:
         ours = _run_ours(lines, tmp, args)
+        cli = _run_cli(files, tmp, args)
+        library = reading.wall + ours["count s"] + ours["train s"]
+        print(f"end to end: `embedcli train --algorithm glove` {cli['wall s']:.1f} s wall ({cli['cpu s']:.1f} s CPU) "
+              f"vs the library called directly {library:.1f} s (tokenize {reading.wall:.1f} + count "
+              f"{ours['count s']:.1f} + train {ours['train s']:.1f}): {cli['wall s'] / library:.2f}x; quality "
+              f"wordsim {cli['wordsim']:.3f}, simlex {cli['simlex']:.3f}, analogy {cli['analogy']:.1%}")  # fmt: skip
         if args.c_tool is None:
             print("no --c-tool: compared with the C tool's figures from issue 20 (15 books, 15 iterations)")
             _report(ours, FILED, "C (filed)")

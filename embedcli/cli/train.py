@@ -1,4 +1,4 @@
-"""`embedcli train`: word, item and document vectors with gensim, from files or pipes."""
+"""`embedcli train`: word, item and document vectors with gensim, and GloVe, from files or pipes."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ Examples:
 
   embedcli train corpus.txt --config train.toml --epochs 10 -o tuned.parquet
 
+  embedcli train books/*.txt --algorithm glove --x-max 10 --epochs 15 -o glove.txt --save-cooccur cooc.npz
+
+  embedcli train --algorithm glove --cooccur cooc.npz --dim 300 -o g300.txt
+
   embedcli embed notes.txt --model vectors.bin -o notes.parquet
 """
 
@@ -56,6 +60,8 @@ def train(
     sample: t.SampleOpt = None,
     negative: t.NegativeOpt = None,
     alpha: t.AlphaOpt = None,
+    x_max: t.XMaxOpt = None,
+    eta: t.EtaOpt = None,
     min_alpha: t.MinAlphaOpt = None,
     epochs: t.EpochsOpt = None,
     workers: t.WorkersOpt = 3,
@@ -83,17 +89,20 @@ def train(
     eval_analogies: t.EvalAnalogiesOpt = None,
     eval_pairs: t.EvalPairsOpt = None,
     eval_json: t.EvalJsonOpt = None,
+    save_cooccur: t.SaveCooccurOpt = None,
+    cooccur: t.CooccurOpt = None,
     loss: t.LossOpt = None,
     resume: t.ResumeOpt = None,
     trust_pickle: t.TrustPickleOpt = False,
     quiet: opt.QuietOpt = False,
 ) -> None:
-    """Train word vectors (Word2Vec, FastText), item vectors (--preset items) or document vectors (Doc2Vec).
+    """Train word vectors (Word2Vec, FastText, GloVe), item vectors (--preset items) or document vectors (Doc2Vec).
 
     Inputs are read once, as `embed` reads them (txt, jsonl, csv, tsv, parquet, .gz; '-' or a pipe for
     stdin). gensim passes over the corpus several times (vocabulary, then every epoch), so stdin and files
     alike are spooled once, tokenized: into memory for gensim's iterable path, or into a temporary file for
-    its corpus_file path (see --corpus-mode), removed when the run ends.
+    its corpus_file path (see --corpus-mode), removed when the run ends. GloVe spools the tokens to a file,
+    counts the co-occurrences from it (memory: vocabulary and matrix), then trains on the matrix.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.
     """
@@ -103,23 +112,28 @@ def train(
     from embedcli.train.run import Targets, train_inputs
     from embedcli.train.saving import check_targets, vector_file_format
 
-    paths = resolve_inputs(inputs)
+    paths = resolve_inputs(inputs, has_literal=cooccur is not None)
     wants_eval = evaluate or bool(eval_analogies or eval_pairs)
-    if not (output or save_model or estimate or wants_eval):
+    if not (output or save_model or estimate or wants_eval or save_cooccur):
         raise UsageError("nothing to do: name an output with -o FILE (or --save-model DIR, --eval, --estimate)")
     if eval_json and not wants_eval:
         raise UsageError("--eval-json needs --eval, --eval-analogies or --eval-pairs")
-    out_format = vector_file_format(output, fmt) if output else None
-    check_targets(output, save_model, paths + ([eval_json] if eval_json and eval_json != "-" else []))
     show_progress = not quiet and stderr.is_terminal
     settings = t.settings_from(ctx, config, default_loss=show_progress)
+    if cooccur is not None:
+        t.refuse_counted(ctx)
+    if settings.algorithm is Algorithm.glove and resume is not None:
+        raise UsageError("--resume goes on with a gensim model; GloVe has none", hint="retrain with --cooccur FILE")
+    out_format = vector_file_format(output, fmt, settings.algorithm) if output else None
+    protected = paths + [p for p in (eval_json, cooccur) if p and p != "-"]
+    check_targets(output, save_model, protected, save_cooccur)
     model = None
     if resume is not None:
         model = load_saved_model(resume, trust_pickle)
         warn(f"loaded a pickled gensim model from '{resume}' (--trust-pickle): only do this for models you trust")
-    targets = Targets(output, out_format, save_model, evaluate, eval_analogies, eval_pairs)
+    targets = Targets(output, out_format, save_model, evaluate, eval_analogies, eval_pairs, save_cooccur)
     with EpochProgress(enabled=show_progress) as progress:
-        outcome = train_inputs(paths, settings, targets, estimate, model, on_epoch=progress.update)
+        outcome = train_inputs(paths, settings, targets, estimate, model, progress.update, cooccur)
     if outcome.memory is not None:
         print_estimate(outcome)
         return

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from embedcli.errors import UsageError
 from embedcli.tokens import Tokenizer
 from embedcli.train.saving import VectorFileFormat
 from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
@@ -17,8 +18,15 @@ from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
 NOT_SETTINGS = frozenset(
     {
         "inputs", "output", "fmt", "save_model", "config", "estimate", "evaluate", "eval_analogies", "eval_pairs",
-        "eval_json", "resume", "trust_pickle", "quiet",
+        "eval_json", "resume", "trust_pickle", "quiet", "save_cooccur", "cooccur",
     }
+)  # fmt: skip
+
+# What a saved co-occurrence matrix (--cooccur) has settled already: how the text was read and counted.
+COUNTED = (
+    "tokenizer", "token_pattern", "lowercase", "phrases", "phrases_min_count", "phrases_threshold", "window",
+    "min_count", "max_vocab_size", "max_final_vocab", "input_format", "text_field", "id_field", "text_column",
+    "id_column", "encoding", "errors",
 )  # fmt: skip
 
 
@@ -33,6 +41,14 @@ def settings_from(ctx: typer.Context, config: str | None, default_loss: bool) ->
     if values.get("loss") is None:
         values["loss"] = default_loss
     return TrainSettings.from_config(values)
+
+
+def refuse_counted(ctx: typer.Context) -> None:
+    """With --cooccur, refuse an option given on the command line that only counting uses (UsageError)."""
+    for name in COUNTED:
+        if _given(ctx, name):
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} does not apply with --cooccur: the saved matrix is counted already")
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -57,14 +73,21 @@ TrainOutputOpt = Annotated[
         "--output",
         "-o",
         help="Vectors file, format by suffix: .bin (word2vec binary; FastText: Facebook .bin with subwords), "
-        ".txt/.vec (word2vec text), .parquet (word, count, embedding; Doc2Vec: id, embedding), "
+        ".txt/.vec (word2vec text; GloVe's .txt: GloVe text, no header), "
+        ".parquet (word, count, embedding; Doc2Vec: id, embedding), "
         ".npy (matrix, with NAME.vocab.txt beside it).",
         panel=OUTPUT,
         show_default=False,
     ),
 ]
 VectorFormatOpt = Annotated[
-    VectorFileFormat | None, _opt("--format", "-f", help="Vectors format, overriding the suffix.", panel=OUTPUT)
+    VectorFileFormat | None,
+    _opt(
+        "--format",
+        "-f",
+        help="Vectors format, overriding the suffix (txt: word2vec text with header; glove: no header).",
+        panel=OUTPUT,
+    ),
 ]
 SaveModelOpt = Annotated[
     str | None,
@@ -84,7 +107,15 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
-AlgorithmOpt = Annotated[Algorithm, _opt("--algorithm", "-a", help="Word2Vec, FastText (subwords) or Doc2Vec.")]
+AlgorithmOpt = Annotated[
+    Algorithm,
+    _opt(
+        "--algorithm",
+        "-a",
+        help="Word2Vec, FastText (subwords), Doc2Vec, or GloVe (from the co-occurrence matrix, with the Stanford "
+        "tool's defaults: --window 15, --epochs 25, --x-max 100, --alpha 0.75, --eta 0.05).",
+    ),
+]
 PresetOpt = Annotated[
     Preset,
     _opt(
@@ -100,7 +131,7 @@ HsOpt = Annotated[
 DbowOpt = Annotated[bool, _opt("--dbow", help="Doc2Vec: PV-DBOW instead of PV-DM.")]
 DbowWordsOpt = Annotated[bool, _opt("--dbow-words", help="Doc2Vec --dbow: train word vectors too (skip-gram).")]
 DimOpt = Annotated[int, _opt("--dim", min=1, help="Vector dimensions (vector_size).")]
-WindowOpt = Annotated[int | None, _opt("--window", min=1, help="Context window.", show_default="5")]
+WindowOpt = Annotated[int | None, _opt("--window", min=1, help="Context window.", show_default="5; GloVe 15")]
 MinCountOpt = Annotated[int | None, _opt("--min-count", min=1, help="Ignore words rarer than this.", show_default="5")]
 MaxVocabOpt = Annotated[
     int | None, _opt("--max-vocab-size", min=1, help="Prune rare words while counting, to bound memory.")
@@ -114,9 +145,30 @@ SampleOpt = Annotated[
 NegativeOpt = Annotated[
     int | None, _opt("--negative", min=0, help="Negative samples per word (0: none).", show_default="5")
 ]
-AlphaOpt = Annotated[float | None, _opt("--alpha", min=0.0, help="Initial learning rate.", show_default="0.025")]
+AlphaOpt = Annotated[
+    float | None,
+    _opt(
+        "--alpha",
+        min=0.0,
+        help="Initial learning rate. GloVe: the exponent of the weighting (x/x_max)^alpha, as glove.c names it.",
+        show_default="0.025; GloVe 0.75",
+    ),
+]
+XMaxOpt = Annotated[
+    float | None,
+    _opt("--x-max", min=0.0, help="GloVe: co-occurrence count where the weighting reaches 1.", show_default="100"),
+]
+EtaOpt = Annotated[float | None, _opt("--eta", min=0.0, help="GloVe: AdaGrad learning rate.", show_default="0.05")]
 MinAlphaOpt = Annotated[float | None, _opt("--min-alpha", min=0.0, help="Final learning rate.", show_default="0.0001")]
-EpochsOpt = Annotated[int | None, _opt("--epochs", min=1, help="Passes over the corpus.", show_default="5; Doc2Vec 10")]
+EpochsOpt = Annotated[
+    int | None,
+    _opt(
+        "--epochs",
+        min=1,
+        help="Passes over the corpus (GloVe: over the matrix).",
+        show_default="5; Doc2Vec 10; GloVe 25",
+    ),
+]
 WorkersOpt = Annotated[int, _opt("--workers", min=1, help="Training threads (1 for reproducible runs).")]
 SeedOpt = Annotated[int, _opt("--seed", help="Random seed: with --workers 1, runs are byte-identical.")]
 ShrinkOpt = Annotated[
@@ -160,7 +212,30 @@ CorpusModeOpt = Annotated[
 ]
 EstimateOpt = Annotated[
     bool,
-    _opt("--estimate", help="Print gensim's memory estimate for this corpus and settings, and exit.", panel=OUTPUT),
+    _opt(
+        "--estimate",
+        help="Print the memory estimate for this corpus and settings (gensim's; GloVe: parameters and matrix), "
+        "and exit.",
+        panel=OUTPUT,
+    ),
+]
+SaveCooccurOpt = Annotated[
+    str | None,
+    _opt(
+        "--save-cooccur",
+        help="GloVe: also keep the co-occurrence matrix in this .npz file (no pickle), for --cooccur.",
+        panel=OUTPUT,
+        show_default=False,
+    ),
+]
+CooccurOpt = Annotated[
+    str | None,
+    _opt(
+        "--cooccur",
+        help="GloVe: train from a matrix kept with --save-cooccur, reading no input.",
+        panel=CORPUS,
+        show_default=False,
+    ),
 ]
 EvalOpt = Annotated[
     bool,

@@ -68,8 +68,11 @@ class EpochProgress:
             self._progress.update(self._task, completed=report.epoch + self._fraction(report))
             self._progress.update(self._task, epoch=f"{report.epoch + 1}/{report.epochs}")
             return
-        fields = {"epoch": f"{report.epoch}/{report.epochs}", "rate": f"{report.words_per_second:,.0f} words/s"}
-        if report.loss is not None:
+        unit = "words" if report.cost is None else "records"
+        fields = {"epoch": f"{report.epoch}/{report.epochs}", "rate": f"{report.words_per_second:,.0f} {unit}/s"}
+        if report.cost is not None:
+            fields["loss"] = f"cost {report.cost:.6f}"
+        elif report.loss is not None:
             change = ""
             if self._last_loss:
                 change = f" ({(report.loss - self._last_loss) / self._last_loss:+.1%})"
@@ -78,7 +81,7 @@ class EpochProgress:
         self._progress.update(self._task, completed=report.epoch, **fields)
         self._progress.console.print(
             f"epoch {report.epoch}/{report.epochs}: {report.seconds:.1f} s, {fields['rate']}"
-            + (f", {fields['loss']}" if report.loss is not None else ""),
+            + (f", {fields['loss']}" if fields.get("loss") else ""),
             markup=False,
             highlight=False,
         )
@@ -90,6 +93,9 @@ class EpochProgress:
 
 def summarize(outcome: TrainOutcome) -> None:
     """One line on stderr: what was trained on what, how fast, and where it went."""
+    if outcome.settings.algorithm is Algorithm.glove:
+        info(" · ".join(_glove_parts(outcome)))
+        return
     report, stats, skipped_blank = outcome.report, outcome.corpus, outcome.skipped_blank
     assert report is not None
     parts = [
@@ -109,6 +115,37 @@ def summarize(outcome: TrainOutcome) -> None:
     if outcome.written:
         parts.append("wrote " + ", ".join(outcome.written))
     info(" · ".join(parts))
+
+
+def _glove_parts(outcome: TrainOutcome) -> list[str]:
+    s, report, stats = outcome.settings, outcome.report, outcome.corpus
+    if outcome.cooccurrence_file is not None:
+        source = f"the co-occurrence matrix {outcome.cooccurrence_file}"
+    else:
+        source = (
+            f"{plural(stats.texts, 'text')}, {plural(stats.tokens, 'token')} (reading {outcome.read_seconds:.1f} s)"
+        )
+    glove = s.glove_settings()
+    parts = [
+        f"{'trained GloVe' if report else 'counted'} ({glove.dim}-d, window {s.window}, x_max {glove.x_max:g}) "
+        f"on {source}",
+        f"vocabulary {outcome.vocabulary:,}",
+        f"{plural(outcome.cooccurrences, 'co-occurrence record')}"
+        + (f" (counting {outcome.count_seconds:.1f} s)" if outcome.cooccurrence_file is None else ""),
+    ]
+    if report is not None:
+        parts.append(
+            f"{plural(report.epochs, 'epoch')} in {report.seconds:.1f} s ({report.words_per_second:,.0f} records/s)"
+        )
+        if report.losses and report.losses[-1] is not None:
+            parts.append(f"last epoch's cost {report.losses[-1]:.6f}")
+    if outcome.phrases:
+        parts.append(f"{plural(outcome.phrases, 'phrase')} joined")
+    if outcome.skipped_blank or stats.empty_texts:
+        parts.append(f"{plural(outcome.skipped_blank + stats.empty_texts, 'text')} without a token skipped")
+    if outcome.written:
+        parts.append("wrote " + ", ".join(outcome.written))
+    return parts
 
 
 def _describe(outcome: TrainOutcome) -> str:
@@ -145,7 +182,7 @@ def render_evaluation(results: dict[str, list[Any]], json_target: str | None) ->
 
 
 def print_estimate(outcome: TrainOutcome) -> None:
-    """gensim's memory estimate, on stdout (it is what was asked for)."""
+    """The memory estimate (gensim's; GloVe's by part), on stdout (it is what was asked for)."""
     memory = outcome.memory or {}
     lines = [f"vocabulary: {outcome.vocabulary:,} words ({plural(outcome.corpus.tokens, 'token')} read)"]
     lines += [f"{name}: {_bytes(size)}" for name, size in memory.items() if name != "total"]

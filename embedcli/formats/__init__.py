@@ -59,6 +59,7 @@ class WordVectorFormat(str, Enum):
 
     binary = "bin"  # word2vec binary; FastText: Facebook .bin with subwords
     text = "txt"  # word2vec text (also .vec)
+    glove = "glove"  # GloVe text: no header line (train --algorithm glove writes .txt so)
     parquet = "parquet"
     npy = "npy"
 
@@ -104,6 +105,7 @@ REGISTRY: tuple[FileType, ...] = (
     FileType(Kind.hits, "table", (), binary=False),
     FileType(Kind.word_vectors, "bin", (".bin",)),
     FileType(Kind.word_vectors, "txt", (".txt", ".vec"), binary=False),
+    FileType(Kind.word_vectors, "glove", (), binary=False),  # .txt by --algorithm glove, or --format glove
     FileType(Kind.word_vectors, "parquet", (".parquet", ".pq")),
     FileType(Kind.word_vectors, "npy", (".npy",), to_stdout=False),
     FileType(Kind.reducer, "npz", (".npz",), to_stdout=False),

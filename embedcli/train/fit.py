@@ -32,6 +32,7 @@ class EpochReport:
     words: int  # raw words gensim went through this epoch
     loss: float | None  # this epoch's loss (Word2Vec only)
     done_pieces: int = 0  # within-epoch progress (iterable path only), pieces handed to gensim so far
+    cost: float | None = None  # GloVe: the epoch's mean cost per co-occurrence record (then `words` are records)
 
     @property
     def words_per_second(self) -> float:

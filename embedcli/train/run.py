@@ -51,6 +51,7 @@ class Targets:
     eval: bool = False
     eval_analogies: list[str] | None = None
     eval_pairs: list[str] | None = None
+    save_cooccur: str | None = None  # GloVe: keep the co-occurrence matrix (.npz)
 
 
 @dataclass
@@ -66,18 +67,24 @@ class TrainOutcome:
     evaluation: dict[str, list[Any]] | None = None
     model: Any = None
     skipped_blank: int = 0  # blank texts the reader skipped (train_inputs only)
+    cooccurrences: int = 0  # GloVe: non-zeros of the co-occurrence matrix
+    count_seconds: float = 0.0  # GloVe: counting them
+    cooccurrence_file: str | None = None  # GloVe: trained from this saved matrix (--cooccur), no input read
 
     def metadata(self) -> dict[str, Any]:
         """What is recorded beside the vectors (Parquet metadata, --save-model): gensim's arguments as run
         ("settings"), and every setting of the run as a config ("config", what `--config` reads back) with
         its digest ("config_sha256")."""
-        return {
+        out = {
             "trained_by": "embedcli train",
             "settings": self.settings.describe(),
             "tokens": self.corpus.tokens,
             "config": self.settings.config(),
             "config_sha256": self.settings.config_sha256(),
         }
+        if self.cooccurrences:
+            out["cooccurrence_records"] = self.cooccurrences
+        return out
 
 
 def train_inputs(
@@ -87,10 +94,21 @@ def train_inputs(
     estimate_only: bool = False,
     resume: Any = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    cooccur: str | None = None,
 ) -> TrainOutcome:
     """`run_training` on the records of the files at `paths` (`-`: stdin), read as `settings` say (format,
     text and id fields or columns, encoding). Raises EmbedcliError subclasses: UsageError for an unreadable
-    input or bad settings, InputError for a bad or empty corpus."""
+    input or bad settings, InputError for a bad or empty corpus.
+
+    `cooccur`: GloVe only, train from this saved co-occurrence matrix; `paths` must then be empty."""
+    if cooccur is not None:
+        from embedcli.train.glove_run import train_from_cooccurrence
+
+        if settings.algorithm is not Algorithm.glove:
+            raise UsageError("--cooccur is a GloVe option", hint="add --algorithm glove")
+        if paths:
+            raise UsageError("--cooccur trains from a saved matrix: give no inputs")
+        return train_from_cooccurrence(cooccur, settings.resolved(), targets, estimate_only, on_epoch)
     reader = RecordReader(
         paths,
         decoding=Decoding(settings.encoding, settings.errors),
@@ -121,6 +139,12 @@ def run_training(
             raise UsageError(f"cannot continue training a {type(resume).__name__}")
         settings = replace(settings, algorithm=Algorithm(name))
     settings = settings.resolved()
+    if settings.algorithm is Algorithm.glove:
+        from embedcli.train.glove_run import run_glove
+
+        return run_glove(records, settings, targets, estimate_only, on_epoch)
+    if targets.save_cooccur is not None:
+        raise UsageError("--save-cooccur is a GloVe option", hint="add --algorithm glove")
     started = time.perf_counter()
     corpus = read_corpus(records, settings)
     with contextlib.ExitStack() as cleanup:
@@ -143,7 +167,7 @@ def run_training(
         outcome.report = train_model(model, corpus, settings, on_epoch)
         outcome.model = model
         if targets.eval or targets.eval_analogies or targets.eval_pairs:
-            outcome.evaluation = evaluate(model.wv, *_eval_files(targets))
+            outcome.evaluation = evaluate(model.wv, *eval_files(targets))
         if targets.output is not None:
             fmt = targets.output_format
             outcome.written += write_vectors(model, targets.output, fmt, corpus.ids, outcome.metadata())  # type: ignore[arg-type]
@@ -182,7 +206,7 @@ def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorp
     return tokenize_records(records, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
 
 
-def _eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:
+def eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:
     """`--eval` means the shipped files; `--eval-analogies/--eval-pairs` add (or alone, replace) files."""
     from embedcli.train.evaluation import SHIPPED_ANALOGIES, SHIPPED_PAIRS, shipped_file
 

@@ -27,7 +27,8 @@ from embedcli.train.settings import Algorithm
 
 class VectorFileFormat(str, Enum):
     binary = "bin"  # word2vec binary; FastText: Facebook .bin with subwords
-    text = "txt"  # word2vec text (also .vec)
+    text = "txt"  # word2vec text (also .vec); GloVe's .txt is `glove`
+    glove = "glove"  # GloVe text: word2vec text without its header line, as the Stanford tool writes it
     parquet = "parquet"
     npy = "npy"
 
@@ -42,23 +43,31 @@ _SUFFIXES = {
 }
 
 
-def vector_file_format(path: str, override: VectorFileFormat | None = None) -> VectorFileFormat:
+def vector_file_format(
+    path: str, override: VectorFileFormat | None = None, algorithm: Algorithm = Algorithm.word2vec
+) -> VectorFileFormat:
     """The format of a `train` output, from `override` or the suffix. Raises UsageError for others.
 
-    `-` is stdout: word2vec text unless `override` says otherwise; binary formats are refused on a terminal,
-    and NPY (two files) cannot go there at all.
+    Text is the word2vec text format (a header line, then a row per word), except for GloVe, whose `.txt`
+    and stdout are the GloVe text format (no header, as Stanford publishes its vectors); `.vec` is always
+    word2vec text. `-` is stdout: text unless `override` says otherwise; binary formats are refused on a
+    terminal, and NPY (two files) cannot go there at all.
     """
+    text = VectorFileFormat.glove if algorithm is Algorithm.glove else VectorFileFormat.text
     if path == STDIO:
-        fmt = override or VectorFileFormat.text
+        fmt = override or text
         if fmt is VectorFileFormat.npy:
             raise UsageError("NPY output is two files (matrix and vocabulary): it cannot go to stdout")
-        if fmt is not VectorFileFormat.text and sys.stdout.isatty():
+        if fmt not in (VectorFileFormat.text, VectorFileFormat.glove) and sys.stdout.isatty():
             raise UsageError(f"refusing to write {fmt.value} data to a terminal", hint="write to a file with -o FILE")
         return fmt
     if override is not None:
         return override
+    suffix = data_suffix(path)
+    if suffix == ".txt":
+        return text
     try:
-        return _SUFFIXES[data_suffix(path)]
+        return _SUFFIXES[suffix]
     except KeyError:
         raise UsageError(
             f"cannot tell the vector format of '{path}' from its suffix",
@@ -66,9 +75,13 @@ def vector_file_format(path: str, override: VectorFileFormat | None = None) -> V
         ) from None
 
 
-def check_targets(output: str | None, save_model: str | None, inputs: list[str]) -> None:
+def check_targets(
+    output: str | None, save_model: str | None, inputs: list[str], save_cooccur: str | None = None
+) -> None:
     """Fail before training, not after, on outputs that cannot be written."""
-    for target in (output, save_model):
+    if save_cooccur == STDIO:
+        raise UsageError("--save-cooccur names a file, not stdout")
+    for target in (output, save_model, save_cooccur):
         if target is None or target == STDIO:
             continue
         check_not_input(target, inputs)
@@ -106,18 +119,46 @@ def write_vectors(
 ) -> list[str]:
     """Write the model's vectors to `target` (`-`: stdout) in `fmt`, atomically. Returns the paths written."""
     kv = keyed_vectors_of(model, ids)
+    if fmt is VectorFileFormat.binary and _is_fasttext(model):
+        from gensim.models.fasttext import save_facebook_model
+
+        with AtomicTarget(None if target == STDIO else target, ".bin") as atomic:
+            save_facebook_model(model, atomic.path)
+        return ["stdout" if target == STDIO else target]
+    return write_keyed_vectors(kv, target, fmt, metadata, words=not _is_doc2vec(model))
+
+
+def write_keyed_vectors(
+    kv: Any, target: str, fmt: VectorFileFormat, metadata: dict[str, Any], words: bool
+) -> list[str]:
+    """Write gensim KeyedVectors to `target` (`-`: stdout) in `fmt`, atomically; `words`: keys are words (with
+    a `count` attribute), else record ids. Returns the paths written."""
     if fmt is VectorFileFormat.npy:
         return _write_npy(kv, target)
     with AtomicTarget(None if target == STDIO else target, "." + fmt.value) as atomic:
-        if fmt is VectorFileFormat.binary and _is_fasttext(model):
-            from gensim.models.fasttext import save_facebook_model
-
-            save_facebook_model(model, atomic.path)
-        elif fmt in (VectorFileFormat.binary, VectorFileFormat.text):
+        if fmt in (VectorFileFormat.binary, VectorFileFormat.text):
             kv.save_word2vec_format(atomic.path, binary=fmt is VectorFileFormat.binary)
+        elif fmt is VectorFileFormat.glove:
+            from embedcli.train.glove.writer import write_glove_text
+
+            with open(atomic.path, "w", encoding="utf-8", newline="\n") as out:
+                write_glove_text([str(key) for key in kv.index_to_key], kv.vectors, out)
         else:
-            _write_parquet(kv, atomic.path, metadata, words=not _is_doc2vec(model))
+            _write_parquet(kv, atomic.path, metadata, words=words)
     return ["stdout" if target == STDIO else target]
+
+
+def word_vectors(words: list[str], vectors: Any, counts: Any) -> Any:
+    """gensim KeyedVectors of `words` (row i of `vectors`, float32 `(len(words), dim)`), each with its corpus
+    `count` (int64 `(len(words),)`), as the other algorithms' models hold them."""
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)  # count=N would preallocate N more rows
+    kv.add_vectors(words, np.asarray(vectors, dtype=np.float32))
+    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+    kv.expandos["count"][:] = np.asarray(counts, dtype=np.int64)
+    return kv
 
 
 def _write_parquet(kv: Any, path: str, metadata: dict[str, Any], words: bool) -> None:
@@ -187,4 +228,13 @@ def _is_doc2vec(model: Any) -> bool:
     return type(model).__name__ == "Doc2Vec"
 
 
-__all__ = ["Algorithm", "VectorFileFormat", "check_targets", "save_model", "vector_file_format", "write_vectors"]
+__all__ = [
+    "Algorithm",
+    "VectorFileFormat",
+    "check_targets",
+    "save_model",
+    "vector_file_format",
+    "word_vectors",
+    "write_keyed_vectors",
+    "write_vectors",
+]

@@ -112,13 +112,15 @@ def tokenize_records(
     lowercase: bool = False,
     spool: bool = False,
     spool_dir: str | None = None,
+    max_tokens: int | None = MAX_TOKENS,
 ) -> TokenCorpus:
     """Read and tokenize every record once. `spool`: write the pieces to a temporary file, one per line.
+    Texts longer than `max_tokens` are cut into pieces (None: never; GloVe's windows must see whole lines).
 
     Raises InputError when no record has a token.
     """
     tokenize = make_tokenizer(tokenizer, pattern, lowercase)
-    builder = _CorpusBuilder(spool, spool_dir, keep_ids=True)
+    builder = _CorpusBuilder(spool, spool_dir, keep_ids=True, max_tokens=max_tokens)
     texts: list[list[str]] = []
     ids: list[str] = []
     try:
@@ -158,6 +160,7 @@ def tokenize_text_files(
     spool: bool = False,
     spool_dir: str | None = None,
     block_size: int = 1 << 20,
+    max_tokens: int | None = MAX_TOKENS,
 ) -> TokenCorpus:
     """`tokenize_records(reader, ...)` for a plain_text_reader, without records: the same token lists, counts
     and statistics, and the same errors, from blocks of lines decoded at once and tokenized line by line.
@@ -169,7 +172,7 @@ def tokenize_text_files(
     # A user's --token-pattern might match whitespace: blank lines are dropped before tokenizing, as the
     # reader drops them. The other tokenizers find no token in a blank line, so those are only counted.
     drop_blank = tokenizer is Tokenizer.regex
-    builder = _CorpusBuilder(spool, spool_dir, keep_ids=False)
+    builder = _CorpusBuilder(spool, spool_dir, keep_ids=False, max_tokens=max_tokens)
     blank = 0
     try:
         with cyclic_gc_paused():
@@ -225,7 +228,8 @@ class _CorpusBuilder:
     """Collects token lists, one per text, into a TokenCorpus: counted, cut into pieces of at most MAX_TOKENS
     tokens, kept in memory or spooled to a temporary file."""
 
-    def __init__(self, spool: bool, spool_dir: str | None, keep_ids: bool) -> None:
+    def __init__(self, spool: bool, spool_dir: str | None, keep_ids: bool, max_tokens: int | None = MAX_TOKENS) -> None:
+        self.max_tokens = max_tokens
         self.counts: Counter[str] = Counter()
         self.stats = CorpusStats()
         self.keep_ids = keep_ids
@@ -251,12 +255,13 @@ class _CorpusBuilder:
             assert ids is not None and len(ids) == len(texts)
             self.ids += ids
         pieces = texts
-        if max(map(len, texts)) > MAX_TOKENS:
+        limit = self.max_tokens
+        if limit is not None and max(map(len, texts)) > limit:
             pieces, tags = [], []
             for tag, tokens in enumerate(texts, start=first_tag):
-                if len(tokens) > MAX_TOKENS:
+                if len(tokens) > limit:
                     self.stats.split_texts += 1
-                cut = [tokens[i : i + MAX_TOKENS] for i in range(0, len(tokens), MAX_TOKENS)]
+                cut = [tokens[i : i + limit] for i in range(0, len(tokens), limit)]
                 pieces += cut
                 tags += [tag] * len(cut)
             if self.keep_ids:

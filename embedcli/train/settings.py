@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -23,11 +23,15 @@ from embedcli.errors import UsageError
 from embedcli.formats import InputFormat
 from embedcli.tokens import Tokenizer
 
+if TYPE_CHECKING:
+    from embedcli.train.glove.fit import GloveSettings
+
 
 class Algorithm(str, Enum):
     word2vec = "word2vec"
     fasttext = "fasttext"
     doc2vec = "doc2vec"
+    glove = "glove"
 
 
 class Preset(str, Enum):
@@ -48,6 +52,18 @@ class CorpusMode(str, Enum):
 PRESETS: dict[Preset, dict[str, Any]] = {
     Preset.text: {"tokenizer": Tokenizer.simple},
     Preset.items: {"tokenizer": Tokenizer.whitespace, "sg": True, "min_count": 1, "window": 10},
+}
+
+# The Stanford tool's defaults (glove.c, cooccur.c), taken by GloVe for every knob the user leaves unset; `dim`
+# is embedcli's 100 (glove.c: 50). `alpha` is the exponent of the weighting f(x) = min(1, (x/x_max)^alpha) and
+# `eta` the learning rate, as glove.c names them.
+GLOVE_DEFAULTS: dict[str, Any] = {
+    "window": 15,
+    "min_count": 5,
+    "x_max": 100.0,
+    "alpha": 0.75,
+    "eta": 0.05,
+    "epochs": 25,
 }
 
 # gensim's own defaults (Word2Vec/FastText/Doc2Vec share them unless noted), shown in --help.
@@ -111,6 +127,8 @@ class TrainSettings:
     dbow_words: bool = False
     corpus_mode: CorpusMode = CorpusMode.auto
     compute_loss: bool = False
+    x_max: float | None = None  # GloVe only, as `eta`
+    eta: float | None = None
     # How records are read (as `embed` reads them): which field or column holds the text, and the decoding.
     input_format: InputFormat | None = None
     text_field: str = "text"
@@ -149,6 +167,8 @@ class TrainSettings:
     def resolved(self) -> TrainSettings:
         """These settings with the preset's values filled in where the user left a knob unset."""
         filled = {k: v for k, v in PRESETS[self.preset].items() if getattr(self, k) is None}
+        if self.algorithm is Algorithm.glove:
+            filled.update({k: v for k, v in GLOVE_DEFAULTS.items() if getattr(self, k) is None})
         settings = replace(self, **filled)
         settings.check()
         return settings
@@ -171,6 +191,10 @@ class TrainSettings:
             raise UsageError("--dbow/--dbow-words are Doc2Vec options", hint="add --algorithm doc2vec")
         if self.algorithm is Algorithm.doc2vec and self.sg:
             raise UsageError("--sg is a Word2Vec/FastText option; Doc2Vec's skip-gram-like mode is --dbow")
+        if self.algorithm is Algorithm.glove:
+            _check_glove(self)
+        elif self.x_max is not None or self.eta is not None:
+            raise UsageError("--x-max/--eta are GloVe options", hint="add --algorithm glove")
         if not self.hs and self.negative == 0:
             raise UsageError("--negative 0 without --hs leaves nothing to train", hint="add --hs, or --negative 5")
 
@@ -202,14 +226,53 @@ class TrainSettings:
         kwargs.update(self.extra)
         return kwargs
 
+    def glove_settings(self) -> GloveSettings:
+        """The GloVe trainer's settings (for resolved settings: knobs left unset are the Stanford tool's)."""
+        from embedcli.train.glove.fit import GloveSettings
+
+        known = {k: v for k, v in GLOVE_DEFAULTS.items() if k in ("x_max", "alpha", "eta", "epochs")}
+        chosen = {k: getattr(self, k) for k in known if getattr(self, k) is not None}
+        return GloveSettings(dim=self.dim, workers=self.workers, seed=self.seed, **{**known, **chosen})
+
     def describe(self) -> dict[str, Any]:
         """The settings as plain JSON values, recorded beside the vectors."""
         out: dict[str, Any] = {"algorithm": self.algorithm.value, "preset": self.preset.value}
         out["tokenizer"] = self.tokenizer.value if self.tokenizer else None
         for name in ("token_pattern", "lowercase", "phrases"):
             out[name] = getattr(self, name)
+        if self.algorithm is Algorithm.glove:
+            glove = self.glove_settings()
+            out.update(
+                vector_size=glove.dim, window=self.window or GLOVE_DEFAULTS["window"], epochs=glove.epochs,
+                x_max=glove.x_max, alpha=glove.alpha, eta=glove.eta, workers=glove.workers, seed=glove.seed,
+                min_count=self.min_count or GLOVE_DEFAULTS["min_count"], max_vocab_size=self.max_vocab_size,
+                max_final_vocab=self.max_final_vocab,
+            )  # fmt: skip
+            return out
         out.update({k: v for k, v in self.gensim_kwargs().items() if k != "hashfxn"})
         return out
+
+
+# What GloVe cannot take: gensim's knobs, with the values that mean "not given" (none of them has a GloVe sense).
+_NOT_GLOVE: dict[str, tuple[str, Any]] = {
+    "sg": ("--sg/--cbow", None),
+    "hs": ("--hs", False),
+    "negative": ("--negative", None),
+    "sample": ("--sample", None),
+    "min_alpha": ("--min-alpha", None),
+    "shrink_windows": ("--no-shrink-windows", True),
+    "bucket": ("--bucket", 2_000_000),
+    "corpus_mode": ("--corpus-mode", CorpusMode.auto),
+}
+
+
+def _check_glove(settings: TrainSettings) -> None:
+    for name, (option, unset) in _NOT_GLOVE.items():
+        if getattr(settings, name) != unset:
+            raise UsageError(f"{option} does not apply to --algorithm glove (a gensim option)")
+    for name, number in (("--x-max", settings.x_max), ("--eta", settings.eta), ("--alpha", settings.alpha)):
+        if number is not None and not number > 0:
+            raise UsageError(f"{name} must be positive for GloVe, not {number}")
 
 
 # Config keys are the options' names (`--loss` sets compute_loss); every other field's key is its name.
@@ -235,4 +298,6 @@ MINIMUMS: dict[str, int | float] = {
     "max_n": 1,
     "bucket": 1,
     "phrases_min_count": 1,
+    "x_max": 0.0,
+    "eta": 0.0,
 }

@@ -366,7 +366,7 @@ def test_the_issue_examples_run_as_written(corpus_file: Path, book_lines: list[s
     (tmp_path / "notes.txt").write_text("Elizabeth walked to the house.\nMr. Darcy was proud.\n")
     (tmp_path / "train.toml").write_text("dim = 24\nmin-count = 2\nsg = true\nepochs = 2\n")
     commands = [line.strip() for line in EPILOG.splitlines() if line.strip().startswith(("embedcli", "zcat"))]
-    assert len(commands) == 9
+    assert len(commands) == 11
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for command in commands:
         proc = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)

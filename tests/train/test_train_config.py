@@ -123,6 +123,7 @@ def test_config_reads_every_setting_with_dashes_or_underscores(tmp_path: Path) -
         min_alpha=0.001, epochs=3, workers=2, seed=9, shrink_windows=False, min_n=2, max_n=4, bucket=1000,
         corpus_mode=CorpusMode.iterable, compute_loss=True, input_format=InputFormat.jsonl, text_field="body",
         id_field="key", text_column="t", id_column="k", encoding="latin-1", errors="replace",
+        x_max=10.0, eta=0.1,
     )  # fmt: skip
     assert len(settings.config()) == len(CONFIG_FIELDS)  # every setting, none left unset (None)
     lines = []

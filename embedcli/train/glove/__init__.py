@@ -7,7 +7,7 @@ into float64 sums), optionally `save_cooccurrence` / `load_cooccurrence`, then `
 
 from embedcli.train.glove.cooccur import Cooccurrence, count_cooccurrences, load_cooccurrence, save_cooccurrence
 from embedcli.train.glove.fit import EpochCallback, GloveSettings, estimate_memory, train_glove
-from embedcli.train.glove.vocab import Vocabulary, build_vocabulary
+from embedcli.train.glove.vocab import Vocabulary, build_vocabulary, vocabulary_from_counts
 from embedcli.train.glove.writer import write_glove_text
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "load_cooccurrence",
     "save_cooccurrence",
     "train_glove",
+    "vocabulary_from_counts",
     "write_glove_text",
 ]

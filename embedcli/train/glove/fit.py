@@ -52,13 +52,22 @@ _COUNTING_BYTES_PER_RECORD = int(16 / 0.7 * 1.5)
 _TRAINING_BYTES_PER_RECORD = 8 + 16 + 8
 
 
-def estimate_memory(vocabulary: Vocabulary, settings: GloveSettings, window: int = 15) -> dict[str, int]:
+def estimate_memory(
+    vocabulary: Vocabulary, settings: GloveSettings, window: int = 15, records: int | None = None
+) -> dict[str, int]:
     """Bytes by part, known once the vocabulary is: parameters exactly, the matrix as an upper bound.
 
     The number of non-zeros is not known before counting; it is at most min(V², 2·window·tokens) where tokens
     are the in-vocabulary tokens (on the 15 Gutenberg books the bound is ~16x the 6.8 M records found).
+    `records`: the number of non-zeros of a matrix already counted (a saved one): the figures are then
+    exact, and there is no counting.
     """
     size = len(vocabulary)
+    if records is not None:
+        return {
+            "vectors and AdaGrad sums": 4 * size * (settings.dim + 1) * 4,
+            "co-occurrence matrix and training copies": records * (16 + _TRAINING_BYTES_PER_RECORD),
+        }
     records = min(size * size, 2 * window * int(vocabulary.counts.sum()))
     return {
         "vectors and AdaGrad sums": 4 * size * (settings.dim + 1) * 4,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,15 +46,25 @@ def build_vocabulary(
 
     Raises UsageError on a non-positive limit and InputError when no word is kept.
     """
+    counter: Counter[str] = Counter()
+    for tokens in lines:
+        counter.update(tokens)
+    return vocabulary_from_counts(counter, min_count, max_vocab, max_final_vocab)
+
+
+def vocabulary_from_counts(
+    counts: Mapping[str, int],
+    min_count: int = 5,
+    max_vocab: int | None = None,
+    max_final_vocab: int | None = None,
+) -> Vocabulary:
+    """`build_vocabulary` from word counts already made (the counts of the lines it would read)."""
     if min_count < 1:
         raise UsageError(f"--min-count must be at least 1, not {min_count}")
     for name, limit in (("--max-vocab", max_vocab), ("--max-final-vocab", max_final_vocab)):
         if limit is not None and limit < 1:
             raise UsageError(f"{name} must be at least 1, not {limit}")
-    counter: Counter[str] = Counter()
-    for tokens in lines:
-        counter.update(tokens)
-    ranked = sorted(counter.items(), key=lambda item: (-item[1], c_order(item[0])))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], c_order(item[0])))
     if max_vocab is not None:
         ranked = ranked[:max_vocab]
     floor = min_count
@@ -63,7 +73,7 @@ def build_vocabulary(
     kept = [item for item in ranked if item[1] >= floor]
     if not kept:
         raise InputError(
-            f"no word occurs at least {floor} times ({len(counter)} distinct words read)",
+            f"no word occurs at least {floor} times ({len(counts)} distinct words read)",
             hint="lower --min-count, or give more text",
         )
     return Vocabulary([word for word, _ in kept], np.array([count for _, count in kept], dtype=np.int64))
