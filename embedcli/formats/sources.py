@@ -124,11 +124,11 @@ class ByteSource:
             raw = open(path, "rb")  # noqa: SIM115 - closed in close()
             self.size = os.fstat(raw.fileno()).st_size
         self._raw = raw
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
         self._buffered = buffered
         self.stream: BinaryIO = buffered
         if buffered.peek(2)[:2] == GZIP_MAGIC:
-            self.stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered))  # type: ignore[arg-type]
+            self.stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered))
 
     def position(self) -> int:
         try:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import orjson
 
@@ -256,7 +257,7 @@ def _text_value(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _id_value(row: dict, id_field: str | None, number: int, name: str) -> str:
+def _id_value(row: dict[str, Any], id_field: str | None, number: int, name: str) -> str:
     if id_field is None:
         return str(number)
     if id_field not in row or row[id_field] is None:

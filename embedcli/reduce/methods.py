@@ -184,7 +184,7 @@ def interruptible(fit: Callable[[np.ndarray, ReduceSettings], T], rows: np.ndarr
         receiver.close()
     if not ok:
         raise payload
-    return payload  # type: ignore[no-any-return]
+    return payload
 
 
 def _fit_in_child(

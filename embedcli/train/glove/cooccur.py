@@ -88,7 +88,7 @@ class _Table:
         from embedcli.train.glove._kernels import table_records
 
         nnz = int(np.count_nonzero(self.dense)) + int(self.used[0])
-        return table_records(self.keys, self.values, self.dense, self.dense_words, self.vocab_size, nnz)  # type: ignore[no-any-return]
+        return table_records(self.keys, self.values, self.dense, self.dense_words, self.vocab_size, nnz)
 
 
 def count_cooccurrences(
