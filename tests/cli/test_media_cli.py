@@ -208,7 +208,7 @@ def test_an_image_query_finds_itself(clip_dir: Path, photos: Path, tmp_path: Pat
     invoke("embed", str(photos), "--model", str(clip_dir), "-o", str(out), "-q")
     found = invoke("similar", str(out), "--queries", str(photos / "d.jpg"), "-k", "2", "--format", "jsonl")
     hits = [json.loads(line) for line in found.stdout.splitlines()]
-    assert [h["id"] for h in hits][0] == "d.jpg" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert hits[0]["id"] == "d.jpg" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_a_corrupt_image_stops_the_run_or_is_skipped_counted_and_listed(
