@@ -266,6 +266,21 @@ def test_a_folder_without_media_is_refused(clip_dir: Path, tmp_path: Path) -> No
     assert "no image or audio files" in refused
 
 
+def test_a_parquet_column_of_image_bytes_embeds_as_the_files_do(clip_dir: Path, photos: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    table = pa.table({"sku": ["x1", "x2"], "jpeg": [(photos / n).read_bytes() for n in ("d.jpg", "a.png")]})
+    pq.write_table(table, tmp_path / "table.parquet")
+    from_column, from_files = tmp_path / "column.parquet", tmp_path / "files.parquet"
+    args = ["--model", str(clip_dir), "-q"]
+    invoke("embed", str(tmp_path / "table.parquet"), "--image-column", "jpeg", "--id-column", "sku", *args,
+           "-o", str(from_column))  # fmt: skip
+    invoke("embed", str(photos / "d.jpg"), str(photos / "a.png"), *args, "-o", str(from_files))
+    ids, vectors, _ = read(from_column)
+    assert ids == ["x1", "x2"]
+    np.testing.assert_allclose(vectors, read(from_files)[1], atol=1e-6)
+
+
 # --- sounds -------------------------------------------------------------------------------------------------------
 
 
@@ -305,6 +320,16 @@ def test_an_audio_layer_equals_the_masked_mean_of_that_hidden_state(
         with torch.inference_mode():
             state = model(input_values=values["input_values"], output_hidden_states=True).hidden_states[1]
         np.testing.assert_allclose(vector, state[0].mean(dim=0).numpy(), atol=1e-5)
+
+
+def test_max_seconds_skips_a_long_clip(xvector_dir: Path, clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "short.parquet"
+    args = ["--max-seconds", "0.1", "--on-error", "skip", "--rejects", str(tmp_path / "rejects.tsv")]
+    invoke("embed", str(clips), "--model", str(xvector_dir), *args, "-o", str(out), "-q")
+    assert read(out)[0] == ["s0.wav", "s2.wav"]  # s1: 2400 samples at 22.05 kHz (0.109 s), s3: 1700 at 16 kHz
+    rejected = (tmp_path / "rejects.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in rejected] == [str(clips / "s1.flac"), str(clips / "s3.wav")]
+    assert all("too long" in line for line in rejected)
 
 
 # --- text layers --------------------------------------------------------------------------------------------------
