@@ -269,10 +269,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"median of {args.rounds} rounds, batch {args.batch_size}, {args.workers} decoding threads; "
         "embedcli decodes files, direct does not"
     )
-    print(f"{'input':<38} {'embedcli':>10} {'direct':>10} {'ratio':>7}   (per second)")
+    print(f"{'input':<44} {'embedcli':>10} {'direct':>10} {'ratio':>7}   (per second)")
     for label, rates, key in rows:
         ratio = rates["embedcli"] / rates["direct"]
-        print(f"{label:<38} {rates['embedcli']:>10.1f} {rates['direct']:>10.1f} {ratio:>6.2f}x")
+        print(f"{label:<44} {rates['embedcli']:>10.1f} {rates['direct']:>10.1f} {ratio:>6.2f}x")
         results[f"{key}_embedcli_per_s"] = rates["embedcli"]
         results[f"{key}_direct_per_s"] = rates["direct"]
         results[f"{key}_ratio"] = ratio
