@@ -6,6 +6,7 @@ happens here, so the CLI only parses, shows progress and words the outcome.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,7 +15,14 @@ from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import Backend, BackendOptions
 from embedcli.backends.models import ModelRef, resolve_model
 from embedcli.embed.into_store import StoreOptions, StoreOutcome, embed_into_store
-from embedcli.embed.media import MediaOptions, is_media_request, media_batches, media_inputs, write_rejects
+from embedcli.embed.media import (
+    MediaInputs,
+    MediaOptions,
+    is_media_request,
+    media_batches,
+    media_inputs,
+    write_rejects,
+)
 from embedcli.embed.pipeline import EmbeddingRun, EmbedReport, EmbedSettings
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
@@ -83,10 +91,14 @@ class EmbedJob:
 
     def __init__(self, request: EmbedRequest) -> None:
         self.request = request
-        self.media = is_media_request(request.inputs, request.media)
+        self.media: MediaInputs | None = None
+        if is_media_request(request.inputs, request.media):
+            # Listed now (the kind comes from the model's config.json), so the progress bar counts files.
+            backend_name = choose_backend(request.backend, resolve_model(request.model))
+            self.media = media_inputs(request.inputs, request.media, backend_name)
         self.reader = (
             None
-            if self.media
+            if self.media is not None
             else RecordReader(
                 request.inputs,
                 texts=list(request.texts),
@@ -100,6 +112,9 @@ class EmbedJob:
 
     @property
     def total_bytes(self) -> int | None:
+        """Bytes of text to read, or the number of image/audio files."""
+        if self.media is not None:
+            return len(self.media.items)
         return self.reader.total_bytes if self.reader is not None else None
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> EmbedOutcome:
@@ -110,8 +125,9 @@ class EmbedJob:
         backend_name = choose_backend(request.backend, model_ref)
         if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":
             raise UsageError("--quantize needs --backend onnx")
-        if reader is None:
-            return self._media(backend_name, model_ref, on_progress)
+        if self.media is not None:
+            return self._media(self.media, backend_name, model_ref, on_progress)
+        assert reader is not None
         if request.backend_options.extra.get("layers") is not None and backend_name != "transformers":
             raise UsageError("--layer/--layers on texts need --backend transformers (or an image or audio model)")
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
@@ -136,12 +152,15 @@ class EmbedJob:
         return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank)
 
     def _media(
-        self, backend_name: str, model_ref: ModelRef, on_progress: Callable[[int, int], None] | None
+        self,
+        inputs: MediaInputs,
+        backend_name: str,
+        model_ref: ModelRef,
+        on_progress: Callable[[int, int], None] | None,
     ) -> EmbedOutcome:
         request = self.request
         if request.output_format is OutputFormat.lance:
             raise UsageError("images and sounds go to a vector file, not a store (yet)", hint="write -o NAME.parquet")
-        inputs = media_inputs(request.inputs, request.media, backend_name)
         backend = open_backend(backend_name, model_ref, request.backend_options)
         run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value)
         rejected: list[tuple[str, str]] = []
@@ -151,11 +170,10 @@ class EmbedJob:
             raise InputError(f"no {inputs.kind.value} could be embedded ({_count(len(rejected), 'file')} rejected)")
         # Media rows have no text: the id (the file's path) names each row.
         with open_vector_writer(request.target, request.output_format, run.provenance(), False) as writer:
-            writer.write(first)
-            for batch in batches:
+            for batch in itertools.chain([first], batches):
                 writer.write(batch)
                 if on_progress is not None:
-                    on_progress(0, run.report.count)
+                    on_progress(run.report.count + len(rejected), run.report.count)
         if request.media.rejects is not None:
             write_rejects(request.media.rejects, rejected)
         return EmbedOutcome(

@@ -183,6 +183,7 @@ def test_files_from_stdin_keep_the_paths_as_written(clip_dir: Path, photos: Path
     assert ids == [str(photos / "b.png"), str(photos / "sub" / "c.png")]
 
 
+@pytest.mark.slow  # two real processes joined by a pipe (~40 s with torch's import on 2 cores)
 def test_text_finds_the_image_transformers_ranks_first_through_a_pipe(clip_dir: Path, photos: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
@@ -211,27 +212,34 @@ def test_an_image_query_finds_itself(clip_dir: Path, photos: Path, tmp_path: Pat
     assert hits[0]["id"] == "d.jpg" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_a_corrupt_image_stops_the_run_or_is_skipped_counted_and_listed(
-    resnet_dir: Path, photos: Path, tmp_path: Path
-) -> None:
+@pytest.fixture
+def mixed(photos: Path, tmp_path: Path) -> Path:
+    """Two good images and a PNG cut after its header."""
     folder = tmp_path / "mixed"
     folder.mkdir()
     for name in ("a.png", "b.png"):
         (folder / name).write_bytes((photos / name).read_bytes())
-    (folder / "broken.png").write_bytes((photos / "e.png").read_bytes()[:60])  # a PNG header, then nothing
+    (folder / "broken.png").write_bytes((photos / "e.png").read_bytes()[:60])
+    return folder
+
+
+@pytest.mark.slow  # a real process, to see the one line the entry point words (~20 s with torch's import)
+def test_a_corrupt_image_stops_the_run_with_one_line_naming_it(resnet_dir: Path, mixed: Path, tmp_path: Path) -> None:
     out = tmp_path / "cnn.parquet"
-    stopped = fails("embed", str(folder), "--model", str(resnet_dir), "-o", str(out), "-q", code=1)
+    stopped = fails("embed", str(mixed), "--model", str(resnet_dir), "-o", str(out), "-q", code=1)
     lines = stopped.strip().splitlines()
-    assert len(lines) == 1 and str(folder / "broken.png") in lines[0], stopped
+    assert len(lines) == 1 and str(mixed / "broken.png") in lines[0] and "truncated" in lines[0], stopped
     assert not out.exists()
 
-    rejects = tmp_path / "rejects.tsv"
+
+def test_a_corrupt_image_is_skipped_counted_and_listed(resnet_dir: Path, mixed: Path, tmp_path: Path) -> None:
+    out, rejects = tmp_path / "cnn.parquet", tmp_path / "rejects.tsv"
     args = ["--on-error", "skip", "--rejects", str(rejects)]
-    skipped = invoke("embed", str(folder), "--model", str(resnet_dir), "-o", str(out), *args)
+    skipped = invoke("embed", str(mixed), "--model", str(resnet_dir), "-o", str(out), *args)
     assert "1 bad file skipped" in skipped.stderr
     assert read(out)[0] == ["a.png", "b.png"]
     listed = rejects.read_text().splitlines()
-    assert len(listed) == 1 and listed[0].startswith(f"{folder / 'broken.png'}\t")
+    assert len(listed) == 1 and listed[0].startswith(f"{mixed / 'broken.png'}\t")
 
 
 def test_a_resnet_layer_equals_the_hidden_state_pooled_by_hand(resnet_dir: Path, photos: Path, tmp_path: Path) -> None:
