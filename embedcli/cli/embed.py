@@ -107,6 +107,7 @@ def embed(
         str | None,
         typer.Option(
             "--files",
+            metavar="FILE",
             help="Read the paths of image/audio files from FILE ('-': stdin), one a line.",
             rich_help_panel=Media,
             show_default=False,
@@ -125,6 +126,7 @@ def embed(
         str | None,
         typer.Option(
             "--image-column",
+            metavar="COL",
             help="Parquet/JSONL column of image paths or bytes.",
             rich_help_panel=Media,
             show_default=False,
@@ -134,6 +136,7 @@ def embed(
         str | None,
         typer.Option(
             "--audio-column",
+            metavar="COL",
             help="Parquet/JSONL column of audio paths or bytes.",
             rich_help_panel=Media,
             show_default=False,
@@ -166,7 +169,12 @@ def embed(
     max_seconds: Annotated[
         float | None,
         typer.Option(
-            "--max-seconds", min=0.0, help="Refuse clips longer than this.", rich_help_panel=Media, show_default=False
+            "--max-seconds",
+            metavar="S",
+            min=0.0,
+            help="Refuse clips longer than this.",
+            rich_help_panel=Media,
+            show_default=False,
         ),
     ] = None,
     quiet: opt.QuietOpt = False,
