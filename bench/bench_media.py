@@ -9,6 +9,8 @@ Sides:
   embedcli  formats.media.decode_batches (files decoded, resampled and prepared on 2 threads) feeding the backend
   min_side  the same, images decoded with decode_image(min_side=224) (JPEG DCT scaling; vectors differ slightly,
             their cosine to the full-size ones is printed)
+  embed_job the whole `embedcli embed FILES -o x.parquet` in-process (EmbedJob): sniffing, model loading, decoding,
+            Parquet writing included
   direct    transformers on the already-decoded images / 16 kHz arrays: the processor (or feature extractor with
             padding and attention mask) and the model, per batch, then the masked mean for audio
 Both sides use the same batch size and torch's default threads. Target: embedcli >= 0.9x direct, decoding
@@ -138,12 +140,35 @@ def _images(root: Path, count: int, batch: int, rounds: int, workers: int) -> di
         )
         return np.concatenate([backend.embed_prepared(b.prepared) for b in batches])
 
-    sides = {"embedcli": embedcli, "direct": direct, "min_side": shrunk}
+    sides = {"embedcli": embedcli, "direct": direct, "min_side": shrunk, "embed_job": _embed_job(paths, folder, batch)}
     seconds, answers = _timed_rounds(sides, rounds)
     np.testing.assert_allclose(answers["embedcli"], answers["direct"], atol=1e-4)
     cosine = np.sum(_unit(answers["min_side"]) * _unit(answers["direct"]), axis=1)
     print(f"min_side=224 vectors against full-size decoding: cosine min {cosine.min():.4f}, mean {cosine.mean():.4f}")
     return {name: count / s for name, s in seconds.items()}
+
+
+def _embed_job(paths: list[Path], model: Path, batch: int) -> Callable[[], np.ndarray]:
+    """`embedcli embed FILES --model DIR -o out.parquet` in-process (EmbedJob, as the command calls it): sniffing,
+    model loading, decoding and writing Parquet included."""
+    import pyarrow.parquet as pq
+
+    from embedcli.backends.base import BackendOptions, Device
+    from embedcli.embed.pipeline import EmbedSettings
+    from embedcli.embed.run import EmbedJob, EmbedRequest
+    from embedcli.formats import OutputFormat
+
+    target = model.parent / "embed_job.parquet"
+
+    def run() -> np.ndarray:
+        request = EmbedRequest(
+            inputs=[str(p) for p in paths], target=str(target), output_format=OutputFormat.parquet, model=str(model),
+            backend_options=BackendOptions(Device.cpu, batch), settings=EmbedSettings(batch_size=batch),
+        )  # fmt: skip
+        EmbedJob(request).run()
+        return np.asarray(pq.read_table(target).column("embedding").to_pylist(), dtype=np.float32)
+
+    return run
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -200,7 +225,8 @@ def _audio(root: Path, count: int, batch: int, rounds: int, workers: int) -> dic
                 out.append(((states * weights).sum(1) / weights.sum(1)).numpy())
         return np.concatenate(out)
 
-    seconds, answers = _timed_rounds({"embedcli": embedcli, "direct": direct}, rounds)
+    sides = {"embedcli": embedcli, "direct": direct, "embed_job": _embed_job(paths, folder, batch)}
+    seconds, answers = _timed_rounds(sides, rounds)
     np.testing.assert_allclose(answers["embedcli"], answers["direct"], atol=1e-4)
     return {name: count / s for name, s in seconds.items()}
 
@@ -232,17 +258,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             rows.append((f"{args.images} JPEG 640x480 -> CLIP", images, "images"))
             shrunk = {"embedcli": images["min_side"], "direct": images["direct"]}
             rows.append(("  the same, decoded with min_side=224", shrunk, "images_min_side"))
+            job = {"embedcli": images["embed_job"], "direct": images["direct"]}
+            rows.append(("  the same, as `embedcli embed` (EmbedJob)", job, "images_embed_job"))
         if args.only != "images":
             clips = _audio(root / "audio", args.clips, args.batch_size, args.rounds, args.workers)
             rows.append((f"{args.clips} FLAC 2-6 s 44.1 kHz -> WavLM", clips, "clips"))
+            job = {"embedcli": clips["embed_job"], "direct": clips["direct"]}
+            rows.append(("  the same, as `embedcli embed` (EmbedJob)", job, "clips_embed_job"))
     print(
         f"median of {args.rounds} rounds, batch {args.batch_size}, {args.workers} decoding threads; "
         "embedcli decodes files, direct does not"
     )
-    print(f"{'input':<38} {'embedcli':>10} {'direct':>10} {'ratio':>7}   (per second)")
+    print(f"{'input':<44} {'embedcli':>10} {'direct':>10} {'ratio':>7}   (per second)")
     for label, rates, key in rows:
         ratio = rates["embedcli"] / rates["direct"]
-        print(f"{label:<38} {rates['embedcli']:>10.1f} {rates['direct']:>10.1f} {ratio:>6.2f}x")
+        print(f"{label:<44} {rates['embedcli']:>10.1f} {rates['direct']:>10.1f} {ratio:>6.2f}x")
         results[f"{key}_embedcli_per_s"] = rates["embedcli"]
         results[f"{key}_direct_per_s"] = rates["direct"]
         results[f"{key}_ratio"] = ratio

@@ -20,7 +20,8 @@ class Provenance:
     """The model and settings behind a set of vectors; every field but `extra` is optional for old files.
 
     `quantization_ranges` is the (dimension, 2) per-dimension (low, high) used for int8/uint8 vectors;
-    `reduction` describes a `reduce` step applied to vectors that `embed` made.
+    `reduction` describes a `reduce` step applied to vectors that `embed` made. `modality` says whether the rows
+    are texts, images or sounds, so `similar` knows which queries can meet them.
     """
 
     embedcli_version: str | None = None
@@ -35,6 +36,8 @@ class Provenance:
     quantize: str | None = None
     quantization_ranges: list[list[float]] | None = None
     reduction: dict[str, Any] | None = None
+    modality: str | None = None  # text, image or audio: what the rows were made from (None: an older file)
+    layers: list[int] | None = None  # the hidden states averaged (--layer/--layers), as the user counted them
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -20,6 +20,10 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "transformers": "embedcli.backends.transformers:TransformersBackend",
     "word-vectors": "embedcli.backends.word_vectors:WordVectorBackend",
     "onnx": "embedcli.backends.onnx.runtime:OnnxBackend",
+    "clip": "embedcli.backends.images:ClipBackend",
+    "image": "embedcli.backends.images:ImageEncoderBackend",
+    "audio": "embedcli.backends.audio:AudioEncoderBackend",
+    "xvector": "embedcli.backends.audio:XVectorBackend",
 }
 
 
@@ -35,10 +39,18 @@ def backend_names() -> list[str]:
 
 
 def choose_backend(name: str | None, model: ModelRef) -> str:
-    """The backend to use: the one named, else word vectors for a model file, else sentence-transformers."""
+    """The backend to use: the one named, else word vectors for a model file, else the media backend an image or
+    audio model's config.json calls for, else the default text backend."""
     if name:
         return name
-    return "word-vectors" if model.source is ModelSource.file else DEFAULT_BACKEND
+    if model.source is ModelSource.file:
+        return "word-vectors"
+    from embedcli.backends.media_base import media_backend_for  # reads config.json only; imports no model library
+
+    media = media_backend_for(model)
+    if media is not None:
+        return media
+    return DEFAULT_BACKEND
 
 
 def backend_class(name: str) -> type[Backend]:

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from embedcli.backends.base import BackendOptions, length_sorted_batches
+from embedcli.backends.base import BackendOptions, Modality, length_sorted_batches
 from embedcli.backends.layers import masked_mean, selected_states
-from embedcli.backends.media_base import MediaBackend, Modality, load_failure, quiet_transformers, torch_device
+from embedcli.backends.media_base import MediaBackend, load_failure, quiet_transformers, torch_device
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 

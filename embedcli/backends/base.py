@@ -21,6 +21,14 @@ class Device(str, Enum):
     mps = "mps"
 
 
+class Modality(str, Enum):
+    """What a backend embeds (media backends may take several)."""
+
+    text = "text"
+    image = "image"
+    audio = "audio"
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     """Engine options a backend may honour. Backends ignore what does not apply to them."""

@@ -10,25 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, Device
+from embedcli.backends.base import Backend, BackendOptions, Device, Modality
 from embedcli.backends.layers import LayerSelection, layer_options
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 
 if TYPE_CHECKING:
     from PIL import Image
-
-
-class Modality(str, Enum):
-    text = "text"
-    image = "image"
-    audio = "audio"
 
 
 class MediaBackend(Backend):

@@ -8,6 +8,7 @@ import numpy as np
 
 from embedcli.backends.base import Backend, BackendOptions, cut_long_texts, length_sorted_batches
 from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, token_counter, torch_device
+from embedcli.backends.layers import layer_options, pool_text_layers
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 
@@ -33,6 +34,7 @@ class TransformersBackend(Backend):
             raise load_failure(model, exc) from None
         self._model.to(self._device).eval()
         self._limit = options.max_length or self._model_limit()
+        self.layers = layer_options(options.extra)  # None: the last state; else the mean of these hidden states
 
     def _model_limit(self) -> int | None:
         limits = [
@@ -66,14 +68,18 @@ class TransformersBackend(Backend):
             ).to(self._device)
             with torch.inference_mode():
                 try:
-                    tokens = self._model(**batch).last_hidden_state
+                    outputs = self._model(**batch, output_hidden_states=self.layers is not None)
                 except (RuntimeError, IndexError) as exc:
                     raise ModelError(f"model '{self.model.name}' failed on a batch: {exc}") from None
-            out[indices] = mean_pool(tokens, batch["attention_mask"]).float().cpu().numpy()
+            pooled = pool_text_layers(outputs, batch["attention_mask"], self.layers, self.model.name)
+            out[indices] = pooled.float().cpu().numpy()
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "pooling": "mean"}
+        described = {**super().describe(), "pooling": "mean"}
+        if self.layers is not None:
+            described["layers"] = list(self.layers.layers)
+        return described
 
 
 def mean_pool(tokens: Any, attention_mask: Any) -> Any:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from embedcli.backends.base import BackendOptions, Device
+from embedcli.backends.base import BackendOptions, Device, Modality
 from embedcli.backends.onnx import Quantize
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
@@ -18,6 +19,12 @@ from embedcli.precision import Precision
 
 if TYPE_CHECKING:
     from embedcli.embed.run import EmbedOutcome
+
+
+class OnError(str, Enum):
+    stop = "stop"
+    skip = "skip"
+
 
 EPILOG = """\
 Examples:
@@ -43,7 +50,17 @@ Examples:
   embedcli embed -t "hello world" --backend onnx --format jsonl
 
   embedcli embed docs.txt --model word2vec.bin -o v.parquet
+
+  embedcli embed photos/ --model ./clip-vit-b-32 -o photos.parquet
+
+  find shots -name '*.png' | embedcli embed --files - --model ./clip-vit-b-32 -o shots.parquet
+
+  embedcli embed clips/*.wav --model ./hubert-base --layer 6 -o speech.parquet
+
+  embedcli embed docs.txt --backend transformers --model ./bert-base --layers 1,-1 -o v.parquet
 """
+
+Media = "Images and sounds"
 
 
 def embed(
@@ -91,20 +108,101 @@ def embed(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Store (.lance): embed everything again, even with new settings.")
     ] = False,
+    files: Annotated[
+        str | None,
+        typer.Option(
+            "--files",
+            metavar="FILE",
+            help="Read the paths of image/audio files from FILE ('-': stdin), one a line.",
+            rich_help_panel=Media,
+            show_default=False,
+        ),
+    ] = None,
+    modality: Annotated[
+        Modality | None,
+        typer.Option(
+            "--modality",
+            help="Read the inputs as this (default: by content).",
+            rich_help_panel=Media,
+            show_default=False,
+        ),
+    ] = None,
+    image_column: Annotated[
+        str | None,
+        typer.Option(
+            "--image-column",
+            metavar="COL",
+            help="Parquet/JSONL column of image paths or bytes.",
+            rich_help_panel=Media,
+            show_default=False,
+        ),
+    ] = None,
+    audio_column: Annotated[
+        str | None,
+        typer.Option(
+            "--audio-column",
+            metavar="COL",
+            help="Parquet/JSONL column of audio paths or bytes.",
+            rich_help_panel=Media,
+            show_default=False,
+        ),
+    ] = None,
+    layer: Annotated[
+        int | None,
+        typer.Option(
+            "--layer", help="Pool this hidden state (negative: from the end; 0: the embeddings).", show_default=False
+        ),
+    ] = None,
+    layers: Annotated[
+        str | None,
+        typer.Option("--layers", metavar="A,B|A:B", help="Average these hidden states, then pool.", show_default=False),
+    ] = None,
+    on_error: Annotated[
+        OnError,
+        typer.Option("--on-error", help="A bad image/audio file: stop, or skip and count it.", rich_help_panel=Media),
+    ] = OnError.stop,
+    rejects: Annotated[
+        str | None,
+        typer.Option(
+            "--rejects",
+            metavar="FILE",
+            help="List the skipped files here (file, tab, reason).",
+            rich_help_panel=Media,
+            show_default=False,
+        ),
+    ] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--max-seconds",
+            metavar="S",
+            min=0.0,
+            help="Refuse clips longer than this.",
+            rich_help_panel=Media,
+            show_default=False,
+        ),
+    ] = None,
     quiet: opt.QuietOpt = False,
 ) -> None:
-    """Turn texts into vectors: one text per line, or a JSONL/CSV/TSV/Parquet field, from files or stdin.
+    """Turn texts, images or sounds into vectors: one text per line, a JSONL/CSV/TSV/Parquet field, or image and
+    audio files (folders, globs, --files -), judged by content.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.backends.layers import parse_layers
     from embedcli.embed.into_store import StoreOptions
+    from embedcli.embed.media import MediaOptions
     from embedcli.embed.pipeline import EmbedSettings
     from embedcli.embed.run import EmbedJob, EmbedRequest
     from embedcli.formats.sources import Decoding
     from embedcli.formats.text_inputs import FieldSpec
 
-    paths = resolve_inputs(inputs, has_literal=bool(text))
+    if layer is not None and layers is not None:
+        raise UsageError("give --layer or --layers, not both")
+    chosen_layers = layer if layer is not None else layers
+    selection = parse_layers(chosen_layers) if chosen_layers is not None else None
+    paths = resolve_inputs(inputs, has_literal=bool(text) or files is not None)
     # The model is read too: a local model file or folder is never an output (a hub id or package name is no path).
     reads = [*paths, model if model and os.path.exists(model) else None]
     target, out_format = resolve_output(output, fmt, reads)
@@ -123,12 +221,22 @@ def embed(
             batch_size=batch_size,
             max_length=max_length,
             prompt=prompt,
-            extra={"quantize": quantize.value, "threads": threads},
+            extra={"quantize": quantize.value, "threads": threads, "layers": selection},
             announce=None if quiet else info,
         ),
         settings=EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
         keep_text=keep_text,
         store=StoreOptions(prune=prune, rebuild=rebuild),
+        media=MediaOptions(
+            modality=modality,
+            files_from=files,
+            image_column=image_column,
+            audio_column=audio_column,
+            id_column=id_column,
+            skip_bad=on_error is OnError.skip,
+            rejects=rejects,
+            max_seconds=max_seconds,
+        ),
     )
     if (prune or rebuild) and out_format is not OutputFormat.lance:
         raise UsageError("--prune and --rebuild apply to a store: write to -o NAME.lance")
@@ -152,8 +260,9 @@ def _summarize_store(outcome: EmbedOutcome, path: str, inputs: list[str]) -> Non
 
 def _summarize(outcome: EmbedOutcome) -> None:
     report, meta, skipped = outcome.report, outcome.provenance, outcome.skipped_blank
+    noun = {"image": "image", "audio": "clip"}.get(outcome.modality, "text")
     parts = [
-        f"embedded {plural(report.count, 'text')} in {report.seconds:.1f} s ({report.rate:,.0f} texts/s)",
+        f"embedded {plural(report.count, noun)} in {report.seconds:.1f} s ({report.rate:,.0f} {noun}s/s)",
         f"{outcome.dimension}-d {meta.precision}",
         f"{meta.backend} {meta.model}",
     ]
@@ -161,6 +270,10 @@ def _summarize(outcome: EmbedOutcome) -> None:
         parts.append(f"{plural(skipped, 'blank line')} skipped")
     if outcome.replaced:
         parts.append(f"{plural(outcome.replaced, 'invalid byte sequence')} replaced with U+FFFD")
+    if outcome.rejected:
+        parts.append(f"{plural(len(outcome.rejected), 'bad file')} skipped")
+    if outcome.skipped_files:
+        parts.append(f"{plural(outcome.skipped_files, 'other file')} in folders left out")
     if report.truncated:
         parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
     info(" · ".join(parts + report.notes))

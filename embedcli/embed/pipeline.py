@@ -52,7 +52,7 @@ class EmbedReport:
 class EmbeddingRun:
     """Embeds records with a backend. Iterate `batches()`; read `provenance()` once the first batch exists."""
 
-    def __init__(self, backend: Backend, settings: EmbedSettings) -> None:
+    def __init__(self, backend: Backend, settings: EmbedSettings, modality: str = "text") -> None:
         if settings.batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
         if settings.dim is not None and not 0 < settings.dim <= backend.dimension:
@@ -60,7 +60,9 @@ class EmbeddingRun:
         self.backend = backend
         self.settings = settings
         self.report = EmbedReport()
+        self.modality = modality
         self._ranges: np.ndarray | None = None
+        self._started: float | None = None
 
     def use_ranges(self, ranges: np.ndarray) -> None:
         """Quantize int8/uint8 with these (2, dimension) calibration ranges instead of measuring the first batch."""
@@ -86,6 +88,20 @@ class EmbeddingRun:
                 on_progress(self.report)
             yield EmbeddedBatch([r.id for r in chunk], texts, vectors)
         self.report.notes = self.backend.notes()
+
+    def shaped(self, ids: list[str], vectors: np.ndarray) -> EmbeddedBatch:
+        """A batch the caller embedded itself (decoded images or sounds), shaped like `batches()` shapes its own;
+        the row ids stand in for texts."""
+        if self._started is None:
+            self._started = time.perf_counter()
+        shaped = self._shape(vectors, [Record(i, i) for i in ids])
+        self.report.count += len(ids)
+        self.report.seconds = time.perf_counter() - self._started
+        return EmbeddedBatch(list(ids), list(ids), shaped)
+
+    def start_clock(self) -> None:
+        """Count `report.seconds` for `shaped()` batches from now (decoding of the first batch included)."""
+        self._started = time.perf_counter()
 
     def _shape(self, vectors: np.ndarray, chunk: list[Record]) -> np.ndarray:
         expected = (len(chunk), self.backend.dimension)
@@ -115,6 +131,7 @@ class EmbeddingRun:
             "precision": self.settings.precision.value,
             "prompt": self.backend.options.prompt,
             "truncate_dim": self.settings.dim,
+            "modality": self.modality,
         }
         if self._ranges is not None:
             meta["quantization_ranges"] = self._ranges.tolist()

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedcli.backends.base import BackendOptions
+from embedcli.backends import choose_backend
+from embedcli.backends.base import Backend, BackendOptions
 from embedcli.backends.models import resolve_model
+from embedcli.embed.media import MediaInputs, MediaItem, MediaOptions, media_batches
 from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
 from embedcli.embed.run import open_backend
 from embedcli.errors import InputError, UsageError
+from embedcli.formats.media import MediaKind
 from embedcli.provenance import Provenance
 from embedcli.records import Record
 
@@ -42,6 +45,12 @@ def embed_query_texts(
     if choice.model and recorded and resolve_model(recorded).location != model_ref.location:
         warnings.append(f"{corpus_name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
     backend_name = choice.backend or (meta.backend if not choice.model else None)
+    if choose_backend(backend_name, model_ref) in ("image", "audio", "xvector"):
+        raise UsageError(
+            f"{corpus_name} holds {meta.modality or 'image or audio'} vectors of {model_ref.name}, a model with no "
+            "text side: text queries cannot be compared with them",
+            hint="query with a file of the same kind (--queries FILE), or embed the corpus with a CLIP model",
+        )
     prompt = choice.prompt if choice.prompt is not None else meta.prompt
     same_model = not choice.model
     # Re-embed as the corpus was embedded: its length limit and, for onnx, its quantization.
@@ -64,3 +73,33 @@ def embed_query_texts(
             hint="embed the queries with the corpus's model (drop --model)",
         )
     return vectors, warnings + backend.notes()
+
+
+def embed_query_media(
+    paths: list[str], kind: MediaKind, provenance: Provenance, corpus_name: str, dimension: int, choice: ModelChoice
+) -> np.ndarray:
+    """Embed image or audio query files with the model the corpus records (or `choice.model`), shaped as the corpus
+    was (normalisation, truncation). Returns float32 (len(paths), dimension); InputError for a bad file or one the
+    model cannot take, or a dimension that differs from the corpus's."""
+    recorded = provenance.model
+    if choice.model is None and not recorded:
+        raise UsageError(
+            f"{corpus_name} does not record the model that made it, so image and audio queries cannot be embedded",
+            hint="pass --model naming that model",
+        )
+    model_ref = resolve_model(choice.model or recorded)
+    backend: Backend = open_backend(
+        choice.backend or (provenance.backend if not choice.model else None),
+        model_ref,
+        BackendOptions(batch_size=choice.batch_size, extra={"layers": provenance.layers}),
+    )
+    dim = provenance.truncate_dim if not choice.model else None
+    settings = EmbedSettings(batch_size=choice.batch_size, normalize=bool(provenance.normalized), dim=dim)
+    run = EmbeddingRun(backend, settings, modality=kind.value)
+    inputs = MediaInputs([MediaItem(p, p, p) for p in paths], kind)
+    vectors = np.concatenate([b.vectors for b in media_batches(run, inputs, MediaOptions(), choice.batch_size, [])])
+    if vectors.shape[1] != dimension:
+        raise InputError(
+            f"the query model {model_ref.name} makes {vectors.shape[1]}-d vectors, the corpus has {dimension}-d"
+        )
+    return vectors

@@ -6,6 +6,7 @@ happens here, so the CLI only parses, shows progress and words the outcome.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,6 +15,14 @@ from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import Backend, BackendOptions
 from embedcli.backends.models import ModelRef, resolve_model
 from embedcli.embed.into_store import StoreOptions, StoreOutcome, embed_into_store
+from embedcli.embed.media import (
+    MediaInputs,
+    MediaOptions,
+    is_media_request,
+    media_batches,
+    media_inputs,
+    write_rejects,
+)
 from embedcli.embed.pipeline import EmbeddingRun, EmbedReport, EmbedSettings
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
@@ -56,12 +65,17 @@ class EmbedRequest:
     settings: EmbedSettings = field(default_factory=EmbedSettings)
     keep_text: bool = True
     store: StoreOptions = field(default_factory=StoreOptions)
+    media: MediaOptions = field(default_factory=MediaOptions)
 
 
 @dataclass
 class EmbedOutcome:
     """What a finished run did: the report (counts, time, notes), the recorded provenance, skipped lines, and how
-    many invalid byte sequences `--errors replace` replaced."""
+    many invalid byte sequences `--errors replace` replaced.
+
+    For images and sounds: `modality`, `rejected` (files left out by `--on-error skip`: label, reason) and
+    `skipped_files` (files in walked folders that were not of the kind embedded).
+    """
 
     report: EmbedReport
     provenance: Provenance
@@ -69,6 +83,9 @@ class EmbedOutcome:
     skipped_blank: int
     store: StoreOutcome | None = None  # set when the output was a store
     replaced: int = 0
+    modality: str = "text"
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    skipped_files: int = 0
 
 
 class EmbedJob:
@@ -76,19 +93,31 @@ class EmbedJob:
 
     def __init__(self, request: EmbedRequest) -> None:
         self.request = request
-        self.reader = RecordReader(
-            request.inputs,
-            texts=list(request.texts),
-            decoding=request.decoding,
-            input_format=request.input_format,
-            fields=request.fields,
-            # A store keys rows by id: plain-text lines get file:line ids even from one file.
-            name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
+        self.media: MediaInputs | None = None
+        if is_media_request(request.inputs, request.media):
+            # Listed now (the kind comes from the model's config.json), so the progress bar counts files.
+            backend_name = choose_backend(request.backend, resolve_model(request.model))
+            self.media = media_inputs(request.inputs, request.media, backend_name)
+        self.reader = (
+            None
+            if self.media is not None
+            else RecordReader(
+                request.inputs,
+                texts=list(request.texts),
+                decoding=request.decoding,
+                input_format=request.input_format,
+                fields=request.fields,
+                # A store keys rows by id: plain-text lines get file:line ids even from one file.
+                name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
+            )
         )
 
     @property
     def total_bytes(self) -> int | None:
-        return self.reader.total_bytes
+        """Bytes of text to read, or the number of image/audio files."""
+        if self.media is not None:
+            return len(self.media.items)
+        return self.reader.total_bytes if self.reader is not None else None
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> EmbedOutcome:
         """Embed every record and write the output whole. `on_progress(bytes_read, texts_embedded)` after each
@@ -98,6 +127,11 @@ class EmbedJob:
         backend_name = choose_backend(request.backend, model_ref)
         if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":
             raise UsageError("--quantize needs --backend onnx")
+        if self.media is not None:
+            return self._media(self.media, backend_name, model_ref, on_progress)
+        assert reader is not None
+        if request.backend_options.extra.get("layers") is not None and backend_name != "transformers":
+            raise UsageError("--layer/--layers on texts need --backend transformers (or an image or audio model)")
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
         if request.output_format is OutputFormat.lance:
             assert request.target is not None  # the resolver refuses a store on stdout
@@ -119,8 +153,44 @@ class EmbedJob:
                 writer.write(batch)
         return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank, replaced=reader.replaced)
 
+    def _media(
+        self,
+        inputs: MediaInputs,
+        backend_name: str,
+        model_ref: ModelRef,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> EmbedOutcome:
+        request = self.request
+        if request.output_format is OutputFormat.lance:
+            raise UsageError("images and sounds go to a vector file, not a store (yet)", hint="write -o NAME.parquet")
+        backend = open_backend(backend_name, model_ref, request.backend_options)
+        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value)
+        rejected: list[tuple[str, str]] = []
+        batches = media_batches(run, inputs, request.media, request.settings.batch_size, rejected)
+        first = next(batches, None)
+        if first is None:
+            raise InputError(f"no {inputs.kind.value} could be embedded ({_count(len(rejected), 'file')} rejected)")
+        # Media rows have no text: the id (the file's path) names each row.
+        with open_vector_writer(request.target, request.output_format, run.provenance(), False) as writer:
+            for batch in itertools.chain([first], batches):
+                writer.write(batch)
+                if on_progress is not None:
+                    on_progress(run.report.count + len(rejected), run.report.count)
+        if request.media.rejects is not None:
+            write_rejects(request.media.rejects, rejected)
+        return EmbedOutcome(
+            run.report,
+            run.provenance(),
+            run.dimension,
+            0,
+            modality=inputs.kind.value,
+            rejected=rejected,
+            skipped_files=inputs.skipped_files,
+        )
+
     def _into_store(self, run: EmbeddingRun, path: str, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
         reader = self.reader
+        assert reader is not None
 
         def progress(embedded: int) -> None:
             if on_progress is not None:

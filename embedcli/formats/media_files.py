@@ -97,3 +97,43 @@ def _first_time(path: Path, seen: set[Path]) -> bool:
         return False
     seen.add(key)
     return True
+
+
+def read_media_column(
+    path: str, column: str, id_column: str | None = None, option: str = "--image-column"
+) -> list[tuple[str, str | bytes]]:
+    """(id, source) pairs from a Parquet or JSONL table whose `column` holds file paths or file contents (bytes).
+
+    Ids come from `id_column`, else the 1-based row number. Null cells raise InputError naming the row; a missing
+    column raises UsageError naming `option`. Paths are used as written (relative to the working folder).
+    """
+    from embedcli.formats import InputFormat, input_format_for
+
+    fmt = input_format_for(path)
+    if fmt is InputFormat.parquet:
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        for wanted, flag in ((column, option), (id_column, "--id-column")):
+            if wanted is not None and wanted not in names:
+                raise UsageError(f"{path}: no column '{wanted}' for {flag}; it has: {', '.join(names)}")
+        table = pq.read_table(path, columns=[c for c in (column, id_column) if c is not None])
+        values = table.column(column).to_pylist()
+        ids = table.column(id_column).to_pylist() if id_column else None
+    elif fmt is InputFormat.jsonl:
+        import orjson
+
+        rows = [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+        missing = next((n for n, row in enumerate(rows, 1) if column not in row), None)
+        if missing is not None:
+            raise UsageError(f"{path}: line {missing} has no field '{column}' for {option}")
+        values = [row[column] for row in rows]
+        ids = [row.get(id_column) for row in rows] if id_column else None
+    else:
+        raise UsageError(f"{option} reads a Parquet or JSONL file, not {path}")
+    pairs: list[tuple[str, str | bytes]] = []
+    for n, value in enumerate(values, 1):
+        if not isinstance(value, (str, bytes)) or not value:
+            raise InputError(f"{path}: row {n} of column '{column}' holds no path or bytes")
+        pairs.append((str(ids[n - 1]) if ids is not None else str(n), value))
+    return pairs

@@ -7,14 +7,16 @@ have the same dimension. Everything is checked before the search starts.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedcli.embed import ModelChoice, embed_query_texts
+from embedcli.embed import ModelChoice, embed_query_media, embed_query_texts
 from embedcli.errors import InputError
 from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
+from embedcli.formats.media import sniff_file
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.formats.vector_files import read_vector_table, sniff_format, stored_precision, vector_format_for
 from embedcli.metrics import Metric
@@ -59,7 +61,12 @@ def is_vector_file(path: str, vector_column: str = "embedding") -> bool:
 
 
 def file_queries(path: str, corpus: Corpus, choice: ModelChoice) -> tuple[Queries, list[str]]:
-    """--queries FILE: vectors (checked against the corpus) or texts (one per line, or JSONL/CSV fields)."""
+    """--queries FILE: an image or sound (judged by content, embedded with the corpus's model), vectors (checked
+    against the corpus) or texts (one per line, or JSONL/CSV fields)."""
+    sniffed = sniff_file(path) if path != STDIO and os.path.isfile(path) else None
+    if sniffed is not None:
+        vectors = embed_query_media([path], sniffed.kind, corpus.provenance, corpus.name, corpus.dimension, choice)
+        return Queries(labels=[path], vectors=vectors), []
     if is_vector_file(path):
         return vector_queries(path, corpus), []
     records = list(RecordReader([path]))
