@@ -8,6 +8,7 @@ import typer
 
 from embedcli.backends.base import BackendOptions, Device
 from embedcli.backends.onnx.runtime import Quantize
+from embedcli.cli import embed_engine as eng
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
@@ -42,6 +43,10 @@ Examples:
   embedcli embed -t "hello world" --backend onnx --format jsonl
 
   embedcli embed docs.txt --model word2vec.bin -o v.parquet
+
+  embedcli embed corpus/*.parquet --text-column text --id-column id -o vectors/ --engine ray
+
+  embedcli embed s3://bucket/corpus/ -o s3://bucket/vectors/ --engine ray --ray-address auto
 """
 
 
@@ -88,13 +93,20 @@ def embed(
         bool, typer.Option("--rebuild", help="Store (.lance): embed everything again, even with new settings.")
     ] = False,
     quiet: opt.QuietOpt = False,
+    engine: eng.EngineOpt = eng.Engine.local,
+    ray_address: eng.RayAddressOpt = None,
+    workers: eng.WorkersOpt = None,
+    cpus_per_worker: eng.CpusPerWorkerOpt = 1.0,
+    gpus_per_worker: eng.GpusPerWorkerOpt = 0.0,
+    shard_rows: eng.ShardRowsOpt = eng.DEFAULT_SHARD_ROWS,
 ) -> None:
     """Turn texts into vectors: one text per line, or a JSONL/CSV/TSV/Parquet field, from files or stdin.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     paths = resolve_inputs(inputs, has_literal=bool(text))
-    target, out_format = resolve_output(output, fmt, paths)
+    ray = eng.ray_options(engine, ray_address, workers, cpus_per_worker, gpus_per_worker, shard_rows)
+    target, out_format = eng.ray_target(output, fmt) if ray else resolve_output(output, fmt, paths)
     request = EmbedRequest(
         inputs=paths,
         target=target,
@@ -116,6 +128,7 @@ def embed(
         settings=EmbedSettings(batch_size=batch_size, normalize=normalize, dim=dim, precision=precision),
         keep_text=keep_text,
         store=StoreOptions(prune=prune, rebuild=rebuild),
+        ray=ray,
     )
     if (prune or rebuild) and out_format is not OutputFormat.lance:
         raise UsageError("--prune and --rebuild apply to a store: write to -o NAME.lance")
@@ -148,4 +161,9 @@ def _summarize(outcome: EmbedOutcome) -> None:
         parts.append(f"{plural(skipped, 'blank line')} skipped")
     if report.truncated:
         parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
+    if outcome.shards is not None:
+        shards = outcome.shards
+        parts.append(
+            f"{shards.computed:,} of {plural(shards.total, 'shard')} computed on {plural(shards.workers, 'worker')}"
+        )
     info(" · ".join(parts + report.notes))

@@ -6,9 +6,10 @@ happens here, so the CLI only parses, shows progress and words the outcome.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import Backend, BackendOptions
@@ -22,6 +23,9 @@ from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.formats.word_vectors import load_word_vectors
 from embedcli.provenance import Provenance
+
+if TYPE_CHECKING:
+    from embedcli.embed.ray_engine import RayOptions, ShardSummary
 
 
 def open_backend(name: str | None, model: ModelRef, options: BackendOptions) -> Backend:
@@ -56,6 +60,7 @@ class EmbedRequest:
     settings: EmbedSettings = field(default_factory=EmbedSettings)
     keep_text: bool = True
     store: StoreOptions = field(default_factory=StoreOptions)
+    ray: RayOptions | None = None  # None: the local engine; else run on Ray into a shard folder or a store
 
 
 @dataclass
@@ -67,6 +72,7 @@ class EmbedOutcome:
     dimension: int
     skipped_blank: int
     store: StoreOutcome | None = None  # set when the output was a store
+    shards: ShardSummary | None = None  # set by --engine ray
 
 
 class EmbedJob:
@@ -74,6 +80,10 @@ class EmbedJob:
 
     def __init__(self, request: EmbedRequest) -> None:
         self.request = request
+        # --engine ray reads its inputs itself (they may be remote), after the cluster is up.
+        self.reader: RecordReader | None = None
+        if request.ray is not None:
+            return
         self.reader = RecordReader(
             request.inputs,
             texts=list(request.texts),
@@ -86,12 +96,20 @@ class EmbedJob:
 
     @property
     def total_bytes(self) -> int | None:
+        if self.reader is None:
+            local = not any("://" in p for p in self.request.inputs)
+            return sum(os.path.getsize(p) for p in self.request.inputs) if local and self.request.inputs else None
         return self.reader.total_bytes
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> EmbedOutcome:
         """Embed every record and write the output whole. `on_progress(bytes_read, texts_embedded)` after each
         batch. Raises InputError when there is nothing to embed; the output then does not appear."""
         request, reader = self.request, self.reader
+        if request.ray is not None:
+            from embedcli.embed.ray_engine import embed_with_ray
+
+            return embed_with_ray(request, request.ray, on_progress)
+        assert reader is not None
         model_ref = resolve_model(request.model)
         backend_name = choose_backend(request.backend, model_ref)
         if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":
@@ -119,6 +137,7 @@ class EmbedJob:
 
     def _into_store(self, run: EmbeddingRun, path: str, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
         reader = self.reader
+        assert reader is not None
 
         def progress(embedded: int) -> None:
             if on_progress is not None:
