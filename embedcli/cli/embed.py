@@ -166,4 +166,5 @@ def _summarize(outcome: EmbedOutcome) -> None:
         parts.append(
             f"{shards.computed:,} of {plural(shards.total, 'shard')} computed on {plural(shards.workers, 'worker')}"
         )
+        parts.append(f"Ray start-up {shards.startup_seconds:.1f} s")
     info(" · ".join(parts + report.notes))

@@ -105,6 +105,10 @@ class ShardEmbedder:
         self.spec = spec
         self.run = EmbeddingRun(open_backend(spec.backend, resolve_model(spec.model), options), spec.settings)
 
+    def ready(self) -> int:
+        """The model's dimension, once loaded (the driver waits on this to time the start-up)."""
+        return self.run.dimension
+
     def embed_shard(self, shard: Shard, root: str) -> dict[str, Any]:
         """Embed `shard`, write its part whole, then its marker. Returns index, rows, seconds, provenance."""
         started = time.perf_counter()
@@ -206,6 +210,7 @@ def embed_with_ray(
         records = _InputRecords(request, scratch)
         try:
             with _actor_pool(request, options, workers, keep=not owned) as actors:
+                _result_all([actor.ready.remote() for actor in actors])
                 summary = ShardSummary(workers=len(actors), startup_seconds=time.perf_counter() - started)
                 if request.output_format is OutputFormat.lance:
                     return _into_store(request, records, actors, summary, on_progress)
@@ -215,7 +220,7 @@ def embed_with_ray(
                 _drop_partial(request.target)  # after the actors are stopped: none is still writing
     if summary.rows == 0:
         raise InputError(f"no text to embed ({records.skipped_blank:,} blank lines skipped)")
-    report.seconds = time.perf_counter() - started
+    report.seconds = time.perf_counter() - started - summary.startup_seconds  # the rate is the steady one
     outcome = EmbedOutcome(report, provenance, int(provenance.dimension or 0), records.skipped_blank)
     outcome.shards = summary
     return outcome
@@ -413,6 +418,10 @@ def _result(ref: Any) -> Any:
         raise ModelError(f"a Ray worker failed: {cause or exc}") from None
     except ray.exceptions.RayActorError as exc:
         raise ModelError(f"a Ray worker died: {exc}") from None
+
+
+def _result_all(refs: list[Any]) -> list[Any]:
+    return [_result(ref) for ref in refs]
 
 
 def _drop_partial(root: str) -> None:

@@ -237,3 +237,38 @@ def test_the_cli_with_its_own_cluster_writes_nothing_on_stdout(corpus, tiny_st_d
     assert proc.stdout == b""
     assert b"INFO" not in proc.stderr and b"WARNING" not in proc.stderr, proc.stderr.decode()
     assert orjson.loads((out / MANIFEST).read_bytes())["rows"] == ROWS
+
+
+def test_the_cli_joins_a_cluster_started_with_ray_start(corpus, tiny_st_dir, tmp_path):
+    import signal
+    import time
+
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("RAY_ADDRESS", None)
+    head = [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2"]
+    head += ["--include-dashboard=false", "--disable-usage-stats", "--block"]
+    # Its own process group, so ending it ends only the processes this test started (never `ray stop`).
+    server = subprocess.Popen(
+        head, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        out = tmp_path / "vectors"
+        args = [str(corpus), "--text-column", "text", "--id-column", "id", "-o", str(out), "--engine", "ray"]
+        args += ["--model", str(tiny_st_dir), "--workers", "1", "--shard-rows", "128", "--batch-size", str(BATCH)]
+        args += ["--ray-address", f"127.0.0.1:{port}"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "embedcli", "embed", *args], capture_output=True, env=env, timeout=240
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stdout == b""
+        assert orjson.loads((out / MANIFEST).read_bytes())["rows"] == ROWS
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
