@@ -166,7 +166,14 @@ def ray_cluster(options: RayOptions) -> Iterator[tuple[int, bool]]:
     if owned:
         quiet: dict[str, Any] = {"log_to_driver": False, "configure_logging": False, "logging_level": logging.ERROR}
         if options.address:
-            ray.init(address=options.address, **quiet)
+            try:
+                ray.init(address=options.address, **quiet)
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError or its own types here
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UsageError(
+                    f"cannot join the Ray cluster at {options.address}: {reason[:300]}",
+                    hint="is it running? A cluster with token authentication needs RAY_AUTH_MODE=token here too",
+                ) from None
         else:
             workers = options.workers or max(1, int((os.cpu_count() or 2) - 1) // max(1, int(options.cpus_per_worker)))
             # One CPU slot more than the actors take: reading and the driver's tasks must never wait for a slot

@@ -246,6 +246,7 @@ def test_the_cli_joins_a_cluster_started_with_ray_start(corpus, tiny_st_dir, tmp
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("RAY_ADDRESS", None)
+    env["RAY_AUTH_MODE"] = "token"  # `ray start` enables token auth; a client joining it says so (Ray's docs)
     head = [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2"]
     head += ["--include-dashboard=false", "--disable-usage-stats", "--block"]
     # Its own process group, so ending it ends only the processes this test started (never `ray stop`).
