@@ -10,6 +10,7 @@ import typer
 
 from embedcli.backends.base import BackendOptions, Device, Modality
 from embedcli.backends.onnx import Quantize
+from embedcli.cli import embed_engine as eng
 from embedcli.cli import options as opt
 from embedcli.cli.console import info, plural, progress_bar
 from embedcli.cli.io import resolve_inputs, resolve_output
@@ -58,6 +59,10 @@ Examples:
   embedcli embed clips/*.wav --model ./hubert-base --layer 6 -o speech.parquet
 
   embedcli embed docs.txt --backend transformers --model ./bert-base --layers 1,-1 -o v.parquet
+
+  embedcli embed corpus/*.parquet --text-column text --id-column id -o vectors/ --engine ray
+
+  embedcli embed s3://bucket/corpus/ -o s3://bucket/vectors/ --engine ray --ray-address auto
 """
 
 Media = "Images and sounds"
@@ -183,6 +188,12 @@ def embed(
         ),
     ] = None,
     quiet: opt.QuietOpt = False,
+    engine: eng.EngineOpt = eng.Engine.local,
+    ray_address: eng.RayAddressOpt = None,
+    workers: eng.WorkersOpt = None,
+    cpus_per_worker: eng.CpusPerWorkerOpt = 1.0,
+    gpus_per_worker: eng.GpusPerWorkerOpt = 0.0,
+    shard_rows: eng.ShardRowsOpt = eng.DEFAULT_SHARD_ROWS,
 ) -> None:
     """Turn texts, images or sounds into vectors: one text per line, a JSONL/CSV/TSV/Parquet field, or image and
     audio files (folders, globs, --files -), judged by content.
@@ -203,9 +214,10 @@ def embed(
     chosen_layers = layer if layer is not None else layers
     selection = parse_layers(chosen_layers) if chosen_layers is not None else None
     paths = resolve_inputs(inputs, has_literal=bool(text) or files is not None)
+    ray = eng.ray_options(engine, ray_address, workers, cpus_per_worker, gpus_per_worker, shard_rows)
     # The model is read too: a local model file or folder is never an output (a hub id or package name is no path).
     reads = [*paths, model if model and os.path.exists(model) else None]
-    target, out_format = resolve_output(output, fmt, reads)
+    target, out_format = eng.ray_target(output, fmt) if ray else resolve_output(output, fmt, reads)
     request = EmbedRequest(
         inputs=paths,
         target=target,
@@ -237,6 +249,7 @@ def embed(
             rejects=rejects,
             max_seconds=max_seconds,
         ),
+        ray=ray,
     )
     if (prune or rebuild) and out_format is not OutputFormat.lance:
         raise UsageError("--prune and --rebuild apply to a store: write to -o NAME.lance")
@@ -276,4 +289,10 @@ def _summarize(outcome: EmbedOutcome) -> None:
         parts.append(f"{plural(outcome.skipped_files, 'other file')} in folders left out")
     if report.truncated:
         parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
+    if outcome.shards is not None:
+        shards = outcome.shards
+        parts.append(
+            f"{shards.computed:,} of {plural(shards.total, 'shard')} computed on {plural(shards.workers, 'worker')}"
+        )
+        parts.append(f"Ray start-up {shards.startup_seconds:.1f} s")
     info(" · ".join(parts + report.notes))

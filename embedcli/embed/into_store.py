@@ -47,11 +47,14 @@ def embed_into_store(
     keep_text: bool,
     options: StoreOptions,
     on_progress: Callable[[int], None] | None = None,
+    embed_texts: Callable[[list[str]], np.ndarray] | None = None,
 ) -> StoreOutcome:
     """Update the store at `path` (created when absent) from `records`, embedding with `run`.
 
     Raises UsageError when the run's settings differ from the store's (with the --rebuild hint) or when the
     store holds texts and this run is asked not to (or the reverse); InputError on a duplicate id.
+    `embed_texts` (another engine's, e.g. Ray actors) replaces `run` for the embedding itself; `run` still states
+    the settings and provenance.
     """
     wanted = run.provenance()
     precision = run.settings.precision
@@ -71,8 +74,10 @@ def embed_into_store(
 
     def embed(texts: list[str]) -> np.ndarray:
         nonlocal embedded
-        batches = run.batches(Record(str(i), text) for i, text in enumerate(texts))
-        vectors = np.concatenate([b.vectors for b in batches])
+        if embed_texts is not None:
+            vectors = embed_texts(texts)
+        else:
+            vectors = np.concatenate([b.vectors for b in run.batches(Record(str(i), t) for i, t in enumerate(texts))])
         embedded += len(texts)
         if on_progress is not None:
             on_progress(embedded)
@@ -84,6 +89,8 @@ def embed_into_store(
         embed,
         prompt=run.backend.options.prompt or "",
         prune=options.prune,
+        # Another engine spreads each call over its workers: hand it a commit's worth at a time.
+        embed_rows=options.commit_rows if embed_texts is not None else 256,
         commit_rows=options.commit_rows,
         commit_seconds=options.commit_seconds,
     )

@@ -7,9 +7,10 @@ happens here, so the CLI only parses, shows progress and words the outcome.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embedcli.backends import choose_backend, create_backend
 from embedcli.backends.base import Backend, BackendOptions
@@ -31,6 +32,9 @@ from embedcli.formats.sources import Decoding
 from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.formats.word_vectors import load_word_vectors
 from embedcli.provenance import Provenance
+
+if TYPE_CHECKING:
+    from embedcli.embed.ray_engine import RayOptions, ShardSummary
 
 
 def open_backend(name: str | None, model: ModelRef, options: BackendOptions) -> Backend:
@@ -66,6 +70,7 @@ class EmbedRequest:
     keep_text: bool = True
     store: StoreOptions = field(default_factory=StoreOptions)
     media: MediaOptions = field(default_factory=MediaOptions)
+    ray: RayOptions | None = None  # None: the local engine; else run on Ray into a shard folder or a store
 
 
 @dataclass
@@ -86,6 +91,7 @@ class EmbedOutcome:
     modality: str = "text"
     rejected: list[tuple[str, str]] = field(default_factory=list)
     skipped_files: int = 0
+    shards: ShardSummary | None = None  # set by --engine ray
 
 
 class EmbedJob:
@@ -94,22 +100,23 @@ class EmbedJob:
     def __init__(self, request: EmbedRequest) -> None:
         self.request = request
         self.media: MediaInputs | None = None
+        # --engine ray reads its inputs itself (they may be remote), after the cluster is up.
+        self.reader: RecordReader | None = None
+        if request.ray is not None:
+            return
         if is_media_request(request.inputs, request.media):
             # Listed now (the kind comes from the model's config.json), so the progress bar counts files.
             backend_name = choose_backend(request.backend, resolve_model(request.model))
             self.media = media_inputs(request.inputs, request.media, backend_name)
-        self.reader = (
-            None
-            if self.media is not None
-            else RecordReader(
-                request.inputs,
-                texts=list(request.texts),
-                decoding=request.decoding,
-                input_format=request.input_format,
-                fields=request.fields,
-                # A store keys rows by id: plain-text lines get file:line ids even from one file.
-                name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
-            )
+            return
+        self.reader = RecordReader(
+            request.inputs,
+            texts=list(request.texts),
+            decoding=request.decoding,
+            input_format=request.input_format,
+            fields=request.fields,
+            # A store keys rows by id: plain-text lines get file:line ids even from one file.
+            name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
         )
 
     @property
@@ -117,12 +124,19 @@ class EmbedJob:
         """Bytes of text to read, or the number of image/audio files."""
         if self.media is not None:
             return len(self.media.items)
-        return self.reader.total_bytes if self.reader is not None else None
+        if self.reader is None:
+            local = not any("://" in p for p in self.request.inputs)
+            return sum(os.path.getsize(p) for p in self.request.inputs) if local and self.request.inputs else None
+        return self.reader.total_bytes
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> EmbedOutcome:
         """Embed every record and write the output whole. `on_progress(bytes_read, texts_embedded)` after each
         batch. Raises InputError when there is nothing to embed; the output then does not appear."""
         request, reader = self.request, self.reader
+        if request.ray is not None:
+            from embedcli.embed.ray_engine import embed_with_ray
+
+            return embed_with_ray(request, request.ray, on_progress)
         model_ref = resolve_model(request.model)
         backend_name = choose_backend(request.backend, model_ref)
         if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":

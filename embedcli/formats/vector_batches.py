@@ -21,6 +21,7 @@ import numpy as np
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.lance_store import is_store
+from embedcli.formats.shard_folder import is_shard_folder, shard_parts
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     check_stream_end,
@@ -45,7 +46,8 @@ class VectorBatches:
         self, path: str, vector_column: str = "embedding", fmt: OutputFormat | None = None, version: int | None = None
     ) -> None:
         self.version = version
-        if path == STDIO or not is_store(path):
+        self._parts: list[str] = []  # a shard folder's Parquet parts, read in order as one table
+        if path == STDIO or not (is_store(path) or is_shard_folder(path)):
             check_readable(path)
         self.path = path
         self.name = "<stdin>" if path == STDIO else path
@@ -78,6 +80,10 @@ class VectorBatches:
             self.provenance, self.has_text = self._table.provenance, self._table.texts is not None
             self.column_names = list(self._table.columns)
             return
+        if self.path != STDIO and is_shard_folder(self.path):
+            self._parts, self.fmt = shard_parts(self.path), OutputFormat.parquet
+            self._open_arrow()
+            return
         fmt = vector_format_for(self.path, self._requested)
         if self.path == STDIO:
             self._real, fmt = self._stack.enter_context(_spooled_stdin(fmt))
@@ -107,8 +113,8 @@ class VectorBatches:
 
         try:
             if self.fmt is OutputFormat.parquet:
-                parquet = pq.ParquetFile(self._real)
-                schema, self.num_rows = parquet.schema_arrow, parquet.metadata.num_rows
+                files = [pq.ParquetFile(p) for p in self._parts or [self._real]]
+                schema, self.num_rows = files[0].schema_arrow, sum(f.metadata.num_rows for f in files)
             elif self.fmt is OutputFormat.arrow:
                 reader = pa.ipc.open_file(pa.memory_map(self._real))
                 schema = reader.schema
@@ -183,10 +189,10 @@ class VectorBatches:
         import pyarrow.parquet as pq
 
         if self.fmt is OutputFormat.parquet:
-            parquet = pq.ParquetFile(self._real)
             columns = [self.vector_column] if vectors_only else None
-            for record_batch in parquet.iter_batches(batch_size=rows, columns=columns):
-                yield pa.Table.from_batches([record_batch])
+            for part in self._parts or [self._real]:
+                for record_batch in pq.ParquetFile(part).iter_batches(batch_size=rows, columns=columns):
+                    yield pa.Table.from_batches([record_batch])
             return
         if self.fmt is OutputFormat.arrow:
             reader = pa.ipc.open_file(pa.memory_map(self._real))

@@ -8,6 +8,7 @@ from typing import Any
 
 from embedcli.formats import STDIO
 from embedcli.formats.lance_store import is_store, open_store
+from embedcli.formats.shard_folder import is_shard_folder, shard_bytes
 from embedcli.formats.vector_batches import VectorBatches
 
 
@@ -73,7 +74,7 @@ def describe_file(path: str, version: int | None = None) -> FileInfo:
             rows=data.num_rows,
             dimension=int(recorded.dimension or data.width),
             precision=recorded.precision or "float32",
-            bytes=os.path.getsize(path) if path != STDIO else None,
+            bytes=None if path == STDIO else shard_bytes(path) if is_shard_folder(path) else os.path.getsize(path),
             has_text=data.has_text,
             columns=data.column_names,
             provenance=recorded.to_dict(),

@@ -18,6 +18,7 @@ import numpy as np
 from embedcli.errors import InputError
 from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.lance_store import is_store
+from embedcli.formats.shard_folder import is_shard_folder, read_shard_table, shard_bytes
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
     StoredPrecision,
@@ -142,6 +143,10 @@ def load_corpus(
     """
     if version is not None or (path != STDIO and is_store(path)):
         table = read_vector_table(path, vector_column=vector_column, version=version)
+    elif path != STDIO and is_shard_folder(path):  # embed --engine ray's parts, in shard order
+        if stream or (stream is None and shard_bytes(path) > stream_bytes()):
+            return _streamed_corpus(path, vector_column)
+        table = read_shard_table(path, vector_column)
     else:
         check_readable(path)
         if is_word_vector_file(path):

@@ -1,0 +1,152 @@
+"""Remote paths (`s3://`, `gs://`, any fsspec protocol) for inputs and sharded outputs.
+
+Credentials come from the environment only (AWS_* / GOOGLE_* variables, the provider's usual config files); nothing
+here takes a key. Remote inputs are copied to a local temporary folder and read by the ordinary readers, so every
+input format works remotely. Remote objects are written whole (an object store PUT is atomic), so a reader never
+sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from embedcli.errors import UsageError
+from embedcli.formats import Kind, format_of
+
+
+def is_remote(path: str) -> bool:
+    """True for a URL with a protocol other than file:// (s3://bucket/key, gs://..., memory://...)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def filesystem(path: str) -> tuple[Any, str]:
+    """The fsspec filesystem serving `path` and the path as that filesystem spells it.
+
+    Raises UsageError when the protocol's package is not installed (e.g. s3fs for s3://).
+    """
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(path)
+    except (ImportError, ValueError) as exc:
+        protocol = path.split("://", 1)[0]
+        raise UsageError(
+            f"cannot open {protocol}:// paths: {exc}", hint="install the filesystem package (s3fs, gcsfs, ...)"
+        ) from None
+
+
+def join(folder: str, name: str) -> str:
+    """`folder/name` for local folders and URLs alike."""
+    return folder.rstrip("/") + "/" + name if is_remote(folder) else os.path.join(folder, name)
+
+
+def expand_inputs(paths: Iterable[str]) -> list[str]:
+    """Input paths with remote folders and globs listed (sorted), local paths unchanged.
+
+    A remote folder yields the text inputs under it (by suffix). Raises UsageError when a remote path matches
+    nothing.
+    """
+    expanded: list[str] = []
+    for path in paths:
+        if not is_remote(path):
+            expanded.append(path)
+            continue
+        fs, inner = filesystem(path)
+        if any(c in inner for c in "*?["):
+            found = sorted(fs.glob(inner))
+        elif fs.isdir(inner):
+            found = sorted(p for p in fs.find(inner) if _is_text_input(p))
+        elif fs.exists(inner):
+            found = [inner]
+        else:
+            found = []
+        if not found:
+            raise UsageError(f"no such input: {path}")
+        expanded += [fs.unstrip_protocol(p) for p in found]
+    return expanded
+
+
+def _is_text_input(path: str) -> bool:
+    # A folder may hold markers and other files: only names with a text-input suffix are inputs.
+    return format_of(path, Kind.text_input) is not None
+
+
+def fetch(path: str, directory: str) -> str:
+    """Copy the remote `path` into the local `directory`, keeping its name (the suffix tells its format)."""
+    fs, inner = filesystem(path)
+    local = os.path.join(directory, f"{abs(hash(path)) % 10**8:08d}-{os.path.basename(inner)}")
+    fs.get(inner, local)
+    return local
+
+
+def fingerprint(path: str) -> dict[str, Any]:
+    """What identifies an input's content cheaply: its size and its mtime or ETag (no read of the data)."""
+    if not is_remote(path):
+        stat = os.stat(path)
+        return {"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    fs, inner = filesystem(path)
+    meta = fs.info(inner)
+    tag = meta.get("ETag") or meta.get("etag") or meta.get("md5Hash") or meta.get("LastModified")
+    return {"path": path, "size": int(meta.get("size") or 0), "etag": str(tag) if tag is not None else None}
+
+
+def read_text(path: str) -> str | None:
+    """The text of a local or remote file, or None when it does not exist."""
+    if not is_remote(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+    fs, inner = filesystem(path)
+    try:
+        return str(fs.cat_file(inner).decode("utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small text file whole: local files through a temporary file and a rename, remote ones in one PUT."""
+    if is_remote(path):
+        fs, inner = filesystem(path)
+        fs.pipe_file(inner, text.encode("utf-8"))
+        return
+    from embedcli.formats.outputs import write_atomically
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(text.encode("utf-8"), path, ".json")
+
+
+def put_file(local: str, path: str) -> None:
+    """Upload the finished local file to `path` in one PUT."""
+    fs, inner = filesystem(path)
+    fs.put_file(local, inner)
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists (local or remote)."""
+    if is_remote(path):
+        fs, inner = filesystem(path)
+        if fs.exists(inner):
+            fs.rm_file(inner)
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def list_names(folder: str) -> list[str]:
+    """The names of the files directly in `folder` (empty when it does not exist)."""
+    if not is_remote(folder):
+        return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    fs, inner = filesystem(folder)
+    try:
+        return sorted(os.path.basename(p.rstrip("/")) for p in fs.ls(inner, detail=False, refresh=True))
+    except FileNotFoundError:
+        return []
+
+
+def make_folder(folder: str) -> None:
+    """Create a local folder (with parents); object stores need none."""
+    if not is_remote(folder):
+        os.makedirs(folder, exist_ok=True)
