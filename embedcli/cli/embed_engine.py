@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from embedcli.embed.ray_engine import DEFAULT_SHARD_ROWS, RayOptions
 
 __all__ = ["DEFAULT_SHARD_ROWS", "Engine", "ray_options", "ray_target"]
 from embedcli.errors import UsageError
 from embedcli.formats import OutputFormat
+
+if TYPE_CHECKING:
+    from embedcli.embed.ray_engine import RayOptions
+
+# The engine's default, restated so `--help` does not import the engine (a test checks they agree).
+DEFAULT_SHARD_ROWS = 8_192  # a multiple of the pipeline's window for power-of-two batch sizes
 
 
 class Engine(str, Enum):
@@ -72,4 +76,6 @@ def ray_options(
         if workers is not None or gpus or shard_rows != DEFAULT_SHARD_ROWS:
             raise UsageError("--workers, --gpus-per-worker and --shard-rows apply to --engine ray")
         return None
+    from embedcli.embed.ray_engine import RayOptions
+
     return RayOptions(address, workers, cpus, gpus, shard_rows)

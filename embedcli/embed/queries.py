@@ -11,7 +11,7 @@ from embedcli.backends.base import Backend, BackendOptions
 from embedcli.backends.models import resolve_model
 from embedcli.embed.media import MediaInputs, MediaItem, MediaOptions, media_batches
 from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
-from embedcli.embed.run import open_backend
+from embedcli.embed.request import open_backend
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.media import MediaKind
 from embedcli.provenance import Provenance

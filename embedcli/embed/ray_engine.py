@@ -41,7 +41,7 @@ from embedcli.provenance import Provenance
 from embedcli.records import Record
 
 if TYPE_CHECKING:
-    from embedcli.embed.run import EmbedOutcome, EmbedRequest
+    from embedcli.embed.request import EmbedOutcome, EmbedRequest
 
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
 QUEUE_PER_ACTOR = 2  # shards waiting per actor: the next one is ready when the current one ends
@@ -96,7 +96,7 @@ class ShardEmbedder:
     """The actor: loads the model once, then embeds whole shards (or lists of texts for a store)."""
 
     def __init__(self, spec: WorkerSpec) -> None:
-        from embedcli.embed.run import open_backend
+        from embedcli.embed.request import open_backend
 
         _set_threads(spec.threads)
         options = spec.backend_options
@@ -203,7 +203,7 @@ def embed_with_ray(
     """Run `request` on Ray into the shard folder (or store) `request.target`. `on_progress(bytes_read, rows)`
     after each shard. Raises UsageError (no Ray, a setting the engine cannot honour), InputError (nothing to embed),
     and the actors' own embedcli errors as they are."""
-    from embedcli.embed.run import EmbedOutcome
+    from embedcli.embed.request import EmbedOutcome
 
     if request.target is None:
         raise UsageError("--engine ray writes files, not stdout", hint="name a folder: -o vectors/")
@@ -449,7 +449,7 @@ def _into_store(
     on_progress: Callable[[int, int], None] | None,
 ) -> EmbedOutcome:
     """The store decides what needs embedding (content hashes); the actors embed it, in order."""
-    from embedcli.embed.run import EmbedOutcome, open_backend
+    from embedcli.embed.request import EmbedOutcome, open_backend
 
     assert request.target is not None
     # The driver's own backend only states the provenance the store checks; the vectors come from the actors.

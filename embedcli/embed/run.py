@@ -9,89 +9,27 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from embedcli.backends import choose_backend, create_backend
-from embedcli.backends.base import Backend, BackendOptions
+from embedcli.backends import choose_backend
 from embedcli.backends.models import ModelRef, resolve_model
-from embedcli.embed.into_store import StoreOptions, StoreOutcome, embed_into_store
+from embedcli.embed.into_store import embed_into_store
 from embedcli.embed.media import (
     MediaInputs,
-    MediaOptions,
     is_media_request,
     media_batches,
     media_inputs,
     write_rejects,
 )
-from embedcli.embed.pipeline import EmbeddingRun, EmbedReport, EmbedSettings
+from embedcli.embed.pipeline import EmbeddingRun, EmbedReport
+from embedcli.embed.request import EmbedOutcome, EmbedRequest, open_backend
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
-from embedcli.formats.sources import Decoding
-from embedcli.formats.text_inputs import FieldSpec, RecordReader
-from embedcli.formats.word_vectors import load_word_vectors
-from embedcli.provenance import Provenance
+from embedcli.formats.text_inputs import RecordReader
 
 if TYPE_CHECKING:
-    from embedcli.embed.ray_engine import RayOptions, ShardSummary
-
-
-def open_backend(name: str | None, model: ModelRef, options: BackendOptions) -> Backend:
-    """The backend `name` (or the default for `model`) with the model loaded.
-
-    Word-vector files are read here, through `formats`, and handed to the word-vectors backend, so backends never
-    read files of embedcli's own formats. Raises UsageError (unknown backend) or ModelError (cannot load).
-    """
-    chosen = choose_backend(name, model)
-    if chosen == "word-vectors" and "keyed_vectors" not in options.extra:
-        options = replace(options, extra={**options.extra, "keyed_vectors": load_word_vectors(model.location)})
-    return create_backend(chosen, model, options)
-
-
-@dataclass(frozen=True)
-class EmbedRequest:
-    """Everything one `embed` run needs: where texts come from, how they are embedded, where vectors go.
-
-    `target` None means stdout. `backend_options.extra["quantize"]` other than "none" needs the onnx backend.
-    """
-
-    inputs: list[str]
-    target: str | None
-    output_format: OutputFormat
-    texts: list[str] = field(default_factory=list)
-    decoding: Decoding = field(default_factory=Decoding)
-    input_format: Any = None
-    fields: FieldSpec = field(default_factory=FieldSpec)
-    model: str | None = None
-    backend: str | None = None
-    backend_options: BackendOptions = field(default_factory=BackendOptions)
-    settings: EmbedSettings = field(default_factory=EmbedSettings)
-    keep_text: bool = True
-    store: StoreOptions = field(default_factory=StoreOptions)
-    media: MediaOptions = field(default_factory=MediaOptions)
-    ray: RayOptions | None = None  # None: the local engine; else run on Ray into a shard folder or a store
-
-
-@dataclass
-class EmbedOutcome:
-    """What a finished run did: the report (counts, time, notes), the recorded provenance, skipped lines, and how
-    many invalid byte sequences `--errors replace` replaced.
-
-    For images and sounds: `modality`, `rejected` (files left out by `--on-error skip`: label, reason) and
-    `skipped_files` (files in walked folders that were not of the kind embedded).
-    """
-
-    report: EmbedReport
-    provenance: Provenance
-    dimension: int
-    skipped_blank: int
-    store: StoreOutcome | None = None  # set when the output was a store
-    replaced: int = 0
-    modality: str = "text"
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-    skipped_files: int = 0
-    shards: ShardSummary | None = None  # set by --engine ray
+    pass
 
 
 class EmbedJob:
@@ -224,3 +162,6 @@ class EmbedJob:
 def _count(n: int, noun: str) -> str:
     # The one message worded here is an error; the CLI words summaries.
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+__all__ = ["EmbedJob", "EmbedOutcome", "EmbedRequest", "open_backend"]

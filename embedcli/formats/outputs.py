@@ -624,6 +624,8 @@ def open_vector_writer(
 ) -> Iterator[VectorWriter]:
     """A writer for `fmt` to `target` (None: stdout), committed when the block ends, aborted if it raises or
     if closing fails (a full disk often shows only when the last bytes are written)."""
+    if fmt not in WRITERS:
+        raise UsageError(f"{fmt.value} is a store, which only `embed` writes", hint="write to a file (-o NAME.parquet)")
     writer = WRITERS[fmt](target, provenance, keep_text)
     try:
         yield writer

@@ -34,7 +34,6 @@ from embedcli.train.glove import (
     train_glove,
     vocabulary_from_counts,
 )
-from embedcli.train.run import Targets, TrainOutcome, eval_files
 from embedcli.train.saving import VectorFileFormat, word_vectors, write_keyed_vectors
 from embedcli.train.sentences import (
     CorpusStats,
@@ -45,6 +44,7 @@ from embedcli.train.sentences import (
     tokenize_text_files,
 )
 from embedcli.train.settings import Algorithm, CorpusMode, TrainSettings
+from embedcli.train.targets import Targets, TrainOutcome, eval_files
 
 _KERNELS = "embedcli.train.glove._kernels"  # imported (numba) while a forked child reads the inputs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,6 @@ from embedcli.train.background import read_while_importing
 from embedcli.train.evaluation import evaluate
 from embedcli.train.fit import (
     EpochReport,
-    TrainReport,
     build_vocabulary,
     choose_corpus_mode,
     estimate_memory,
@@ -31,7 +30,6 @@ from embedcli.train.fit import (
 )
 from embedcli.train.saving import VectorFileFormat, save_model, write_vectors
 from embedcli.train.sentences import (
-    CorpusStats,
     TokenCorpus,
     apply_phrases,
     plain_text_reader,
@@ -39,52 +37,7 @@ from embedcli.train.sentences import (
     tokenize_text_files,
 )
 from embedcli.train.settings import Algorithm, CorpusMode, TrainSettings
-
-
-@dataclass
-class Targets:
-    """Where results go. Every field is optional: `--estimate` or `--eval` alone write nothing."""
-
-    output: str | None = None
-    output_format: VectorFileFormat | None = None
-    save_model: str | None = None
-    eval: bool = False
-    eval_analogies: list[str] | None = None
-    eval_pairs: list[str] | None = None
-    save_cooccur: str | None = None  # GloVe: keep the co-occurrence matrix (.npz)
-
-
-@dataclass
-class TrainOutcome:
-    settings: TrainSettings
-    corpus: CorpusStats
-    vocabulary: int = 0
-    phrases: int = 0
-    read_seconds: float = 0.0  # reading and tokenizing (phrases included)
-    report: TrainReport | None = None
-    memory: dict[str, int] | None = None  # --estimate: gensim's estimate, in bytes by part
-    written: list[str] = field(default_factory=list)
-    evaluation: dict[str, list[Any]] | None = None
-    model: Any = None
-    skipped_blank: int = 0  # blank texts the reader skipped (train_inputs only)
-    cooccurrences: int = 0  # GloVe: non-zeros of the co-occurrence matrix
-    count_seconds: float = 0.0  # GloVe: counting them
-    cooccurrence_file: str | None = None  # GloVe: trained from this saved matrix (--cooccur), no input read
-
-    def metadata(self) -> dict[str, Any]:
-        """What is recorded beside the vectors (Parquet metadata, --save-model): gensim's arguments as run
-        ("settings"), and every setting of the run as a config ("config", what `--config` reads back) with
-        its digest ("config_sha256")."""
-        out = {
-            "trained_by": "embedcli train",
-            "settings": self.settings.describe(),
-            "tokens": self.corpus.tokens,
-            "config": self.settings.config(),
-            "config_sha256": self.settings.config_sha256(),
-        }
-        if self.cooccurrences:
-            out["cooccurrence_records"] = self.cooccurrences
-        return out
+from embedcli.train.targets import Targets, TrainOutcome, eval_files
 
 
 def train_inputs(
@@ -204,18 +157,6 @@ def read_corpus(records: Iterable[Record], settings: TrainSettings) -> TokenCorp
         # Read in a child process while gensim is imported here (training.background).
         return read_while_importing(read, reader, "gensim.models", spool)
     return tokenize_records(records, settings.tokenizer, settings.token_pattern, settings.lowercase, spool)
-
-
-def eval_files(targets: Targets) -> tuple[list[str] | None, list[str] | None]:
-    """`--eval` means the shipped files; `--eval-analogies/--eval-pairs` add (or alone, replace) files."""
-    from embedcli.train.evaluation import SHIPPED_ANALOGIES, SHIPPED_PAIRS, shipped_file
-
-    analogies = list(targets.eval_analogies or [])
-    pairs = list(targets.eval_pairs or [])
-    if targets.eval:
-        analogies = [shipped_file(n) for n in SHIPPED_ANALOGIES] + analogies
-        pairs = [shipped_file(n) for n in SHIPPED_PAIRS] + pairs
-    return analogies, pairs
 
 
 __all__ = ["Targets", "TrainOutcome", "VectorFileFormat", "run_training", "train_inputs"]
