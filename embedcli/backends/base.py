@@ -72,6 +72,42 @@ class Backend(ABC):
         return []
 
 
+# No tokenizer embedcli runs makes tokens longer than this many characters on real text, so a text cut at
+# max_length x this keeps every token the model reads, and a 20 MB line is not tokenized whole (gigabytes) to keep
+# its first few hundred tokens. Where the cut text still fits the limit (very long "words", runs of spaces, which
+# tokenizers fold into few tokens) the bound doubles, up to CHARS_PER_TOKEN_CAP characters per token.
+CHARS_PER_TOKEN_CEILING = 64
+CHARS_PER_TOKEN_CAP = 1024
+
+
+def cut_long_texts(texts: list[str], max_length: int | None, count_tokens: Callable[[str], int]) -> list[str]:
+    """`texts` with each one longer than max_length x CHARS_PER_TOKEN_CEILING characters cut before tokenizing.
+
+    The cut falls on whitespace (a word cut through would tokenize differently) and is kept only once it holds
+    more than `max_length` tokens (by `count_tokens`, special tokens included), so the tokens the model reads are
+    those of the whole text; until then the bound doubles, up to max_length x CHARS_PER_TOKEN_CAP characters (past
+    which a text is cut there whatever it holds). Shorter texts, and all texts when `max_length` is None (no limit),
+    are returned as they are.
+    """
+    if max_length is None:
+        return texts
+    cap = max_length * CHARS_PER_TOKEN_CAP
+    out = []
+    for text in texts:
+        limit = max_length * CHARS_PER_TOKEN_CEILING
+        while len(text) > limit:
+            # One character past the bound shows whether the cut falls between words; a text with no whitespace
+            # there is cut at the bound.
+            words = text[: limit + 1].rsplit(maxsplit=1)
+            head = words[0] if len(words) == 2 else text[:limit]
+            if limit >= cap or count_tokens(head) > max_length:
+                text = head
+                break
+            limit *= 2
+        out.append(text)
+    return out
+
+
 def length_sorted_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
     """Index batches in order of decreasing length, so each batch pads little; callers restore the order."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])

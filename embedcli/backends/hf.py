@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from embedcli.backends.base import Device
@@ -55,3 +56,12 @@ def count_over_limit(tokenizer: Any, texts: list[str], limit: int | None) -> tup
     lengths = [len(ids) for ids in encoded]
     over = sum(1 for n in lengths if limit is not None and n > limit)
     return over, lengths
+
+
+def token_counter(tokenizer: Any) -> Callable[[str], int]:
+    """A function giving a text's token count (special tokens included, nothing truncated), for cut_long_texts."""
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    return count

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, Device
-from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.backends.base import Backend, BackendOptions, Device, cut_long_texts
+from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, token_counter, torch_device
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 
@@ -42,6 +42,7 @@ class SentenceTransformerBackend(Backend):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         prompt = self.options.prompt or ""
+        texts = cut_long_texts(texts, self.max_length, token_counter(self._model.tokenizer))
         over, _ = count_over_limit(self._model.tokenizer, [prompt + t for t in texts], self.max_length)
         self.truncated += over
         vectors = self._model.encode(

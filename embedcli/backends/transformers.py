@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, length_sorted_batches
-from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, torch_device
+from embedcli.backends.base import Backend, BackendOptions, cut_long_texts, length_sorted_batches
+from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, token_counter, torch_device
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 
@@ -52,6 +52,7 @@ class TransformersBackend(Backend):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
+        texts = cut_long_texts(texts, self._limit, token_counter(self._tokenizer))
         over, lengths = count_over_limit(self._tokenizer, texts, self._limit)
         self.truncated += over
         out = np.empty((len(texts), self.dimension), dtype=np.float32)

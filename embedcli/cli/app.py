@@ -12,9 +12,9 @@ import typer
 
 from embedcli import __version__
 from embedcli.cli import embed, info, inspect, models, reduce, similar, train
-from embedcli.cli.console import error, show_warning
-from embedcli.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
-from embedcli.formats.outputs import is_pipe_error
+from embedcli.cli.console import error, interrupted, show_warning
+from embedcli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
+from embedcli.formats.outputs import is_pipe_error, os_reason
 
 HELP = """Embeddings from the shell: train, embed, search and reduce vectors, in files or Unix pipes.
 
@@ -89,16 +89,29 @@ def main() -> None:
     except typer.TyperException as exc:  # usage errors found while parsing
         exc.show()  # type: ignore[attr-defined]
         sys.exit(getattr(exc, "exit_code", 2))
-    except typer.Abort:
-        sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
+        interrupted()
         sys.exit(EXIT_INTERRUPTED)
     except (PipeClosed, OSError) as exc:
         if not is_pipe_error(exc):
-            raise
+            assert isinstance(exc, OSError)
+            # What the OS refused (a full disk, a read-only folder, no permission): one line, never a traceback.
+            error(_os_error_line(exc))
+            sys.exit(EXIT_FAILURE)
         _silence_stdout()
         sys.exit(EXIT_PIPE_CLOSED)
+    if result == EXIT_INTERRUPTED:  # Typer turns a KeyboardInterrupt inside a command into this status
+        interrupted()
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """'PATH: reason' for an OS error that names a file, else the reason alone."""
+    reason = os_reason(exc)
+    if exc.filename is None:
+        return reason
+    names = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    return f"{names}: {reason}"
 
 
 def _silence_stdout() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from rich.console import Console
@@ -43,6 +43,12 @@ def show_warning(
 
 def info(message: str) -> None:
     stderr.print(escape(visible(message)))
+
+
+def interrupted() -> None:
+    """The one line a run stopped by Ctrl-C or SIGTERM leaves on stderr."""
+    with suppress(Exception):  # stderr itself may be gone
+        stderr.print("interrupted")
 
 
 def stdin_is_terminal() -> bool:

@@ -30,6 +30,8 @@ Examples:
 
   embedcli embed table.csv --text-column text -o v.parquet
 
+  embedcli embed sts-test.csv --input-format tsv --no-header --text-column 6 -o v.parquet
+
   embedcli embed -t "I love deep learning" --format jsonl
 
   embedcli embed docs.txt --backend transformers --model path/to/hf/model -o v.parquet
@@ -57,6 +59,9 @@ def embed(
     id_field: opt.IdFieldOpt = None,
     text_column: opt.TextColumnOpt = "text",
     id_column: opt.IdColumnOpt = None,
+    header: opt.HeaderOpt = True,
+    quoting: opt.QuotingOpt = None,
+    max_line_bytes: opt.MaxLineBytesOpt = opt.DEFAULT_LINE_BYTES,
     encoding: opt.EncodingOpt = "utf-8",
     errors: opt.ErrorsOpt = "strict",
     model: opt.ModelOpt = None,
@@ -108,9 +113,9 @@ def embed(
         target=target,
         output_format=out_format,
         texts=list(text or []),
-        decoding=Decoding(encoding, errors),
+        decoding=Decoding(encoding, errors, max_line_bytes),
         input_format=input_format,
-        fields=FieldSpec(text_field, id_field, text_column, id_column),
+        fields=FieldSpec(text_field, id_field, text_column, id_column, header, quoting),
         model=model,
         backend=backend,
         backend_options=BackendOptions(
@@ -154,6 +159,8 @@ def _summarize(outcome: EmbedOutcome) -> None:
     ]
     if skipped:
         parts.append(f"{plural(skipped, 'blank line')} skipped")
+    if outcome.replaced:
+        parts.append(f"{plural(outcome.replaced, 'invalid byte sequence')} replaced with U+FFFD")
     if report.truncated:
         parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
     info(" · ".join(parts + report.notes))

@@ -9,6 +9,8 @@ import typer
 from embedcli.backends.base import Device
 from embedcli.backends.onnx import Quantize
 from embedcli.formats import InputFormat, OutputFormat
+from embedcli.formats.sources import DEFAULT_MAX_LINE_BYTES
+from embedcli.formats.text_inputs import Quoting
 from embedcli.precision import Precision
 
 StoreVersionOpt = Annotated[
@@ -51,12 +53,45 @@ InputFormatOpt = Annotated[
 ]
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="JSONL field holding the text.")]
 IdFieldOpt = Annotated[str | None, typer.Option("--id-field", help="JSONL field holding the id.")]
-TextColumnOpt = Annotated[str, typer.Option("--text-column", help="CSV/TSV/Parquet column holding the text.")]
-IdColumnOpt = Annotated[str | None, typer.Option("--id-column", help="CSV/TSV/Parquet column holding the id.")]
+TextColumnOpt = Annotated[
+    str,
+    typer.Option("--text-column", help="CSV/TSV/Parquet column holding the text: a header name or a number from 1."),
+]
+IdColumnOpt = Annotated[
+    str | None,
+    typer.Option("--id-column", help="CSV/TSV/Parquet column holding the id: a header name or a number from 1."),
+]
+HeaderOpt = Annotated[
+    bool,
+    typer.Option(
+        "--header/--no-header", help="CSV/TSV: the first row names the columns (--no-header: it is data; use numbers)."
+    ),
+]
+QuotingOpt = Annotated[
+    Quoting | None,
+    typer.Option(
+        "--quoting",
+        help='CSV/TSV quoting: minimal ("a, b" fields) or none (quotes are plain characters). '
+        "Default: minimal for CSV, none for TSV.",
+        show_default=False,
+    ),
+]
+MaxLineBytesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-line-bytes",
+        min=1,
+        help="Refuse a line longer than this (naming file and line) instead of reading it whole.",
+    ),
+]
+DEFAULT_LINE_BYTES = DEFAULT_MAX_LINE_BYTES
 EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the inputs.")]
 ErrorsOpt = Annotated[
     str,
-    typer.Option("--errors", help="On invalid bytes: strict (fail, naming file and line), replace, ignore."),
+    typer.Option(
+        "--errors",
+        help="On invalid bytes: strict (fail, naming file and line), replace (with U+FFFD, counted), ignore.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,

@@ -11,7 +11,7 @@ from embedcli.cli.console import info, plural, progress_bar, warn
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, Kind, OutputFormat
-from embedcli.formats.outputs import open_vector_writer
+from embedcli.formats.outputs import commit_together, open_vector_writer
 from embedcli.formats.targets import resolve_output as resolve_target
 from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings, Theme
 
@@ -116,7 +116,8 @@ def reduce(
     settings = ReduceSettings(
         method or ReduceMethod.pca, dim or 2, seed, whiten, projection, neighbors, min_dist, metric, perplexity
     )
-    with VectorBatches(path, vector_column, version=version) as data:
+    # -o, --plot and --save-reducer appear together or not at all: a failed plot leaves no vectors behind.
+    with commit_together(), VectorBatches(path, vector_column, version=version) as data:
         if color_by:
             check_color_column(data, color_by)
         # --clusters alone still needs the map's sample: the output's clusters are the map's.

@@ -60,13 +60,15 @@ class EmbedRequest:
 
 @dataclass
 class EmbedOutcome:
-    """What a finished run did: the report (counts, time, notes), the recorded provenance, and skipped lines."""
+    """What a finished run did: the report (counts, time, notes), the recorded provenance, skipped lines, and how
+    many invalid byte sequences `--errors replace` replaced."""
 
     report: EmbedReport
     provenance: Provenance
     dimension: int
     skipped_blank: int
     store: StoreOutcome | None = None  # set when the output was a store
+    replaced: int = 0
 
 
 class EmbedJob:
@@ -115,7 +117,7 @@ class EmbedJob:
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
-        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank)
+        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank, replaced=reader.replaced)
 
     def _into_store(self, run: EmbeddingRun, path: str, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
         reader = self.reader
@@ -130,7 +132,9 @@ class EmbedJob:
             raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped)")
         run.report.count = stored.summary.embedded
         run.report.seconds = stored.summary.seconds
-        return EmbedOutcome(run.report, stored.provenance, run.dimension, reader.skipped_blank, stored)
+        return EmbedOutcome(
+            run.report, stored.provenance, run.dimension, reader.skipped_blank, stored, replaced=reader.replaced
+        )
 
 
 def _count(n: int, noun: str) -> str:

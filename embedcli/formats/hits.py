@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import orjson
 
 from embedcli.formats import STDIO, HitFormat
-from embedcli.formats.outputs import AtomicTarget, StdoutBytes
+from embedcli.formats.outputs import AtomicTarget, StdoutBytes, naming_write_errors
 
 ROWS_PER_GROUP = 65_536
 COLUMNS = ("query", "rank", "id", "score", "text")
@@ -47,10 +47,16 @@ def write_hits(hits: Iterable[HitLike], target: str | None, fmt: HitFormat) -> i
         target = None
     if fmt is HitFormat.parquet:
         return _write_parquet(hits, target)
-    atomic = AtomicTarget(target, "." + fmt.value) if target is not None else None
+    atomic = AtomicTarget(target, "." + fmt.value, stream=True) if target is not None else None
     try:
-        with contextlib.ExitStack() as stack:
-            sink: Any = stack.enter_context(open(atomic.path, "wb")) if atomic else StdoutBytes()
+        with contextlib.ExitStack() as stack, naming_write_errors(target, atomic.temp if atomic else None):
+            sink: Any
+            if atomic is None:
+                sink = StdoutBytes()
+            elif atomic.direct:
+                sink = atomic.stream()
+            else:
+                sink = stack.enter_context(open(atomic.path, "wb"))
             count = _write_csv(hits, sink) if fmt is HitFormat.csv else _write_jsonl(hits, sink)
             sink.flush()
         if atomic:
@@ -105,16 +111,23 @@ def _write_parquet(hits: Iterable[HitLike], target: str | None) -> int:
     )
     count = 0
     with (
-        AtomicTarget(target, ".parquet") as atomic,
-        pq.ParquetWriter(atomic.path, schema, compression="zstd") as writer,
+        AtomicTarget(target, ".parquet", stream=True) as atomic,
+        naming_write_errors(target, atomic.temp),
     ):
-        columns: list[list[Any]] = [[] for _ in COLUMNS]
-        for hit in hits:
-            for column, value in zip(columns, (hit.query, hit.rank, hit.id, hit.score, hit.text), strict=True):
-                column.append(value)
-            count += 1
-            if len(columns[0]) >= ROWS_PER_GROUP:
-                writer.write_table(pa.table(columns, schema=schema))
-                columns = [[] for _ in COLUMNS]
-        writer.write_table(pa.table(columns, schema=schema))
+        # A device or FIFO is written straight, through a stream that counts its position for pyarrow.
+        sink = pa.PythonFile(atomic.stream(), mode="w") if atomic.direct else atomic.path
+        writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        try:
+            columns: list[list[Any]] = [[] for _ in COLUMNS]
+            for hit in hits:
+                for column, value in zip(columns, (hit.query, hit.rank, hit.id, hit.score, hit.text), strict=True):
+                    column.append(value)
+                count += 1
+                if len(columns[0]) >= ROWS_PER_GROUP:
+                    writer.write_table(pa.table(columns, schema=schema))
+                    columns = [[] for _ in COLUMNS]
+            writer.write_table(pa.table(columns, schema=schema))
+        finally:
+            # Closed inside the target's scope: a close that fails (a full disk) still removes the temporary file.
+            writer.close()
     return count

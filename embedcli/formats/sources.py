@@ -23,6 +23,31 @@ from embedcli.formats import STDIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ERROR_POLICIES = ("strict", "replace", "ignore")
+# A line longer than this is refused (naming file and line) before it is held whole: text models read a few
+# hundred tokens, and one runaway line (a minified file, a binary blob) must not take gigabytes.
+DEFAULT_MAX_LINE_BYTES = 16 << 20
+# How many bytes of an input are looked at for signs that it is not text in the asked-for encoding.
+HEAD_BYTES = 4096
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# `--errors replace` decodes through this handler: the output is Python's own "replace", and it counts.
+COUNTING_REPLACE = "embedcli-counting-replace"
+
+
+class _ReplacementCounter:
+    """How many invalid byte sequences the counting handler has replaced in this process."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, exc: UnicodeError) -> tuple[str, int]:
+        if not isinstance(exc, UnicodeDecodeError):
+            raise exc
+        self.count += 1
+        return "\ufffd", exc.end
+
+
+REPLACEMENTS = _ReplacementCounter()
+codecs.register_error(COUNTING_REPLACE, REPLACEMENTS)
 # Stateless codecs in which a newline byte is never part of another character: decoding a block of whole
 # lines equals decoding each line on its own, whatever the error policy.
 BLOCKWISE_CODECS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
@@ -34,14 +59,22 @@ class Decoding:
 
     encoding: str = "utf-8"
     errors: str = "strict"
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
+        if self.max_line_bytes < 1:
+            raise UsageError(f"--max-line-bytes must be at least 1, not {self.max_line_bytes}")
         try:
             codecs.lookup(self.encoding)
         except LookupError:
             raise UsageError(f"unknown encoding '{self.encoding}'") from None
         if self.errors not in ERROR_POLICIES:
             raise UsageError(f"--errors must be one of {', '.join(ERROR_POLICIES)}, not '{self.errors}'")
+
+    @property
+    def codec_errors(self) -> str:
+        """The error handler to decode with: "replace" goes through a handler that counts (see REPLACEMENTS)."""
+        return COUNTING_REPLACE if self.errors == "replace" else self.errors
 
     @property
     def line_oriented(self) -> bool:
@@ -69,7 +102,8 @@ def check_readable(path: str) -> None:
     if p.is_dir():
         raise UsageError(f"'{path}' is a directory, not a file")
     if not os.access(p, os.R_OK):
-        raise UsageError(f"cannot read '{path}': permission denied")
+        # The file exists: what stops it is the machine, not the command line (exit 1, as for unusable content).
+        raise InputError(f"cannot read '{path}': permission denied")
 
 
 class ByteSource:
@@ -113,34 +147,100 @@ class ByteSource:
         self.close()
 
 
-def decoded_lines(source: ByteSource, decoding: Decoding) -> Iterator[tuple[int, str]]:
+def decoded_lines(source: ByteSource, decoding: Decoding, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line without its line ending), decoding each line on its own.
 
-    A decoding failure names the file and line. Truncated gzip data is an input error, not a traceback.
+    `keep_ends` keeps the line ending (for parsers such as csv that need it inside quoted fields).
+    A decoding failure, a NUL byte or a line longer than `decoding.max_line_bytes` names the file and line
+    (InputError); so does text that looks like UTF-16 without a byte-order mark. Truncated gzip data is an
+    input error, not a traceback.
     """
+    check_text_head(source, decoding)
+    limit = decoding.max_line_bytes
     try:
         if decoding.line_oriented:
-            for number, raw_line in enumerate(source.stream, start=1):
+            number = 0
+            while raw_line := source.stream.readline(limit + 1):
+                number += 1
+                if len(raw_line) > limit and not (len(raw_line) == limit + 1 and raw_line.endswith(b"\n")):
+                    raise _long_line_error(source.name, number, limit)
+                if b"\x00" in raw_line:
+                    raise _nul_error(source.name, number)
                 try:
-                    line = raw_line.decode(decoding.encoding, decoding.errors)
+                    line = raw_line.decode(decoding.encoding, decoding.codec_errors)
                 except UnicodeDecodeError as exc:
                     raise _decode_error(source.name, number, decoding, exc) from None
                 if number == 1 and line.startswith("\ufeff"):
                     line = line[1:]
-                yield number, line.rstrip("\r\n")
+                yield number, line if keep_ends else line.rstrip("\r\n")
         else:
-            text = io.TextIOWrapper(source.stream, encoding=decoding.encoding, errors=decoding.errors)
+            newline = "" if keep_ends else None
+            text = io.TextIOWrapper(
+                source.stream, encoding=decoding.encoding, errors=decoding.codec_errors, newline=newline
+            )
             try:
-                for number, line in enumerate(text, start=1):
+                number = 0
+                # Characters, not bytes, here: at most 4 bytes each in UTF-16/32, still a bound.
+                while line := text.readline(limit + 1):
+                    number += 1
+                    if len(line) > limit and not line.endswith("\n"):
+                        raise _long_line_error(source.name, number, limit)
                     if number == 1 and line.startswith("\ufeff"):
                         line = line[1:]
-                    yield number, line.rstrip("\r\n")
+                    yield number, line if keep_ends else line.rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise _decode_error(source.name, None, decoding, exc) from None
             finally:
                 text.detach()
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise _read_error(source, exc) from None
+
+
+def check_text_head(source: ByteSource, decoding: Decoding) -> None:
+    """Refuse an input whose first block shows it is not text in `decoding` (InputError naming the file).
+
+    NUL bytes never occur in text in a byte-oriented encoding: they mean a binary file, or UTF-16/32 read as
+    UTF-8. A UTF-16 byte-order mark is named with the --encoding that reads it.
+    """
+    if not decoding.line_oriented:
+        return
+    head = _peek(source.stream, HEAD_BYTES)
+    if head.startswith(UTF16_BOMS):
+        raise InputError(
+            f"{source.name}: is UTF-16 (it starts with a UTF-16 byte-order mark), not {decoding.encoding}",
+            hint="pass --encoding utf-16",
+        )
+    if b"\x00" not in head:
+        return
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if max(even, odd) > len(head) // 4 and min(even, odd) == 0:
+        order = "be" if even > odd else "le"
+        raise InputError(
+            f"{source.name}: looks like UTF-16 without a byte-order mark (NUL bytes between the characters)",
+            hint=f"pass --encoding utf-16-{order}",
+        )
+    raise InputError(
+        f"{source.name}: holds NUL bytes at byte {head.index(0) + 1}: a binary file, not {decoding.encoding} text",
+        hint="pass the right --encoding (e.g. utf-16-le), or a text file",
+    )
+
+
+def _peek(stream: BinaryIO, size: int) -> bytes:
+    try:
+        return stream.peek(size)[:size] if hasattr(stream, "peek") else b""
+    except (EOFError, OSError):
+        return b""  # reported, with its cause, by the read that follows
+
+
+def _nul_error(name: str, line: int) -> InputError:
+    return InputError(f"{name}:{line}: holds a NUL byte: a binary file, or text in another encoding")
+
+
+def _long_line_error(name: str, line: int, limit: int) -> InputError:
+    return InputError(
+        f"{name}:{line}: line longer than {limit:,} bytes",
+        hint="is this really text, one item per line? raise the bound with --max-line-bytes",
+    )
 
 
 def decoded_blocks(source: ByteSource, decoding: Decoding, size: int = 1 << 20) -> Iterator[str]:
@@ -152,6 +252,7 @@ def decoded_blocks(source: ByteSource, decoding: Decoding, size: int = 1 << 20) 
     """
     if not decoding.blockwise:
         raise ValueError(f"{decoding.encoding} cannot be decoded block by block")
+    check_text_head(source, decoding)
     first_line = 1  # the line number of the block's first line
     pending: list[bytes] = []  # read bytes after the last newline
     try:
@@ -160,12 +261,16 @@ def decoded_blocks(source: ByteSource, decoding: Decoding, size: int = 1 << 20) 
             cut = data.rfind(b"\n") + 1 if data else len(data)
             if data and not cut:
                 pending.append(data)
+                if sum(map(len, pending)) > decoding.max_line_bytes:
+                    raise _long_line_error(source.name, first_line, decoding.max_line_bytes)
                 continue
             block = b"".join([*pending, data[:cut]])
             pending = [data[cut:]] if cut < len(data) else []
             if block:
+                if b"\x00" in block:
+                    raise _nul_error(source.name, first_line + block[: block.index(0)].count(b"\n"))
                 try:
-                    text = block.decode(decoding.encoding, decoding.errors)
+                    text = block.decode(decoding.encoding, decoding.codec_errors)
                 except UnicodeDecodeError:
                     raise _block_decode_error(source.name, first_line, block, decoding) from None
                 if first_line == 1 and text.startswith("\ufeff"):
@@ -192,14 +297,6 @@ def _read_error(source: ByteSource, exc: Exception) -> InputError:
     if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
         return InputError(f"{source.name}: read failed: {exc.strerror}")
     return InputError(f"{source.name}: corrupt or truncated gzip data ({exc})")
-
-
-def text_stream(source: ByteSource, decoding: Decoding) -> io.TextIOWrapper:
-    """A text view of `source` for parsers that need one (CSV), dropping a UTF-8 byte-order mark."""
-    encoding = decoding.encoding
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"
-    return io.TextIOWrapper(source.stream, encoding=encoding, errors=decoding.errors, newline="")
 
 
 def _decode_error(name: str, line: int | None, decoding: Decoding, exc: UnicodeDecodeError) -> InputError:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO, Kind, file_type, format_for
+from embedcli.formats import STDIO, Kind, file_type, format_for, format_of
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,15 @@ def resolve_output(
     in_pipe: str | None = None,
     protected: Iterable[str | None] = (),
 ) -> OutputTarget:
-    """Resolve one output. Raises UsageError for an unknown suffix, binary data for a terminal, a format that
-    cannot go to stdout, or a target that names one of the `protected` paths (what the command reads).
+    """Resolve one output. Raises UsageError for an unknown suffix, an `override` that contradicts the target's
+    known suffix (`-o x.parquet -f jsonl`), binary data for a terminal, a format that cannot go to stdout, or a
+    target that names one of the `protected` paths (what the command reads).
 
     For stdout, the format is `override`, else `on_terminal` or `in_pipe` by where stdout goes.
     """
     if path is not None and path != STDIO:
         check_not_protected(path, protected)
+        check_suffix_agrees(path, kind, override)
         return OutputTarget(path, override or format_for(path, kind), kind)
     fmt = override or (on_terminal if stdout_is_terminal else in_pipe)
     if fmt is None:
@@ -62,6 +64,16 @@ def resolve_output(
             else "write to a file with -o FILE, or redirect stdout",
         )
     return OutputTarget(None, fmt, kind)
+
+
+def check_suffix_agrees(path: str, kind: Kind, override: str | None) -> None:
+    """Refuse a format that contradicts the format `path`'s suffix names: the file would lie about its content."""
+    named = format_of(path, kind)
+    if override is not None and named is not None and named != override:
+        raise UsageError(
+            f"--format {override} contradicts the name '{path}', which says {named}",
+            hint=f"drop --format, or name the file for {override}",
+        )
 
 
 def check_not_protected(target: str, protected: Iterable[str | None]) -> None:

@@ -2,6 +2,11 @@
 
 Ids default to the 1-based line or row number within each input, prefixed with the input's name when there
 are several inputs, so outputs can always be joined back. Blank texts are skipped and counted, never embedded.
+
+What is refused, naming file and line, rather than guessed: a JSONL text that is a list, an object or a boolean
+(numbers are read as their JSON spelling, `42` → "42"; null is a blank text); a CSV/TSV row with fewer fields than
+the header (or, with no header, than the columns asked for) or, with a header, more; NUL bytes; lines longer than
+`Decoding.max_line_bytes`. CSV/TSV columns are named by header or by 1-based number (`--no-header`: numbers only).
 """
 
 from __future__ import annotations
@@ -11,30 +16,46 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 import orjson
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, InputFormat, data_suffix, input_format_for
 from embedcli.formats.sources import (
+    REPLACEMENTS,
     ByteSource,
     Decoding,
     check_readable,
     decoded_lines,
     seekable_path,
-    text_stream,
 )
 from embedcli.records import Record
 
 
+class Quoting(str, Enum):
+    """How CSV/TSV fields may be quoted: `minimal` (RFC 4180: "a, b" and "" inside quotes) or `none` (quotes are
+    ordinary characters; a field cannot hold the delimiter or a newline). CSV defaults to minimal, TSV to none, as
+    the TSV convention has no quoting and its files often hold lone quotes inside fields (STS-B)."""
+
+    none = "none"
+    minimal = "minimal"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
-    """Where the text and the id live in structured inputs (JSONL fields, CSV/TSV/Parquet columns)."""
+    """Where the text and the id live in structured inputs (JSONL fields, CSV/TSV/Parquet columns).
+
+    A column is a header name or, when no header holds that name, a 1-based column number. `header` False reads
+    the first CSV/TSV row as data (columns are then named "1", "2", ...). `quoting` None: by format (see Quoting).
+    """
 
     text_field: str = "text"
     id_field: str | None = None
     text_column: str = "text"
     id_column: str | None = None
+    header: bool = True
+    quoting: Quoting | None = None
 
 
 @dataclass
@@ -48,6 +69,7 @@ class RecordReader:
     input_format: InputFormat | None = None
     name_ids: bool = False  # prefix ids with the input's name even for one input (stable keys of a store)
     skipped_blank: int = 0
+    _replaced_before: int | None = None
     _done_bytes: int = 0
     _current: ByteSource | None = None
 
@@ -65,11 +87,17 @@ class RecordReader:
         return sum(os.path.getsize(p) for p in self.paths)
 
     @property
+    def replaced(self) -> int:
+        """How many invalid byte sequences `--errors replace` has turned into U+FFFD so far (0 for other policies)."""
+        return 0 if self._replaced_before is None else REPLACEMENTS.count - self._replaced_before
+
+    @property
     def bytes_read(self) -> int:
         current = self._current.position() if self._current is not None else 0
         return self._done_bytes + current
 
     def __iter__(self) -> Iterator[Record]:
+        self._replaced_before = REPLACEMENTS.count
         for record in literal_records(self.texts):
             if record.text.strip():
                 yield record
@@ -117,29 +145,83 @@ def _jsonl_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) ->
                 f"{source.name}:{number}: no field '{fields.text_field}'",
                 hint=f"fields here: {', '.join(map(str, row)) or '(none)'}; choose one with --text-field",
             )
-        yield Record(_id_value(row, fields.id_field, number, source.name), _text_value(row[fields.text_field]))
+        value = row[fields.text_field]
+        if isinstance(value, bool | list | dict):
+            kind = {bool: "a boolean", list: "a list", dict: "an object"}[type(value)]
+            raise InputError(
+                f"{source.name}:{number}: field '{fields.text_field}' holds {kind}, not text",
+                hint="texts are JSON strings (numbers are read as text too)",
+            )
+        yield Record(_id_value(row, fields.id_field, number, source.name), _text_value(value))
 
 
 def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec, fmt: InputFormat) -> Iterator[Record]:
-    text = text_stream(source, decoding)
+    """Rows of a CSV/TSV input; `line` numbers in errors are physical lines of the file (a row may span several)."""
+    delimiter = "\t" if fmt is InputFormat.tsv else ","
+    quoting = fields.quoting or (Quoting.none if fmt is InputFormat.tsv else Quoting.minimal)
+    line = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal line
+        for line, text in decoded_lines(source, decoding, keep_ends=True):  # noqa: B007 - read by the errors below
+            yield text
+
+    csv.field_size_limit(sys.maxsize)  # lines are bounded by decoding.max_line_bytes instead
+    reader = csv.reader(
+        lines(), delimiter=delimiter, quoting=csv.QUOTE_NONE if quoting is Quoting.none else csv.QUOTE_MINIMAL
+    )
+    kind = fmt.value.upper()
     try:
-        reader = csv.DictReader(text, delimiter="\t" if fmt is InputFormat.tsv else ",")
-        header = reader.fieldnames or []
-        _require_column(source.name, header, fields.text_column, "--text-column")
+        first = next(reader, None)
+        if first is None:
+            return
+        header = first if fields.header else [str(i) for i in range(1, len(first) + 1)]
+        text_at = _column_index(source.name, header, fields.text_column, "--text-column", fields.header)
+        id_at = None
         if fields.id_column is not None:
-            _require_column(source.name, header, fields.id_column, "--id-column")
-        csv.field_size_limit(sys.maxsize)
-        for number, row in enumerate(reader, start=1):
-            yield Record(_id_value(row, fields.id_column, number, source.name), _text_value(row[fields.text_column]))
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{source.name}: not valid {decoding.encoding} near row {reader.line_num}: {exc.reason}",
-            hint="pass the right --encoding (e.g. latin-1), or --errors replace",
-        ) from None
+            id_at = _column_index(source.name, header, fields.id_column, "--id-column", fields.header)
+        # With a header every row has its width; without one, rows may be ragged past the columns used.
+        needed = len(header) if fields.header else max(text_at, id_at or 0) + 1
+        rows = reader if fields.header else _chain_one(first, reader)
+        number = 0
+        for row in rows:
+            if not row:  # a blank line, as csv.DictReader skips it
+                continue
+            number += 1
+            if len(row) < needed or (fields.header and len(row) > needed):
+                raise _field_count_error(source.name, line, len(row), needed, fields.header, kind, quoting)
+            record_id = str(number) if id_at is None else row[id_at]
+            yield Record(record_id, row[text_at])
     except csv.Error as exc:
-        raise InputError(f"{source.name}: malformed {fmt.value.upper()} near row {reader.line_num}: {exc}") from None
-    finally:
-        text.detach()
+        raise InputError(f"{source.name}:{line}: malformed {kind} ({exc})") from None
+
+
+def _chain_one(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield first
+    yield from rest
+
+
+def _field_count_error(
+    name: str, line: int, got: int, needed: int, header: bool, kind: str, quoting: Quoting
+) -> InputError:
+    expected = f"{needed} as in the header" if header else f"at least {needed} for the columns asked for"
+    hint = "check the delimiter (--input-format csv or tsv)"
+    if quoting is Quoting.minimal:
+        hint += "; a quote inside a field may have merged rows: try --quoting none"
+    if header:
+        hint += "; a file with no header row needs --no-header"
+    return InputError(f"{name}:{line}: {got} fields, expected {expected} ({kind})", hint=hint)
+
+
+def _column_index(name: str, header: list[str], column: str, option: str, has_header: bool) -> int:
+    """The position of `column` in `header`: by name, else by 1-based number."""
+    if column in header:
+        return header.index(column)
+    if column.isdigit() and 1 <= int(column) <= len(header):
+        return int(column) - 1
+    shown = ", ".join(header) if has_header else f"1 to {len(header)} (no header)"
+    hint = f"columns here: {shown or '(none)'}; choose one with {option}"
+    raise InputError(f"{name}: no column '{column}'", hint=hint)
 
 
 def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
@@ -151,29 +233,21 @@ def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
             parquet = pq.ParquetFile(real_path)
         except Exception as exc:  # pyarrow raises several types for "not Parquet"
             raise InputError(f"{name}: not a readable Parquet file ({exc})") from None
-        header = parquet.schema_arrow.names
-        _require_column(name, header, fields.text_column, "--text-column")
-        columns = [fields.text_column]
+        header = list(parquet.schema_arrow.names)
+        text_column = header[_column_index(name, header, fields.text_column, "--text-column", True)]
+        columns = [text_column]
+        id_column = None
         if fields.id_column is not None:
-            _require_column(name, header, fields.id_column, "--id-column")
-            columns.append(fields.id_column)
+            id_column = header[_column_index(name, header, fields.id_column, "--id-column", True)]
+            columns.append(id_column)
         number = 0
         for batch in parquet.iter_batches(batch_size=4096, columns=columns):
-            texts = batch.column(fields.text_column).to_pylist()
-            ids = batch.column(fields.id_column).to_pylist() if fields.id_column else None
+            texts = batch.column(text_column).to_pylist()
+            ids = batch.column(id_column).to_pylist() if id_column else None
             for i, text in enumerate(texts):
                 number += 1
                 record_id = str(number) if ids is None or ids[i] is None else str(ids[i])
                 yield Record(record_id, _text_value(text))
-
-
-def _require_column(name: str, header: Iterable[str], column: str, option: str) -> None:
-    header = list(header)
-    if column not in header:
-        raise InputError(
-            f"{name}: no column '{column}'",
-            hint=f"columns here: {', '.join(header) or '(none)'}; choose one with {option}",
-        )
 
 
 def _text_value(value: object) -> str:
@@ -196,4 +270,4 @@ def literal_records(texts: Iterable[str]) -> Iterator[Record]:
         yield Record(str(number), text)
 
 
-__all__ = ["FieldSpec", "RecordReader", "data_suffix", "literal_records"]
+__all__ = ["FieldSpec", "Quoting", "RecordReader", "data_suffix", "literal_records"]

@@ -23,6 +23,7 @@ from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.lance_store import is_store
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
+    check_stream_end,
     provenance_of,
     read_vector_table,
     sniff_format,
@@ -92,8 +93,8 @@ class VectorBatches:
         elif fmt is OutputFormat.npy:
             try:
                 self._npy = np.load(self._real, mmap_mode="r")
-            except (OSError, ValueError) as exc:
-                raise InputError(f"{self.name}: cannot read as npy: {exc}") from None
+            except (OSError, ValueError, EOFError) as exc:  # np.load says EOFError for an empty file
+                raise InputError(f"{self.name}: cannot read as npy: {exc or 'no data'}") from None
             if self._npy.ndim != 2:
                 raise InputError(f"{self.name}: expected a 2-D matrix, got shape {self._npy.shape}")
             self.num_rows, self.width = self._npy.shape
@@ -113,6 +114,7 @@ class VectorBatches:
                 schema = reader.schema
                 self.num_rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
             else:
+                check_stream_end(self._real, self.name)
                 reader = pa.ipc.open_stream(pa.memory_map(self._real))
                 schema, self.num_rows = reader.schema, sum(b.num_rows for b in reader)  # zero-copy: cheap
         except (pa.ArrowInvalid, OSError) as exc:

@@ -1,6 +1,11 @@
 """Reading vector tables back: Parquet, Arrow file or stream, NPY (memory-mapped) and JSONL, from files or stdin.
 
 The format comes from the suffix, or from the first bytes on stdin (an Arrow stream is the pipe default).
+
+One rule for failures: a missing path or a bad option is a UsageError (exit 2); a file that exists but whose
+content cannot be used (not the format, truncated, wrong shape, object arrays) is an InputError (exit 1). An Arrow
+stream that ends without its end-of-stream marker is a cut stream (the command writing it failed or was killed),
+never a shorter table.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from embedcli.formats.sources import check_readable, seekable_path
 from embedcli.precision import Precision, dequantize
 from embedcli.provenance import Provenance
 from embedcli.records import VectorTable
+
+# The Arrow IPC end-of-stream marker: a continuation token, then a zero metadata length.
+ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 _MAGIC = [
     (b"PAR1", OutputFormat.parquet),
@@ -82,8 +90,8 @@ def read_vector_table(
         return vector_table_from_arrow(_read_arrow(path, fmt), name, vector_column)
     except (InputError, UsageError):
         raise
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{name}: cannot read as {fmt.value}: {exc}") from None
+    except (OSError, ValueError, EOFError) as exc:  # np.load says EOFError for an empty file
+        raise InputError(f"{name}: cannot read as {fmt.value}: {exc or 'no data'}") from None
 
 
 def _sniff_path(path: str) -> OutputFormat:
@@ -105,16 +113,77 @@ def _read_arrow(path: str, fmt: OutputFormat) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    name = "<stdin>" if path == STDIO else path
+    if fmt is OutputFormat.arrows:
+        return _read_arrow_stream(path, name)
     try:
-        if fmt is OutputFormat.arrows:
-            source = pa.PythonFile(sys.stdin.buffer, mode="r") if path == STDIO else pa.memory_map(path)
-            return pa.ipc.open_stream(source).read_all()
         with seekable_path(path, "." + fmt.value) as real:
             if fmt is OutputFormat.parquet:
                 return pq.read_table(real)
             return pa.ipc.open_file(pa.memory_map(real)).read_all()
     except pa.ArrowInvalid as exc:
-        raise InputError(f"{'<stdin>' if path == STDIO else path}: not a valid {fmt.value} file ({exc})") from None
+        raise InputError(f"{name}: not a valid {fmt.value} file ({exc})") from None
+
+
+def stream_ended_early(name: str) -> InputError:
+    """The error for an Arrow stream with no end-of-stream marker."""
+    return InputError(
+        f"{name}: the input stream ended early: did the command before this one fail?",
+        hint="an Arrow stream ends with an end-of-stream marker; this one was cut off",
+    )
+
+
+def check_stream_end(path: str, name: str) -> None:
+    """Raise stream_ended_early unless the Arrow stream file at `path` ends with the end-of-stream marker."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - len(ARROW_EOS)))
+        if f.read() != ARROW_EOS:
+            raise stream_ended_early(name)
+
+
+class _TailRecorder:
+    """A binary stream that remembers the last bytes read from it and whether it reached its end."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.tail = b""
+        self.at_end = False
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if size is None or size < 0 or len(data) < size:
+            self.at_end = True  # a buffered read returns short only at the end
+        self.tail = (self.tail + data)[-len(ARROW_EOS) :]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _read_arrow_stream(path: str, name: str) -> Any:
+    import pyarrow as pa
+
+    if path != STDIO:
+        check_stream_end(path, name)
+        try:
+            return pa.ipc.open_stream(pa.memory_map(path)).read_all()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{name}: not a valid arrows stream ({exc})") from None
+    recorder = _TailRecorder(sys.stdin.buffer)
+    try:
+        table = pa.ipc.open_stream(pa.PythonFile(recorder, mode="r")).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        if recorder.at_end:
+            raise stream_ended_early(name) from None
+        raise InputError(f"{name}: not a valid arrows stream ({exc})") from None
+    if recorder.tail != ARROW_EOS:
+        raise stream_ended_early(name)
+    return table
 
 
 def provenance_of(schema: Any) -> Provenance:

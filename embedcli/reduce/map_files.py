@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from embedcli.errors import UsageError
-from embedcli.formats.outputs import AtomicTarget
+from embedcli.formats.outputs import AtomicTarget, naming_write_errors
 from embedcli.formats.targets import OutputTarget
 from embedcli.reduce.maps import Coloring, cluster_coloring, column_coloring, draw_static
 from embedcli.reduce.methods import optional_module
@@ -38,7 +38,11 @@ def write_map(plot: PlotData, target: OutputTarget, style: MapStyle) -> int:
     if target.format != "html":
         optional_module("matplotlib", "matplotlib", "--plot")
     coloring = _coloring(plot)
-    with AtomicTarget(target.path, "." + target.format) as atomic, open(atomic.path, "wb") as out:
+    with (
+        AtomicTarget(target.path, "." + target.format) as atomic,
+        naming_write_errors(target.path, atomic.temp),
+        open(atomic.path, "wb") as out,
+    ):
         if target.format == "html":
             from embedcli.reduce.map_page import draw_html
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -32,6 +33,9 @@ _HASHES = "model-hashes.json"
 _CHUNK = 1 << 20
 # Files in a model folder that do not change what the model computes.
 _IGNORED = {".gitattributes", "README.md", ".DS_Store"}
+# Staging and discarded folders carry the pid of the process that made them: `.<key>.embedcli-<pid>-<random>.tmp`
+# and `.<key>.embedcli-<pid>-old`. One whose process is gone was left by a killed run and is removed.
+_LEFTOVER = re.compile(r"^\..*\.embedcli-(\d+)-[A-Za-z0-9_]*(?:\.tmp|old)$")
 
 
 def cache_root() -> Path:
@@ -122,33 +126,74 @@ def build_entry(key: str, build: Callable[[Path], dict[str, Any]], accept: Calla
     from filelock import FileLock
 
     root = exports_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f"{key}.lock")):
-        existing = find_entry(key, verify=False)
-        if existing is not None and accept(existing):
-            return existing
-        final = root / key
-        if final.exists():
-            _discard(final)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=root))
-        try:
-            fields = build(staging)
-            files = {p.name: _file_record(p) for p in sorted(staging.iterdir()) if p.is_file() and p.name != MANIFEST}
-            manifest = {**fields, "key": key, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            manifest["files"] = files
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-            os.rename(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root / f"{key}.lock")):
+            remove_leftovers(root)
+            return _build_locked(root, key, build, accept)
+    except OSError as exc:
+        cache, name = str(cache_root()), str(exc.filename)
+        if exc.filename is None or not (name.startswith(cache) or cache.startswith(name)):
             raise
+        raise ModelError(
+            f"cannot write the export cache '{root}': {os.strerror(exc.errno) if exc.errno else exc}",
+            hint="point EMBEDCLI_CACHE at a writable folder",
+        ) from None
+
+
+def _build_locked(
+    root: Path, key: str, build: Callable[[Path], dict[str, Any]], accept: Callable[[CacheEntry], bool]
+) -> CacheEntry:
+    existing = find_entry(key, verify=False)
+    if existing is not None and accept(existing):
+        return existing
+    final = root / key
+    if final.exists():
+        _discard(final)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}.embedcli-{os.getpid()}-", suffix=".tmp", dir=root))
+    try:
+        fields = build(staging)
+        files = {p.name: _file_record(p) for p in sorted(staging.iterdir()) if p.is_file() and p.name != MANIFEST}
+        manifest = {**fields, "key": key, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        manifest["files"] = files
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return CacheEntry(key, final, manifest)
 
 
 def _discard(folder: Path) -> None:
     """Remove a folder: renamed aside first, so no reader finds it half deleted."""
-    aside = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    aside = folder.with_name(f".{folder.name}.embedcli-{os.getpid()}-old")
     os.rename(folder, aside)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(root: Path) -> int:
+    """Remove staging and discarded folders left by killed runs (their pid is no longer alive); returns the bytes
+    freed. Folders of live processes are never touched."""
+    freed = 0
+    if not root.is_dir():
+        return 0
+    for path in root.iterdir():
+        match = _LEFTOVER.match(path.name)
+        if match is None or not path.is_dir() or _pid_alive(int(match.group(1))):
+            continue
+        freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        shutil.rmtree(path, ignore_errors=True)
+    return freed
 
 
 def list_entries() -> list[CacheEntry]:
@@ -166,12 +211,16 @@ def list_entries() -> list[CacheEntry]:
 
 
 def clear_cache() -> tuple[int, int]:
-    """Remove every export (and stale temporary folders); returns (entries removed, bytes freed)."""
+    """Remove every export and the staging folders left by killed runs; returns (entries removed, bytes freed).
+    A staging folder of a live process (an export under way) is left alone."""
     root = exports_dir()
     if not root.is_dir():
         return 0, 0
-    count = freed = 0
+    count = 0
+    freed = remove_leftovers(root)
     for path in root.iterdir():
+        if path.is_dir() and _LEFTOVER.match(path.name):
+            continue  # a live process's: remove_leftovers took the dead ones
         if path.is_dir():
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             if not path.name.startswith("."):

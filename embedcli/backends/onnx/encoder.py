@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.backends.base import length_sorted_batches
+from embedcli.backends.base import cut_long_texts, length_sorted_batches
 from embedcli.backends.models import ModelRef, ModelSource
 from embedcli.backends.onnx import MODEL_FILE, PIPELINE_FILE, TOKENIZER_FILE
 from embedcli.backends.onnx.cache import CacheEntry, verify_file
@@ -54,6 +54,7 @@ class OnnxEncoder:
         prefix = self.prompt_for(prompt)
         if self.pipeline.get("lowercase"):
             texts = [t.lower() for t in texts]
+        texts = cut_long_texts(texts, self.max_length, self._token_count)
         encodings = self.tokenizer.encode_batch([prefix + t for t in texts] if prefix else texts)
         truncated = sum(1 for e in encodings if e.overflowing)
         prompt_tokens = 0
@@ -63,6 +64,11 @@ class OnnxEncoder:
         for indices in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
             out[indices] = self._run([encodings[i] for i in indices], prompt_tokens)
         return out, truncated
+
+    def _token_count(self, text: str) -> int:
+        # Truncation is on: the pieces past the limit come back as overflowing encodings.
+        encoding = self.tokenizer.encode(text)
+        return len(encoding.ids) + sum(len(piece.ids) for piece in encoding.overflowing)
 
     def _run(self, encodings: list[Any], prompt_tokens: int) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
