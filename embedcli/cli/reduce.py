@@ -106,7 +106,13 @@ def reduce(
     plot_target = None
     if plot:
         plot_target = resolve_target(
-            plot, Kind.plot, plot_format, stdout_is_terminal=terminal, in_pipe="png", on_terminal="png", protected=reads
+            plot,
+            Kind.plot,
+            plot_format.value if plot_format else None,
+            stdout_is_terminal=terminal,
+            in_pipe="png",
+            on_terminal="png",
+            protected=reads,
         )
     if save_reducer_to:
         resolve_target(save_reducer_to, Kind.reducer, stdout_is_terminal=terminal, protected=reads)
