@@ -20,11 +20,13 @@ class Record(NamedTuple):
 
 @dataclass
 class EmbeddedBatch:
-    """Consecutive rows of output, in input order. `vectors` has shape (len(ids), width)."""
+    """Consecutive rows of output, in input order. `vectors` has shape (len(ids), width); `columns` holds extra
+    columns (name -> one value per row, same names and types in every batch), written after the vectors."""
 
     ids: list[str]
     texts: list[str]
     vectors: np.ndarray
+    columns: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass

@@ -13,9 +13,11 @@ from embedcli.errors import UsageError
 from embedcli.formats import STDIO, Kind, OutputFormat
 from embedcli.formats.outputs import commit_together, open_vector_writer
 from embedcli.formats.targets import resolve_output as resolve_target
-from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings
+from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings, Theme
 
 if TYPE_CHECKING:
+    from embedcli.formats.targets import OutputTarget
+    from embedcli.reduce.map_files import MapStyle
     from embedcli.reduce.run import ReductionRun
 
 EPILOG = """\
@@ -23,13 +25,19 @@ Examples:
 
   embedcli reduce vectors.parquet --dim 64 -o small.parquet
 
-  embedcli reduce vectors.parquet --method umap --dim 2 -o map.parquet --plot map.png
+  embedcli reduce vectors.parquet --method umap --plot map.png
+
+  embedcli reduce vectors.parquet --method umap --plot map.html
+
+  embedcli reduce vectors.parquet --method umap --plot map.svg --color-by genre
+
+  embedcli reduce vectors.parquet --method umap --clusters 12 -o map.parquet
 
   embedcli reduce big.parquet --dim 128 --save-reducer pca128.npz -o big128.parquet
 
   embedcli reduce new.parquet --reducer pca128.npz -o new128.parquet
 
-  cat docs.txt | embedcli embed | embedcli reduce - --dim 2 --plot - > map.png
+  cat docs.txt | embedcli embed | embedcli reduce - --method umap --plot - > map.png
 
   embedcli reduce vectors.parquet --method matryoshka --dim 128 -o v128.parquet
 
@@ -56,8 +64,14 @@ def reduce(
     trust_pickle: ro.TrustPickleOpt = False,
     any_model: ro.AnyModelOpt = False,
     plot: ro.PlotOpt = None,
+    plot_format: ro.PlotFormatOpt = None,
     color_by: ro.ColorByOpt = None,
-    labels: ro.LabelsOpt = 20,
+    clusters: ro.ClustersOpt = None,
+    no_clusters: ro.NoClustersOpt = False,
+    size: ro.SizeOpt = 8.0,
+    dpi: ro.DpiOpt = 100,
+    theme: ro.ThemeOpt = Theme.light,
+    labels: ro.LabelsOpt = 0,
     title: ro.TitleOpt = None,
     vector_column: ro.VectorColumnOpt = "embedding",
     keep_text: ro.KeepTextOpt = True,
@@ -73,19 +87,33 @@ def reduce(
     """
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
     from embedcli.formats.vector_batches import VectorBatches
+    from embedcli.reduce.map_files import MapStyle
     from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column
     from embedcli.reduce.saved import load_reducer
 
     path = resolve_inputs([source] if source else None)[0]
     _check_combinations(method, whiten, reducer_file, save_reducer_to, plot, output, color_by)
+    if clusters is not None and no_clusters:
+        raise UsageError("--clusters and --no-clusters contradict each other")
     if reducer_file and fit_sample:
         raise UsageError("--fit-sample chooses rows to fit on, but --reducer is already fitted")
     writes = output is not None or not (plot == STDIO or (sys.stdout.isatty() and (plot or save_reducer_to)))
     reads = [path, reducer_file]
     target, out_format = resolve_output(output, fmt, reads) if writes else (None, OutputFormat.jsonl)
     terminal = sys.stdout.isatty()
+    if clusters is not None and writes and out_format is OutputFormat.npy:
+        raise UsageError("an NPY file has no room for the cluster columns", hint="write .parquet, .arrow or .jsonl")
+    plot_target = None
     if plot:
-        resolve_target(plot, Kind.plot, stdout_is_terminal=terminal, in_pipe="png", on_terminal="png", protected=reads)
+        plot_target = resolve_target(
+            plot,
+            Kind.plot,
+            plot_format.value if plot_format else None,
+            stdout_is_terminal=terminal,
+            in_pipe="png",
+            on_terminal="png",
+            protected=reads,
+        )
     if save_reducer_to:
         resolve_target(save_reducer_to, Kind.reducer, stdout_is_terminal=terminal, protected=reads)
     loaded = load_reducer(reducer_file, trust_pickle) if reducer_file else None
@@ -98,7 +126,12 @@ def reduce(
     with commit_together(), VectorBatches(path, vector_column, version=version) as data:
         if color_by:
             check_color_column(data, color_by)
-        request = PlotRequest(color_by, labels) if plot else None
+        # --clusters alone still needs the map's sample: the output's clusters are the map's.
+        request = (
+            PlotRequest(color_by, labels, not no_clusters, clusters, writes and clusters is not None)
+            if plot or clusters is not None
+            else None
+        )
         run = ReductionRun(data, settings, loaded, fit_sample, any_model, request)
         run.fit()
         if save_reducer_to:
@@ -112,11 +145,8 @@ def reduce(
                         run.write(w, lambda rows: update(rows, rows))
                 else:
                     run.write(None, lambda rows: update(rows, rows))
-        if plot and run.plot_data is not None:
-            from embedcli.reduce.plot import scatter_png, write_png
-
-            name = title or f"{run.provenance()['method']} of {data.name} ({data.width} → {run.output_dim} dims)"
-            write_png(scatter_png(run.plot_data, name, _axis_name(run)), None if plot == STDIO else plot)
+        if plot_target is not None and run.plot_data is not None:
+            _draw(run, plot_target, path, MapStyle(title or "", size, dpi, theme), quiet)
     if not quiet:
         _summarize(run, data.name)
 
@@ -153,9 +183,23 @@ def _save(run: ReductionRun, path: str) -> None:
         warn(f"{path} is a pickle: loading it can run code, so --reducer needs --trust-pickle to read it back")
 
 
-def _axis_name(run: ReductionRun) -> str:
-    method = run.provenance()["method"]
-    return {"umap": "UMAP", "tsne": "t-SNE", "pca": "PC", "incremental-pca": "PC"}.get(method, "component")
+def _draw(run: ReductionRun, target: OutputTarget, source: str, style: MapStyle, quiet: bool) -> None:
+    from dataclasses import replace
+
+    from embedcli.reduce.map_files import write_map
+    from embedcli.reduce.maps import map_title
+
+    plot = run.plot_data
+    assert plot is not None
+    if not style.title:
+        style = replace(style, title=map_title(source, run.data.provenance.model, len(plot.points), plot.total_rows))
+    dropped = write_map(plot, target, style)
+    if dropped:
+        warn(f"{plural(dropped, 'cluster name')} found no free place on the map and were left out")
+    if not quiet and plot.clusters is not None:
+        named = ", ".join(list(plot.cluster_names.values())[:5])
+        more = " …" if len(plot.cluster_names) > 5 else ""
+        info(f"map: {plural(len(plot.cluster_names), 'cluster')} ({named}{more})")
 
 
 def _summarize(run: ReductionRun, name: str) -> None:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from embedcli.reduce.settings import Metric, Projection, ReduceMethod
+from embedcli.formats import PlotFormat
+from embedcli.reduce.settings import Metric, Projection, ReduceMethod, Theme
 
 SourceArg = Annotated[
     str | None,
@@ -52,12 +53,40 @@ AnyModelOpt = Annotated[
 ]
 PlotOpt = Annotated[
     str | None,
-    typer.Option("--plot", help="Draw a 2-D scatter plot to FILE.png, or '-' for stdout.", show_default=False),
+    typer.Option(
+        "--plot",
+        help="Draw a map to FILE.png, .svg, .pdf or .html (interactive: zoom, pan, hover, search), or '-' for stdout.",
+        show_default=False,
+    ),
+]
+PlotFormatOpt = Annotated[
+    PlotFormat | None,
+    typer.Option("--plot-format", help="Map format, whatever the suffix.", show_default="the suffix; png on stdout"),
 ]
 ColorByOpt = Annotated[
-    str | None, typer.Option("--color-by", help="Plot: colour points by this column.", show_default=False)
+    str | None,
+    typer.Option("--color-by", help="Map: colour points by this column instead of clusters.", show_default=False),
 ]
-LabelsOpt = Annotated[int, typer.Option("--labels", min=0, help="Plot: label up to N points with their text.")]
-TitleOpt = Annotated[str | None, typer.Option("--title", help="Plot: title.", show_default="method and input")]
+ClustersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--clusters",
+        min=1,
+        help="Find N clusters (k-means on the map) and write 'cluster' and 'cluster_name' columns for every row.",
+        show_default="HDBSCAN finds them, on maps only",
+    ),
+]
+NoClustersOpt = Annotated[bool, typer.Option("--no-clusters", help="Map: no clusters, every point one colour.")]
+SizeOpt = Annotated[
+    float, typer.Option("--size", min=0.5, max=100.0, help="Map: width and height in inches (PNG, SVG, PDF).")
+]
+DpiOpt = Annotated[int, typer.Option("--dpi", min=10, max=1200, help="Map: dots per inch (PNG pixels = size × dpi).")]
+ThemeOpt = Annotated[Theme, typer.Option("--theme", help="Map colours.", case_sensitive=False)]
+LabelsOpt = Annotated[
+    int, typer.Option("--labels", min=0, help="Map: also label up to N sampled points with their text.")
+]
+TitleOpt = Annotated[
+    str | None, typer.Option("--title", help="Map: title.", show_default="the input's file name, model and count")
+]
 VectorColumnOpt = Annotated[str, typer.Option("--vector-column", help="Column holding the input vectors.")]
 KeepTextOpt = Annotated[bool, typer.Option("--keep-text/--no-text", help="Keep the input's text column.")]

@@ -64,6 +64,15 @@ class WordVectorFormat(str, Enum):
     npy = "npy"
 
 
+class PlotFormat(str, Enum):
+    """Formats of maps: images, vector drawings, and one interactive page."""
+
+    png = "png"
+    svg = "svg"
+    pdf = "pdf"
+    html = "html"
+
+
 class Kind(str, Enum):
     """What a file holds; the registry maps each kind's suffixes to its formats."""
 
@@ -112,6 +121,9 @@ REGISTRY: tuple[FileType, ...] = (
     FileType(Kind.reducer, "safetensors", (".safetensors",), to_stdout=False),
     FileType(Kind.reducer, "pickle", (".pkl", ".pickle"), to_stdout=False),
     FileType(Kind.plot, "png", (".png",)),
+    FileType(Kind.plot, "svg", (".svg",), binary=False),
+    FileType(Kind.plot, "pdf", (".pdf",)),
+    FileType(Kind.plot, "html", (".html", ".htm"), binary=False),
 )
 
 # What the "cannot tell the format" message calls each kind, and the kinds whose commands take --format.

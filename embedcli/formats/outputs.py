@@ -441,7 +441,9 @@ class _ArrowWriter(VectorWriter):
     def _open(self, batch: EmbeddedBatch) -> None:
         import pyarrow as pa
 
-        self._schema = vector_schema(batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.provenance)
+        self._schema = vector_schema(
+            batch.vectors.dtype, batch.vectors.shape[1], self.keep_text, self.provenance, extra_fields(batch)
+        )
         if self.fmt is OutputFormat.parquet:
             import pyarrow.parquet as pq
 
@@ -520,8 +522,9 @@ class ArrowStreamWriter(_ArrowWriter):
 
 
 class NpyWriter(VectorWriter):
-    """A bare (rows, width) matrix. The header is rewritten with the final row count when writing ends, so the
-    matrix is always written to a seekable file first (a spool, for stdout, devices and FIFOs)."""
+    """A bare (rows, width) matrix; extra columns have no place in it and are not written. The header is
+    rewritten with the final row count when writing ends, so the matrix is always written to a seekable file
+    first (a spool, for stdout, devices and FIFOs)."""
 
     HEADER_BYTES = 128  # fixed, so the final shape fits wherever the data already starts
 
@@ -590,6 +593,8 @@ class JsonlWriter(VectorWriter):
             if self.keep_text:
                 row["text"] = batch.texts[i]
             row["embedding"] = vectors[i]
+            for name, values in batch.columns.items():
+                row[name] = values[i]
             lines.append(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE))
         self._file.write(b"".join(lines))
         self._file.flush()
@@ -635,15 +640,30 @@ def open_vector_writer(
         raise
 
 
-def vector_schema(dtype: np.dtype, width: int, keep_text: bool, provenance: Provenance) -> Any:
-    """The Arrow schema of embedcli tables: id, text (optional), embedding as fixed_size_list<dtype>[width]."""
+def vector_schema(
+    dtype: np.dtype, width: int, keep_text: bool, provenance: Provenance, extra: list[Any] | None = None
+) -> Any:
+    """The Arrow schema of embedcli tables: id, text (optional), embedding as fixed_size_list<dtype>[width],
+    then the `extra` fields (pyarrow fields, e.g. from `extra_fields`)."""
     import pyarrow as pa
 
     fields = [pa.field("id", pa.string())]
     if keep_text:
         fields.append(pa.field("text", pa.string()))
     fields.append(pa.field("embedding", pa.list_(pa.from_numpy_dtype(dtype), width)))
+    fields.extend(extra or [])
     return pa.schema(fields, metadata={METADATA_KEY: orjson.dumps(provenance.to_dict())})
+
+
+def extra_fields(batch: EmbeddedBatch) -> list[Any]:
+    """Arrow fields for a batch's extra columns, typed from the first batch's values (all None: string)."""
+    import pyarrow as pa
+
+    fields = []
+    for name, values in batch.columns.items():
+        kind = pa.array(values).type
+        fields.append(pa.field(name, pa.string() if pa.types.is_null(kind) else kind))
+    return fields
 
 
 def to_record_batch(batch: EmbeddedBatch, schema: Any, keep_text: bool) -> Any:
@@ -656,4 +676,6 @@ def to_record_batch(batch: EmbeddedBatch, schema: Any, keep_text: bool) -> Any:
     if keep_text:
         columns.append(pa.array(batch.texts, type=pa.string()))
     columns.append(pa.FixedSizeListArray.from_arrays(values, vectors.shape[1]))
+    for name, extra in batch.columns.items():
+        columns.append(pa.array(extra, type=schema.field(name).type))
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from embedcli.errors import UsageError
+from embedcli.reduce.settings import Theme  # defined with the other choices the CLI lists, without numpy
 
 NOISE = -1
 # Okabe & Ito (2008), without black, then Paul Tol's "muted" scheme: both chosen to stay distinct under the
@@ -39,11 +40,6 @@ class MapFormat(str, Enum):
     png = "png"
     svg = "svg"
     pdf = "pdf"
-
-
-class Theme(str, Enum):
-    light = "light"
-    dark = "dark"
 
 
 @dataclass(frozen=True)

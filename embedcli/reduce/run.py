@@ -1,5 +1,10 @@
 """The reduce pipeline: fit a reducer (on every row, streamed, or on a seeded sample), then transform every row
-batch by batch into a writer, keeping small seeded samples on the way for the quality report and the plot.
+batch by batch into a writer, keeping small seeded samples on the way for the quality report and the map.
+
+The map's sample keeps each plotted row's point, id and text; its clusters (HDBSCAN, or k-means with a count) are
+found on the sample's first two output coordinates and named from its texts. When every output row must carry its
+cluster (`PlotRequest.cluster_output`), the rows are transformed twice: once for the map, then into the writer,
+each row taking the cluster of its nearest mapped point.
 
 Memory is bounded by one block of rows for the linear methods, whatever the input size; UMAP and t-SNE hold
 the rows they are fitted on. Rows are numbered in input order; every sample is drawn from the row count,
@@ -21,6 +26,7 @@ from embedcli.formats.vector_batches import VectorBatches
 from embedcli.precision import Precision, dequantize
 from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch, VectorTable
+from embedcli.reduce.clusters import NOISE, cluster_points, label_by_nearest, name_clusters
 from embedcli.reduce.methods import Fitted, LinearReducer, Reducer, fit_reducer
 from embedcli.reduce.saved import SOURCE_KEYS, check_applicable
 from embedcli.reduce.settings import ReduceMethod, ReduceSettings
@@ -32,13 +38,23 @@ PLOT_MAX_POINTS = 200_000
 
 @dataclass
 class PlotData:
-    """What a scatter plot needs: the first two output coordinates of (a sample of) the rows, and their
-    colour values and label texts when asked for."""
+    """What a map needs: the first two output coordinates of (a sample of) the rows, in input order, with each
+    plotted row's id and text (None where the input has none), its colour value when asked for, a few label
+    texts, and its cluster (-1: noise) with the clusters' names when the map is clustered."""
 
     points: np.ndarray
     total_rows: int
     colors: list[Any] | None = None
     labels: dict[int, str] = field(default_factory=dict)  # position in `points` -> text
+    ids: list[str] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
+    clusters: np.ndarray | None = None
+    cluster_names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def hover_texts(self) -> list[str]:
+        """What hovering each point shows: its text, or its id where it has none."""
+        return [t or i for i, t in zip(self.ids, self.texts, strict=True)]
 
 
 @dataclass
@@ -54,8 +70,18 @@ class ReduceReport:
 
 @dataclass
 class PlotRequest:
+    """The map to keep: `color_by` a column, else clusters unless `clusters` is False; `n_clusters` asks for
+    k-means with that count (else HDBSCAN); `cluster_output` writes `cluster` and `cluster_name` for every row."""
+
     color_by: str | None = None
     labels: int = 0
+    clusters: bool = True
+    n_clusters: int | None = None
+    cluster_output: bool = False
+
+    @property
+    def clustered(self) -> bool:
+        return self.cluster_output or (self.clusters and self.color_by is None)
 
 
 class ReductionRun:
@@ -180,22 +206,53 @@ class ReductionRun:
         """Transform every row in input order into `writer` (None: transform only, for the report and the plot)."""
         started = time.perf_counter()
         samples = _Samples(self.data.num_rows, self.settings.seed, self.output_dim <= 3, self.plot)
-        need_columns = writer is not None or samples.needs_columns
+        if writer is not None and self.plot is not None and self.plot.cluster_output:
+            # A row's cluster is known only once the whole map is: map first, then write.
+            self._pass(None, samples, None)
+            self._finish(samples)
+            self._pass(writer, None, on_progress)
+        else:
+            self._pass(writer, samples, on_progress)
+            self._finish(samples)
+        self.report.transform_seconds = time.perf_counter() - started
+
+    def _pass(
+        self, writer: VectorWriter | None, samples: _Samples | None, on_progress: Callable[[int], None] | None
+    ) -> None:
+        need_columns = writer is not None or (samples is not None and samples.needs_columns)
         offset = 0
         for batch in self.data.batches(BLOCK_ROWS, vectors_only=not need_columns):
             x = self._floats(batch.vectors)
             y = self._output(x, offset)
             if writer is not None:
                 texts = batch.texts if batch.texts is not None else [""] * len(batch.ids)
-                writer.write(EmbeddedBatch(batch.ids, [t or "" for t in texts], y))
-            samples.add(batch, x, y, offset)
+                writer.write(EmbeddedBatch(batch.ids, [t or "" for t in texts], y, self._cluster_columns(y)))
+            if samples is not None:
+                samples.add(batch, x, y, offset)
             offset += len(x)
             if on_progress is not None:
                 on_progress(offset)
-        self.report.transform_seconds = time.perf_counter() - started
+
+    def _finish(self, samples: _Samples) -> None:
         if samples.quality_in:
             self._trustworthiness(np.concatenate(samples.quality_in), np.concatenate(samples.quality_out))
         self.plot_data = samples.plot_data()
+        if self.plot is not None and self.plot.clustered and self.plot_data is not None:
+            self._cluster(self.plot_data, self.plot.n_clusters)
+
+    def _cluster(self, plot: PlotData, n_clusters: int | None) -> None:
+        if plot.points.shape[1] < 2:
+            raise UsageError("clusters are found on a map of at least 2 dimensions", hint="use --dim 2 or more")
+        plot.clusters = cluster_points(plot.points, n_clusters=n_clusters, seed=self.settings.seed)
+        plot.cluster_names = name_clusters(plot.clusters, plot.texts)
+
+    def _cluster_columns(self, y: np.ndarray) -> dict[str, list[Any]]:
+        plot = self.plot_data
+        if self.plot is None or not self.plot.cluster_output or plot is None or plot.clusters is None:
+            return {}
+        labels = label_by_nearest(y, plot.points, plot.clusters)
+        names = [None if c == NOISE else plot.cluster_names.get(int(c)) for c in labels]
+        return {"cluster": labels.tolist(), "cluster_name": names}
 
     def _output(self, x: np.ndarray, offset: int) -> np.ndarray:
         if self.fitted.training_output is not None:
@@ -237,12 +294,14 @@ class _Samples:
         self.plotted = _pick(rng, rows, PLOT_MAX_POINTS) if plot is not None else none
         count = min(plot.labels, len(self.plotted)) if plot is not None else 0
         self.labelled = np.sort(rng.choice(self.plotted, count, replace=False)) if count else none
-        self.needs_columns = plot is not None and bool(plot.color_by or plot.labels)
+        self.needs_columns = plot is not None  # every plotted row's text: hover text, search, cluster names
         self.quality_in: list[np.ndarray] = []
         self.quality_out: list[np.ndarray] = []
         self.points: list[np.ndarray] = []
         self.colors: list[Any] = []
         self.labels: dict[int, str] = {}
+        self.ids: list[str] = []
+        self.texts: list[str | None] = []
 
     def add(self, batch: VectorTable, x: np.ndarray, y: np.ndarray, offset: int) -> None:
         local = _local(self.quality, offset, len(x))
@@ -253,6 +312,8 @@ class _Samples:
             return
         local = _local(self.plotted, offset, len(x))
         self.points.append(y[local, :2])
+        self.ids.extend(batch.ids[i] for i in local)
+        self.texts.extend([batch.texts[i] for i in local] if batch.texts else [None] * len(local))
         if self.plot.color_by:
             values = _column(batch, self.plot.color_by)
             self.colors.extend(values[i] for i in local)
@@ -264,7 +325,7 @@ class _Samples:
         if self.plot is None:
             return None
         colors = self.colors if self.plot.color_by else None
-        return PlotData(np.concatenate(self.points), self.rows, colors, self.labels)
+        return PlotData(np.concatenate(self.points), self.rows, colors, self.labels, self.ids, self.texts)
 
 
 def check_color_column(data: VectorBatches, column: str) -> None:

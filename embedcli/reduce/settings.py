@@ -44,6 +44,13 @@ class Metric(str, Enum):
     correlation = "correlation"
 
 
+class Theme(str, Enum):
+    """Map colours: dark text on white, or light text on near-black."""
+
+    light = "light"
+    dark = "dark"
+
+
 @dataclass(frozen=True)
 class ReduceSettings:
     method: ReduceMethod = ReduceMethod.pca
