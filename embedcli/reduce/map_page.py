@@ -20,7 +20,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from embedcli.errors import UsageError
-from embedcli.reduce.maps import NOISE, PALETTE, THEMES, Coloring, Theme
+from embedcli.reduce.maps import NOISE, PALETTE, THEMES, Coloring
+from embedcli.reduce.settings import Theme
 
 TEXT_CHARS = 300  # hover text is cut here; the page stays small with long documents
 
