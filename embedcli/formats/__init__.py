@@ -63,6 +63,16 @@ class WordVectorFormat(str, Enum):
     npy = "npy"
 
 
+class IndexPrecision(str, Enum):
+    """How an index file's graph stores vectors (`embedcli index --precision`); b1 is packed bits (hamming)."""
+
+    f32 = "f32"
+    f16 = "f16"
+    bf16 = "bf16"
+    i8 = "i8"
+    b1 = "b1"
+
+
 class Kind(str, Enum):
     """What a file holds; the registry maps each kind's suffixes to its formats."""
 
@@ -72,6 +82,7 @@ class Kind(str, Enum):
     word_vectors = "word vectors"
     reducer = "reducer"
     plot = "plot"
+    index = "index"
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,7 @@ REGISTRY: tuple[FileType, ...] = (
     FileType(Kind.reducer, "safetensors", (".safetensors",), to_stdout=False),
     FileType(Kind.reducer, "pickle", (".pkl", ".pickle"), to_stdout=False),
     FileType(Kind.plot, "png", (".png",)),
+    FileType(Kind.index, "index", (".index",), to_stdout=False),
 )
 
 # What the "cannot tell the format" message calls each kind, and the kinds whose commands take --format.
