@@ -137,7 +137,8 @@ def _fast_corpus(corpus: Corpus, searchable: SearchCorpus, metric: Metric, n_que
     from embedcli.search.fast_exact import LowCorpus
 
     if metric is Metric.cosine and not corpus.owned:  # owned rows were made unit in place by `searchable`
-        vectors = prepare(metric, vectors)
+        # the very rows top_k scores (scaled by inverse lengths), so both kernels rank and print the same scores
+        vectors = np.concatenate([block for _, block, _ in searchable.blocks(65_536)])
     return LowCorpus(vectors, metric, "bf16", searchable.skip)
 
 
