@@ -42,9 +42,7 @@ def index(
     ef_construction: Annotated[
         int, typer.Option("--ef-construction", min=1, help="Search breadth while building the graph.")
     ] = 128,
-    ef: Annotated[
-        int | None, typer.Option("--ef", min=1, help="Default search breadth.", show_default="tuned")
-    ] = None,
+    ef: Annotated[int | None, typer.Option("--ef", min=1, help="Default search breadth.", show_default="tuned")] = None,
     target_recall: Annotated[
         float | None,
         typer.Option(
@@ -67,7 +65,7 @@ def index(
     """
     from embedcli.search import IndexRequest, build_for_corpus
 
-    target = resolve_output(output, Kind.index, stdout_is_terminal=False, protected=[corpus])
+    target = resolve_output(output, Kind.index_file, stdout_is_terminal=False, protected=[corpus])
     request = IndexRequest(
         corpus, str(target.path), metric, precision, m, ef_construction, ef, target_recall, threads, version
     )

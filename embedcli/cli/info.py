@@ -26,9 +26,7 @@ Examples:
 
 
 def info(
-    source: Annotated[
-        str | None, typer.Argument(help="Vector file, store or index file (.index); '-': stdin.")
-    ] = None,
+    source: Annotated[str | None, typer.Argument(help="Vector file, store or index file (.index); '-': stdin.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Everything as one JSON object on stdout.")] = False,
     version: opt.StoreVersionOpt = None,
 ) -> None:
@@ -84,7 +82,8 @@ def _index_info(path: str, json_out: bool) -> None:
         f"metric: {header.metric.value}",
         f"precision: {header.precision.value}",
         f"graph: HNSW, M {header.m}, ef_construction {header.ef_construction}, ef {header.ef} ({header.library})",
-        f"corpus: {built.get('path') or '?'}" + (f" version {built['store_version']}" if built.get("store_version") else ""),
+        f"corpus: {built.get('path') or '?'}"
+        + (f" version {built['store_version']}" if built.get("store_version") else ""),
     ]
     for name, recall in (("held-out", header.held_out), ("in-corpus", header.in_corpus)):
         shown = ", ".join(f"ef {ef} {value:.3f}" for ef, value in sorted(recall.by_ef.items()))

@@ -120,7 +120,9 @@ def similar(
     index: Annotated[
         str | None,
         typer.Option(
-            "--index", help="Search with this index of the corpus (embedcli index): fast, approximate.", show_default=False
+            "--index",
+            help="Search with this index of the corpus (embedcli index): fast, approximate.",
+            show_default=False,
         ),
     ] = None,
     ef: opt.IndexEfOpt = None,
@@ -131,10 +133,9 @@ def similar(
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
+    from embedcli.backends.onnx.cache import cache_root
     from embedcli.embed import ModelChoice
     from embedcli.search.request import SimilarRequest, run_similar
-
-    from embedcli.backends.onnx.cache import cache_root
 
     target, out = _output(output, fmt, [corpus, queries_file, rescore, model, index])
     if STDIO in (corpus, queries_file) and stdin_is_terminal():

@@ -82,7 +82,7 @@ class Kind(str, Enum):
     word_vectors = "word vectors"
     reducer = "reducer"
     plot = "plot"
-    index = "index"
+    index_file = "index"  # not `index`: that is str.index
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ REGISTRY: tuple[FileType, ...] = (
     FileType(Kind.reducer, "safetensors", (".safetensors",), to_stdout=False),
     FileType(Kind.reducer, "pickle", (".pkl", ".pickle"), to_stdout=False),
     FileType(Kind.plot, "png", (".png",)),
-    FileType(Kind.index, "index", (".index",), to_stdout=False),
+    FileType(Kind.index_file, "index", (".index",), to_stdout=False),
 )
 
 # What the "cannot tell the format" message calls each kind, and the kinds whose commands take --format.

@@ -83,7 +83,7 @@ def describe_file(path: str, version: int | None = None) -> FileInfo:
 
 def is_index_file(path: str) -> bool:
     """Whether `path` names an index file (`embedcli index`), by its suffix."""
-    return path != STDIO and format_of(path, Kind.index) is not None
+    return path != STDIO and format_of(path, Kind.index_file) is not None
 
 
 def describe_index(path: str) -> tuple[IndexHeader, int]:

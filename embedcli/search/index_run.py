@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedcli.errors import UsageError
 from embedcli.formats import STDIO
 from embedcli.formats.lance_store import is_store, open_store
-from embedcli.errors import UsageError
 from embedcli.metrics import Metric
 from embedcli.search.ann import BATCH_ROWS, DEFAULT_TARGET, AnnPrecision, IndexHeader, Progress, build_index
 from embedcli.search.ann_file import Fingerprint, fingerprint, save

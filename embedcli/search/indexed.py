@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from embedcli.errors import UsageError
-from embedcli.metrics import Metric
+from embedcli.metrics import Metric, exact, prepare
 from embedcli.search import ann, ann_file
 from embedcli.search.corpus import Corpus
 from embedcli.search.index_run import corpus_fingerprint, default_threads, graph_batch
@@ -76,11 +76,14 @@ def indexed_search(
     total = len(queries.labels)
     for start in range(0, total, QUERY_CHUNK):
         span = slice(start, min(start + QUERY_CHUNK, total))
-        if queries.vectors is None:
-            chunk = graph_batch(corpus, metric, span)
-        else:
-            chunk = queries.vectors[span]
+        chunk = graph_batch(corpus, metric, span) if queries.vectors is None else queries.vectors[span]
         rows, scores = ann.search(index, chunk, wanted, floats, ef=ef, threads=threads)
+        if metric is not Metric.hamming:  # the graph's float32 scores, made the exact path's to the last bit
+            own = queries.vectors is None
+            prepared = (
+                _prepared_rows(corpus, metric, np.arange(span.start, span.stop)) if own else prepare(metric, chunk)
+            )
+            rows, scores = _as_exact(corpus, metric, prepared, rows)
         numbers = np.arange(span.start, span.stop, dtype=np.int64)[:, None]
         lo, hi = np.searchsorted(query_of, [span.start, span.stop])  # this chunk's pairs (sorted by query)
         keep = (rows >= 0) & ~np.isin(numbers * n + rows, query_of[lo:hi] * n + row_of[lo:hi])
@@ -89,6 +92,29 @@ def indexed_search(
         for i in range(len(rows)):
             mine = keep[i]
             yield QueryHits(span.start + i, rows[i][mine][:k], scores[i][mine][:k])
+
+
+def _prepared_rows(corpus: Corpus, metric: Metric, rows: np.ndarray) -> np.ndarray:
+    """Corpus rows prepared for `metric` exactly as `top_k.SearchCorpus` prepares them (same float32 bits)."""
+    floats = corpus.floats(rows)
+    if metric is not Metric.cosine:
+        return floats
+    norms = np.linalg.norm(floats, axis=1, keepdims=True)
+    norms = np.where(norms == 0, 1, norms)
+    if corpus.owned:  # normalised in place, by division (`metrics.normalize_in_place`)
+        return floats / norms
+    return floats * (1 / norms).astype(np.float32)  # scaled by precomputed inverse lengths
+
+
+def _as_exact(corpus: Corpus, metric: Metric, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores of the graph's candidates for prepared `queries` (`metrics.exact`, as the exact path scores its
+    hits), re-ranked (score, then row); missing slots stay row -1, score -inf."""
+    found = rows >= 0
+    unique, inverse = np.unique(np.where(found, rows, 0), return_inverse=True)  # sorted: memory maps read in order
+    picked = _prepared_rows(corpus, metric, unique)[inverse.reshape(rows.shape)]
+    scores = np.where(found, exact(metric, queries, picked), -np.inf).astype(np.float32)
+    order = np.lexsort((np.where(found, rows, np.iinfo(np.int64).max), -scores), axis=1)
+    return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
 
 
 def index_metric(path: str | Path) -> Metric:

@@ -77,7 +77,9 @@ def run_similar(request: SimilarRequest) -> SimilarResult:
     rescoring = None
     if request.rescore:  # hamming ranks bits; the float originals are compared by cosine
         rescoring = Rescoring(load_corpus(request.rescore), Metric.cosine if metric is Metric.hamming else metric)
-    way = SearchWith(request.index, request.ef, request.exact_kernel, request.cache_dir, request.corpus, request.version)
+    way = SearchWith(
+        request.index, request.ef, request.exact_kernel, request.cache_dir, request.corpus, request.version
+    )
     hits, more = find_similar(
         corpus, queries, metric, request.k, request.threshold, request.exclude_self, rescoring, way
     )
