@@ -69,7 +69,7 @@ def fingerprint(
     where, size = "", -1
     if path is not None:
         where, size = str(Path(path).resolve()), os.stat(path).st_size
-    width = vectors.shape[1] if vectors.ndim == 2 else 0
+    width = vectors.shape[1] if len(vectors.shape) == 2 else 0  # also a streamed `BatchedMatrix`
     return Fingerprint(n, width, vectors.dtype.str, digest.hexdigest(), where, size, store_version)
 
 
