@@ -54,7 +54,10 @@ def index(
         ),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, envvar="EMBEDCLI_THREADS", show_default="all cores")
+        int | None,
+        typer.Option(
+            "--threads", min=1, envvar="EMBEDCLI_THREADS", show_default="all cores", help="Threads building the graph."
+        ),
     ] = None,
     version: opt.StoreVersionOpt = None,
     quiet: opt.QuietOpt = False,
