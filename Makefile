@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[reduce,onnx,store,media,ray,dev]"
+	$(BIN)/python -m pip install -q -e ".[reduce,onnx,store,media,ann,ray,dev]"
 	touch $@
 
 demo: install  ## Embed a sample file with the shipped default model, then search it

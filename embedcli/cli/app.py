@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from embedcli import __version__
-from embedcli.cli import embed, info, inspect, models, reduce, similar, train
+from embedcli.cli import embed, index, info, inspect, models, reduce, similar, train
 from embedcli.cli.console import error, interrupted, show_warning
 from embedcli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
 from embedcli.formats.outputs import is_pipe_error, os_reason
@@ -51,6 +51,7 @@ app.command(epilog=getattr(train, "EPILOG", None))(train.train)
 app.command(epilog=embed.EPILOG)(embed.embed)
 app.command(epilog=getattr(similar, "EPILOG", None))(similar.similar)
 app.command(epilog=getattr(reduce, "EPILOG", None))(reduce.reduce)
+app.command(epilog=index.EPILOG)(index.index)
 app.command(epilog=inspect.EPILOG)(inspect.inspect)
 app.command(epilog=info.EPILOG)(info.info)
 app.command(epilog=models.EPILOG)(models.models)

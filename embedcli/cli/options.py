@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -127,5 +128,30 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option(
         "--threads", min=1, envvar="EMBEDCLI_THREADS", show_default="all cores", help="onnx backend: CPU threads."
+    ),
+]
+IndexEfOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--ef", min=1, help="Index search breadth: larger finds more true neighbours, slower.", show_default="tuned"
+    ),
+]
+
+
+class ExactKernel(str, Enum):
+    """Which exact-search kernel `similar` uses; every one returns the same hits and scores."""
+
+    auto = "auto"
+    bf16 = "bf16"
+    float32 = "float32"
+
+
+ExactKernelOpt = Annotated[
+    ExactKernel,
+    typer.Option(
+        "--exact-kernel",
+        envvar="EMBEDCLI_EXACT_KERNEL",
+        help="Exact search kernel: auto (bf16 where the CPU has it and the job repays it), bf16, float32. "
+        "Results are the same.",
     ),
 ]

@@ -43,6 +43,8 @@ Examples:
   embedcli similar words.bin --pair cat dog --pair car tree
 
   embedcli similar binary.parquet "query" --rescore float32.parquet
+
+  embedcli similar vectors.parquet --queries questions.parquet -k 10 --index vectors.index -o hits.parquet
 """
 
 PROGRESS_EVERY = 64  # queries between progress updates (search answers them 1,024 at a time)
@@ -115,16 +117,27 @@ def similar(
         ),
     ] = None,
     version: opt.StoreVersionOpt = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            help="Search with this index of the corpus (embedcli index): fast, approximate.",
+            show_default=False,
+        ),
+    ] = None,
+    ef: opt.IndexEfOpt = None,
+    exact_kernel: opt.ExactKernelOpt = opt.ExactKernel.auto,
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Find the nearest corpus rows of each query, exactly, best first; text queries use the corpus's model.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
+    from embedcli.backends.onnx.cache import cache_root
     from embedcli.embed import ModelChoice
     from embedcli.search.request import SimilarRequest, run_similar
 
-    target, out = _output(output, fmt, [corpus, queries_file, rescore, model])
+    target, out = _output(output, fmt, [corpus, queries_file, rescore, model, index])
     if STDIO in (corpus, queries_file) and stdin_is_terminal():
         raise UsageError("'-' reads stdin, but stdin is a terminal", hint="pipe data in, or name a file")
     if corpus == STDIO and queries_file == STDIO:
@@ -148,6 +161,10 @@ def similar(
         rescore=rescore,
         version=version,
         model=ModelChoice(model, backend, prompt),
+        index=index,
+        ef=ef,
+        exact_kernel=exact_kernel.value,
+        cache_dir=cache_root(),
     )
     result = run_similar(request)
     for message in result.warnings:

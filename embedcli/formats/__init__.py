@@ -73,6 +73,16 @@ class PlotFormat(str, Enum):
     html = "html"
 
 
+class IndexPrecision(str, Enum):
+    """How an index file's graph stores vectors (`embedcli index --precision`); b1 is packed bits (hamming)."""
+
+    f32 = "f32"
+    f16 = "f16"
+    bf16 = "bf16"
+    i8 = "i8"
+    b1 = "b1"
+
+
 class Kind(str, Enum):
     """What a file holds; the registry maps each kind's suffixes to its formats."""
 
@@ -82,6 +92,7 @@ class Kind(str, Enum):
     word_vectors = "word vectors"
     reducer = "reducer"
     plot = "plot"
+    index_file = "index"  # not `index`: that is str.index
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ REGISTRY: tuple[FileType, ...] = (
     FileType(Kind.plot, "svg", (".svg",), binary=False),
     FileType(Kind.plot, "pdf", (".pdf",)),
     FileType(Kind.plot, "html", (".html", ".htm"), binary=False),
+    FileType(Kind.index_file, "index", (".index",), to_stdout=False),
 )
 
 # What the "cannot tell the format" message calls each kind, and the kinds whose commands take --format.

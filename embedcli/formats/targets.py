@@ -52,7 +52,8 @@ def resolve_output(
         return OutputTarget(path, override or format_for(path, kind), kind)
     fmt = override or (on_terminal if stdout_is_terminal else in_pipe)
     if fmt is None:
-        raise UsageError(f"a {kind.value} output needs a file name here", hint="pass -o FILE")
+        article = "an" if kind.value[0] in "aeiou" else "a"
+        raise UsageError(f"{article} {kind.value} output needs a file name here", hint="pass -o FILE")
     entry = file_type(kind, fmt)
     if not entry.to_stdout:
         raise UsageError(f"{fmt} {kind.value} cannot go to stdout", hint="write to a file with -o FILE")

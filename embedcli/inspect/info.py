@@ -6,10 +6,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from embedcli.formats import STDIO
+from embedcli.formats import STDIO, Kind, format_of
 from embedcli.formats.lance_store import is_store, open_store
 from embedcli.formats.shard_folder import is_shard_folder, shard_bytes
 from embedcli.formats.vector_batches import VectorBatches
+from embedcli.search import IndexHeader, read_index_header
 
 
 @dataclass
@@ -79,3 +80,14 @@ def describe_file(path: str, version: int | None = None) -> FileInfo:
             columns=data.column_names,
             provenance=recorded.to_dict(),
         )
+
+
+def is_index_file(path: str) -> bool:
+    """Whether `path` names an index file (`embedcli index`), by its suffix."""
+    return path != STDIO and format_of(path, Kind.index_file) is not None
+
+
+def describe_index(path: str) -> tuple[IndexHeader, int]:
+    """The header an index file records (metric, precision, rows, graph parameters, measured recall) and its size
+    in bytes, without loading the graph. Raises InputError when `path` is not an index file."""
+    return read_index_header(path), os.path.getsize(path)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from embedcli.errors import UsageError
+from embedcli.formats import IndexPrecision as AnnPrecision
 from embedcli.metrics import Metric, exact, unit_rows
 
 EF_GRID = (16, 32, 64, 128, 256, 512)
@@ -40,16 +40,6 @@ EF_MARGIN = 2
 STOP_RECALL = 0.999
 
 Progress = Callable[[int, int], None]  # (rows added so far, total rows)
-
-
-class AnnPrecision(str, Enum):
-    """How the graph stores vectors; rescoring always uses the corpus vectors themselves."""
-
-    f32 = "f32"
-    f16 = "f16"
-    bf16 = "bf16"
-    i8 = "i8"
-    b1 = "b1"
 
 
 @dataclass(frozen=True)
@@ -375,3 +365,6 @@ def _rescore(metric: Metric, queries: np.ndarray, rows: np.ndarray, corpus: np.n
     if metric is Metric.cosine:
         picked = unit_rows(picked)
     return exact(metric, queries, picked[inverse.reshape(rows.shape)])
+
+
+__all__ = ["AnnIndex", "AnnPrecision", "IndexHeader", "build_index", "search", "tune_ef"]

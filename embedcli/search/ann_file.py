@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from embedcli.errors import InputError, UsageError
+from embedcli.formats.outputs import AtomicTarget
 from embedcli.metrics import Metric
 from embedcli.search.ann import AnnIndex, AnnPrecision, IndexHeader, Recall
 
@@ -69,7 +69,7 @@ def fingerprint(
     where, size = "", -1
     if path is not None:
         where, size = str(Path(path).resolve()), os.stat(path).st_size
-    width = vectors.shape[1] if vectors.ndim == 2 else 0
+    width = vectors.shape[1] if len(vectors.shape) == 2 else 0  # also a streamed `BatchedMatrix`
     return Fingerprint(n, width, vectors.dtype.str, digest.hexdigest(), where, size, store_version)
 
 
@@ -113,26 +113,24 @@ def header_from_json(data: dict[str, Any]) -> IndexHeader:
 
 
 def save(index: AnnIndex, path: str | os.PathLike[str]) -> None:
-    """Write the index file whole or not at all (a temporary file beside `path`, then os.replace)."""
+    """Write the index file whole or not at all (`formats.outputs.AtomicTarget`: a temporary file, then replace)."""
+    with AtomicTarget(str(path), ".index") as atomic:
+        write(index, atomic.path)
+
+
+def write(index: AnnIndex, path: str | os.PathLike[str]) -> None:
+    """Write the index file to `path` as it is (the caller makes it atomic: `save`, or an open `AtomicTarget`)."""
     import faiss
 
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        if index.binary:
-            faiss.write_index_binary(index.native, temporary)
-        else:
-            faiss.write_index(index.native, temporary)
-        header = json.dumps(header_json(index.header), separators=(",", ":")).encode()
-        with open(temporary, "ab") as out:
-            out.write(header + TRAILER.pack(len(header), MAGIC))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    if index.binary:
+        faiss.write_index_binary(index.native, str(path))
+    else:
+        faiss.write_index(index.native, str(path))
+    header = json.dumps(header_json(index.header), separators=(",", ":")).encode()
+    with open(path, "ab") as out:
+        out.write(header + TRAILER.pack(len(header), MAGIC))
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def read_header(path: str | os.PathLike[str]) -> IndexHeader:

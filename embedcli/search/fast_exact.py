@@ -113,6 +113,8 @@ class LowCorpus:
                 import torch
 
                 clean = block if finite.all() else np.where(finite[:, None], block, np.float32(0))
+                if not clean.flags.writeable:  # torch warns on read-only arrays (Arrow buffers, memory maps)
+                    clean = clean.copy()
                 low = torch.from_numpy(clean).to(torch.bfloat16)
                 self.low.append(low)
                 high = low.float().numpy()

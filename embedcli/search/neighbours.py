@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from embedcli.errors import InputError
+from embedcli.errors import InputError, UsageError
 from embedcli.metrics import Metric, exact, prepare
 from embedcli.search.corpus import Corpus
+from embedcli.search.kernel_choice import choose_kernel
 from embedcli.search.queries import Queries, check_queries
 from embedcli.search.top_k import NO_ROW, QueryHits, SearchCorpus, search
 
@@ -50,6 +52,26 @@ class Rescoring:
     metric: Metric
 
 
+EXACT_KERNELS = ("auto", "bf16", "float32")
+FAST_METRICS = (Metric.cosine, Metric.dot, Metric.euclidean)
+
+
+@dataclass(frozen=True)
+class SearchWith:
+    """How to search: an index file (`ann_file`; `ef` its breadth) or exact search with `kernel`.
+
+    `kernel` "auto" asks `kernel_choice.choose_kernel` (its measured speeds cached in `cache_dir`); "bf16" forces
+    the certified bf16 pass of `fast_exact` (same hits and scores); "float32" is `top_k`'s streaming search.
+    """
+
+    index: str | None = None
+    ef: int | None = None
+    kernel: str = "auto"
+    cache_dir: Path | None = None
+    corpus_path: str = ""
+    version: int | None = None
+
+
 def find_similar(
     corpus: Corpus,
     queries: Queries,
@@ -58,25 +80,66 @@ def find_similar(
     threshold: float | None = None,
     exclude_self: bool = False,
     rescore: Rescoring | None = None,
+    way: SearchWith | None = None,
 ) -> tuple[Iterator[Hit], list[str]]:
     """Validate, then search lazily: hits come query by query, best first. Returns (hits, warnings).
 
     With `rescore`, the search keeps RESCORE_FACTOR x k candidates in the corpus's own precision, then ranks them
     by their exact scores on the float originals (`rescore.metric`, whose scale the hits and threshold use).
+    `way` picks an index file or the exact kernel (default: exact, kernel chosen per job).
     """
+    way = way or SearchWith()
+    if way.kernel not in EXACT_KERNELS:
+        raise UsageError(f"unknown exact kernel {way.kernel!r}; choose one of: {', '.join(EXACT_KERNELS)}")
     check_queries(queries, metric)
-    searchable, warnings = corpus.searchable(metric)
-    warnings = corpus.notes + warnings
     exclude = _exclusions(corpus, queries, exclude_self)
-    prepared = _CorpusRows(searchable) if queries.vectors is None else prepare(metric, queries.vectors)
     final = rescore.metric if rescore else metric
     min_score = final.internal(threshold) if threshold is not None else None
-    if rescore is None:
-        found = search(prepared, searchable, k, exclude=exclude, min_score=min_score)  # type: ignore[arg-type]
+    wanted = k * RESCORE_FACTOR if rescore else k
+    if way.index is not None:
+        from embedcli.search.indexed import indexed_search, open_index
+
+        index = open_index(way.index, corpus, way.corpus_path or corpus.name, way.version, metric)
+        found = indexed_search(index, corpus, queries, wanted, way.ef, exclude, None if rescore else min_score)
+        warnings = list(corpus.notes)
     else:
-        candidates = search(prepared, searchable, k * RESCORE_FACTOR, exclude=exclude)  # type: ignore[arg-type]
-        found = _rescored(candidates, corpus, queries, rescore, k, min_score)
+        searchable, warnings = corpus.searchable(metric)
+        warnings = corpus.notes + warnings
+        prepared = _CorpusRows(searchable) if queries.vectors is None else prepare(metric, queries.vectors)
+        fast = _fast_corpus(corpus, searchable, metric, len(queries.labels), way)
+        if fast is not None:
+            from embedcli.search.fast_exact_hits import fast_search
+
+            chosen = fast.vectors if queries.vectors is None else prepared
+            found = fast_search(chosen, fast, wanted, exclude, None if rescore else min_score)  # type: ignore[arg-type]
+        else:
+            found = search(prepared, searchable, wanted, exclude=exclude, min_score=None if rescore else min_score)  # type: ignore[arg-type]
+    if rescore is not None:
+        found = _rescored(found, corpus, queries, rescore, k, min_score)
     return _hits(found, corpus, queries, final), warnings
+
+
+def _fast_corpus(corpus: Corpus, searchable: SearchCorpus, metric: Metric, n_queries: int, way: SearchWith) -> Any:
+    """The corpus as `fast_exact.LowCorpus` when the bf16 kernel is chosen (or forced) and can serve it, else None.
+
+    It serves float32 corpora held as arrays (no decoding, not streamed) under cosine, dot or euclidean; a memory-
+    mapped corpus under cosine stays on the streaming path (its unit rows would be a second copy in memory).
+    """
+    vectors = searchable.vectors
+    if way.kernel == "float32" or corpus.decode is not None or metric not in FAST_METRICS:
+        return None
+    if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32 or vectors.ndim != 2:
+        return None
+    if metric is Metric.cosine and isinstance(vectors, np.memmap):
+        return None
+    if way.kernel == "auto" and choose_kernel(n_queries, len(vectors), vectors.shape[1], way.cache_dir) != "bf16":
+        return None
+    from embedcli.search.fast_exact import LowCorpus
+
+    if metric is Metric.cosine and not corpus.owned:  # owned rows were made unit in place by `searchable`
+        # the very rows top_k scores (scaled by inverse lengths), so both kernels rank and print the same scores
+        vectors = np.concatenate([block for _, block, _ in searchable.blocks(65_536)])
+    return LowCorpus(vectors, metric, "bf16", searchable.skip)
 
 
 def _exclusions(corpus: Corpus, queries: Queries, exclude_self: bool) -> tuple[np.ndarray, np.ndarray] | None:

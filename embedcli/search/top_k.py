@@ -265,11 +265,13 @@ def _mask(scores: np.ndarray, first: int, pairs: tuple[np.ndarray, np.ndarray], 
 
 
 def _final_scores(metric: Metric, chunk: np.ndarray, corpus: SearchCorpus, top: TopK) -> tuple[np.ndarray, np.ndarray]:
-    """Block scores made exact where they were a rank-equivalent stand-in, re-ranked (score, then row)."""
+    """Block scores made exact where they were a rank-equivalent stand-in or a float32 matmul's, re-ranked (score,
+    then row). Cosine and dot are rescored in float64 and rounded once, as `fast_exact` scores them, so every exact
+    kernel prints the same scores (a float32 matmul's last bit depends on its blocking)."""
     scores, rows = top.scores, top.rows
     if metric is Metric.hamming:
         scores = (scores - chunk.shape[1]) / 2  # ±1 products: q·c = dims - 2·hamming
-    elif metric is Metric.euclidean:
+    elif metric in (Metric.euclidean, Metric.cosine, Metric.dot):
         empty = rows == NO_ROW
         scores = np.where(empty, -np.inf, exact(metric, chunk, corpus.rows_at(rows))).astype(np.float32)
         order = np.lexsort((rows, -scores), axis=1)
