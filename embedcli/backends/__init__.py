@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from embedcli.backends.base import Backend, BackendOptions
 
 ENTRY_POINT_GROUP = "embedcli.backends"
-DEFAULT_BACKEND = "sentence-transformers"
+# The default: the cached onnx export where the model exports faithfully, else sentence-transformers (backends.auto).
+DEFAULT_BACKEND = "auto"
 
 BUILTIN_BACKENDS: dict[str, str] = {
+    "auto": "embedcli.backends.auto:open_auto",
     "sentence-transformers": "embedcli.backends.sentence_transformers:SentenceTransformerBackend",
     "transformers": "embedcli.backends.transformers:TransformersBackend",
     "word-vectors": "embedcli.backends.word_vectors:WordVectorBackend",
@@ -34,8 +36,9 @@ def backend_names() -> list[str]:
 
 
 def choose_backend(name: str | None, model: ModelRef) -> str:
-    """The backend to use: the one named, else word vectors for a model file, else sentence-transformers."""
-    if name:
+    """The backend to use: the one named, else word vectors for a model file, else `auto` (which picks onnx or
+    sentence-transformers when the model is loaded)."""
+    if name and name != DEFAULT_BACKEND:
         return name
     return "word-vectors" if model.source is ModelSource.file else DEFAULT_BACKEND
 
@@ -55,5 +58,9 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def create_backend(name: str, model: ModelRef, options: BackendOptions) -> Backend:
-    """Instantiate backend `name` for `model`: the model is loaded here."""
+    """Instantiate backend `name` for `model`: the model is loaded here. `auto` returns the backend it chose."""
+    if name == DEFAULT_BACKEND:
+        from embedcli.backends.auto import open_auto
+
+        return open_auto(model, options)
     return backend_class(name)(model, options)

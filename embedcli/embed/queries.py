@@ -11,7 +11,7 @@ from embedcli.backends.models import resolve_model
 from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
 from embedcli.embed.run import open_backend
 from embedcli.errors import InputError, UsageError
-from embedcli.provenance import Provenance
+from embedcli.provenance import SENTENCE_FAMILY, Provenance
 from embedcli.records import Record
 
 
@@ -41,7 +41,7 @@ def embed_query_texts(
     model_ref = resolve_model(choice.model or recorded)
     if choice.model and recorded and resolve_model(recorded).location != model_ref.location:
         warnings.append(f"{corpus_name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
-    backend_name = choice.backend or (meta.backend if not choice.model else None)
+    backend_name = choice.backend or (_query_backend(meta) if not choice.model else None)
     prompt = choice.prompt if choice.prompt is not None else meta.prompt
     same_model = not choice.model
     # Re-embed as the corpus was embedded: its length limit and, for onnx, its quantization.
@@ -64,3 +64,9 @@ def embed_query_texts(
             hint="embed the queries with the corpus's model (drop --model)",
         )
     return vectors, warnings + backend.notes()
+
+
+def _query_backend(meta: Provenance) -> str | None:
+    """The backend for queries against a corpus: any of its family. fp32 onnx and sentence-transformers give the
+    same vectors, so the default (auto: the fast path where it exists) serves both; others as recorded."""
+    return None if meta.family == SENTENCE_FAMILY else meta.backend

@@ -25,7 +25,7 @@ from embedcli.provenance import Provenance
 
 
 def open_backend(name: str | None, model: ModelRef, options: BackendOptions) -> Backend:
-    """The backend `name` (or the default for `model`) with the model loaded.
+    """The backend `name` (or the default for `model`: `auto`, word-vectors for a file) with the model loaded.
 
     Word-vector files are read here, through `formats`, and handed to the word-vectors backend, so backends never
     read files of embedcli's own formats. Raises UsageError (unknown backend) or ModelError (cannot load).
@@ -94,7 +94,8 @@ class EmbedJob:
         request, reader = self.request, self.reader
         model_ref = resolve_model(request.model)
         backend_name = choose_backend(request.backend, model_ref)
-        if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":
+        # auto honours --quantize by choosing onnx: int8 stays opt-in, but needs no --backend.
+        if request.backend_options.extra.get("quantize", "none") != "none" and backend_name not in ("onnx", "auto"):
             raise UsageError("--quantize needs --backend onnx")
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
         if request.output_format is OutputFormat.lance:
