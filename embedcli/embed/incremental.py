@@ -186,7 +186,10 @@ def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str 
     A key missing from one side counts as None (older records lack newer keys). fp32 onnx and sentence-transformers
     of the same model files are one family (`Provenance.family`): a store made by one is extended by the other."""
     before_family = vector_family(stored.get("backend"), stored.get("quantize"))
-    one_family = before_family is not None and before_family == vector_family(run.get("backend"), run.get("quantize"))
+    now_family = vector_family(run.get("backend"), run.get("quantize"))
+    if before_family is not None and now_family is not None and before_family != now_family:
+        return f"the store holds {before_family} vectors and this run makes {now_family} vectors"
+    one_family = before_family is not None and before_family == now_family
     for key in VECTOR_SETTINGS:
         if one_family and key in _FAMILY_KEYS:
             continue
