@@ -56,7 +56,7 @@ def test_corpus_from_sentence_transformers_answers_default_text_queries(
     corpus = tmp_path / "c.parquet"
     model = str(tiny_st_dir)
     invoke("embed", str(sample), "-m", model, "--backend", "sentence-transformers", "-o", str(corpus), "-q")
-    out, err = invoke("similar", str(corpus), QUERY, "-k", "3", "--format", "jsonl")
+    out, _ = invoke("similar", str(corpus), QUERY, "-k", "3", "--format", "jsonl")
     got = [json.loads(line) for line in out.splitlines()]
     vectors = np.stack(pq.read_table(corpus).column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
     query = SentenceTransformer(model, device="cpu").encode([QUERY], convert_to_numpy=True)
