@@ -27,7 +27,7 @@ from embedcli.backends.onnx.cache import (
     recorded_failure,
     remember_failure,
 )
-from embedcli.backends.onnx.export import ExportRefused, export_cached, unexportable_modules
+from embedcli.backends.onnx.export import ExportRefused, download_model, export_cached, unexportable_modules
 from embedcli.backends.onnx.runtime import Quantize, export_options, local_model_folder
 
 AUTO = "auto"
@@ -96,18 +96,18 @@ def export_for_auto(
     (and remembers it) when the model cannot be exported faithfully, within AUTO_TOLERANCE; a plain ModelError
     when it cannot be loaded at all (nothing is remembered then).
     """
-    folder = local_model_folder(model)
-    key = _fp32_key(folder) if folder is not None else None
-    if key is not None:
-        if refresh:
-            forget_failure(key)
-            discard_entry(key)
-        entry = find_entry(key)
-        if entry is not None and _faithful(entry):
-            return ExportResult(entry, built=False, seconds=0.0)
-        modules = unexportable_modules(folder) if folder is not None else []
-        if modules:  # known from modules.json: no need to load the model to refuse it
-            raise _remember(key, model, f"it has a {', '.join(modules)} module after pooling")
+    # A hub model is fetched first, so a model that cannot be had fails as it would without auto, before any word.
+    folder = local_model_folder(model) or download_model(model)
+    key = _fp32_key(folder)
+    if refresh:
+        forget_failure(key)
+        discard_entry(key)
+    found = find_entry(key)
+    if found is not None and _faithful(found):
+        return ExportResult(found, built=False, seconds=0.0)
+    modules = unexportable_modules(folder)
+    if modules:  # known from modules.json: no need to load the model to refuse it
+        raise _remember(key, model, f"it has a {', '.join(modules)} module after pooling")
     if announce is not None:
         announce(
             f"auto backend: exporting {model.name} to ONNX (fp32, checked against sentence-transformers): "
@@ -117,8 +117,7 @@ def export_for_auto(
     try:
         entry = export_cached(model, Quantize.none)
     except ExportRefused as exc:
-        folder = folder or local_model_folder(model)  # a hub model is downloaded by now
-        raise _remember(_fp32_key(folder) if folder else None, model, exc.message) from None
+        raise _remember(key, model, exc.message) from None
     seconds = time.perf_counter() - started
     if not _faithful(entry):
         raise _remember(
@@ -138,9 +137,8 @@ def _faithful(entry: CacheEntry) -> bool:
     return error is not None and float(error) <= AUTO_TOLERANCE
 
 
-def _remember(key: str | None, model: ModelRef, reason: str) -> ExportRefused:
-    if key is not None:
-        remember_failure(key, model.name, reason)
+def _remember(key: str, model: ModelRef, reason: str) -> ExportRefused:
+    remember_failure(key, model.name, reason)
     return ExportRefused(reason, hint="use --backend sentence-transformers for this model")
 
 

@@ -109,7 +109,7 @@ def check_applicable(reducer: Reducer, width: int, provenance: Provenance, any_m
         fitted, given = reducer.source.get(key), provenance.get(key)
         if key == "backend":  # fp32 onnx and sentence-transformers make the same vectors: one family
             fitted = vector_family(fitted, reducer.source.get("quantize"))
-            given = provenance.family
+            given = vector_family(provenance.get("backend"), provenance.get("quantize"))
         elif key == "quantize" and "none" in (fitted, given):
             continue  # fp32 onnx against a backend that records no quantize: the family above decides
         if fitted is not None and given is not None and fitted != given:

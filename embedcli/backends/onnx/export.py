@@ -95,7 +95,8 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _download(model: ModelRef) -> Path:
+def download_model(model: ModelRef) -> Path:
+    """The model's files from the hub (its local cache when offline); ModelError when they cannot be had."""
     from huggingface_hub import snapshot_download
 
     try:
@@ -108,7 +109,7 @@ def _download(model: ModelRef) -> Path:
 
 def export_cached(model: ModelRef, quantize: Quantize) -> CacheEntry:
     """The cache entry of `model` exported (and quantized) as asked, exporting it first if needed."""
-    folder = local_model_folder(model) or _download(model)
+    folder = local_model_folder(model) or download_model(model)
     key = entry_key(model_content_hash(folder), export_options(quantize))
 
     def build(staging: Path) -> dict[str, Any]:
