@@ -81,3 +81,14 @@ def test_store_made_by_sentence_transformers_is_extended_by_default(
 
 def cached_onnx(cache: Path) -> bool:
     return any((p / "model.onnx").is_file() for p in (cache / "onnx").iterdir() if p.is_dir())
+
+
+def test_models_export_retries_a_remembered_refusal_and_fails_with_the_reason(
+    cache: Path, tiny_dense_dir: Path
+) -> None:
+    invoke("embed", "-t", "x", "-m", str(tiny_dense_dir), "--format", "jsonl", "-q")
+    marker = next((cache / "onnx").glob("*.failed"))
+    marker.write_text('{"reason": "stale"}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["models", "--export", str(tiny_dense_dir)])
+    assert result.exit_code != 0 and "Dense" in str(result.exception)
+    assert "Dense" in marker.read_text(encoding="utf-8")  # tried again, and the new reason remembered
