@@ -13,6 +13,24 @@ from typing import Any
 
 # Keys every vector file records, even when their value is None (a later reader then knows it was "not set").
 _ALWAYS = ("backend", "model", "max_length", "dimension", "normalized", "precision", "prompt", "truncate_dim")
+# Backends that give the same vectors for the same model files: an fp32 onnx export is used only after it matched
+# sentence-transformers on check texts (within 1e-5 under the auto backend), so their vectors mix freely.
+SENTENCE_FAMILY = "sentence-transformers"
+_SENTENCE_BACKENDS = ("sentence-transformers", "onnx")
+
+
+def vector_family(backend: str | None, quantize: str | None = None) -> str | None:
+    """The family of vectors a backend makes: equal within 1e-5 for the same model files, so comparable.
+
+    fp32 onnx and sentence-transformers are one family ("sentence-transformers"); a quantized export is its own
+    ("onnx-int8"), as is every other backend (its name). None when the backend is not recorded.
+    """
+    if backend is None:
+        return None
+    quantized = quantize not in (None, "none")
+    if backend in _SENTENCE_BACKENDS and not quantized:
+        return SENTENCE_FAMILY
+    return f"{backend}-{quantize}" if quantized else backend
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,11 @@ class Provenance:
             value = getattr(self, key)
             return default if value is None else value
         return self.extra.get(key, default)
+
+    @property
+    def family(self) -> str | None:
+        """The family of these vectors (`vector_family` of the recorded backend and quantization)."""
+        return vector_family(self.backend, self.quantize)
 
     def with_changes(self, **changes: Any) -> Provenance:
         return replace(self, **changes)

@@ -87,6 +87,22 @@ def tiny_st_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
+def tiny_dense_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT with a Dense layer after pooling: a model the ONNX export cannot hold."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
+
+    torch.manual_seed(SEED)
+    out = tmp_path_factory.mktemp("tiny-dense")
+    word = Transformer(str(tiny_bert_dir), max_seq_length=32)
+    pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    dense = Dense(word.get_embedding_dimension(), 16, activation_function=torch.nn.Tanh())
+    SentenceTransformer(modules=[word, pooling, dense], device="cpu").save(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def sample_sentences() -> list[str]:
     return (REPO / "examples" / "sample.txt").read_text(encoding="utf-8").splitlines()
 

@@ -13,9 +13,11 @@ if TYPE_CHECKING:
     from embedcli.backends.base import Backend, BackendOptions
 
 ENTRY_POINT_GROUP = "embedcli.backends"
-DEFAULT_BACKEND = "sentence-transformers"
+# The default: the cached onnx export where the model exports faithfully, else sentence-transformers (backends.auto).
+DEFAULT_BACKEND = "auto"
 
 BUILTIN_BACKENDS: dict[str, str] = {
+    "auto": "embedcli.backends.auto:open_auto",
     "sentence-transformers": "embedcli.backends.sentence_transformers:SentenceTransformerBackend",
     "transformers": "embedcli.backends.transformers:TransformersBackend",
     "word-vectors": "embedcli.backends.word_vectors:WordVectorBackend",
@@ -40,8 +42,9 @@ def backend_names() -> list[str]:
 
 def choose_backend(name: str | None, model: ModelRef) -> str:
     """The backend to use: the one named, else word vectors for a model file, else the media backend an image or
-    audio model's config.json calls for, else the default text backend."""
-    if name:
+    audio model's config.json calls for, else `auto` (which picks onnx or sentence-transformers when the model is
+    loaded)."""
+    if name and name != DEFAULT_BACKEND:
         return name
     if model.source is ModelSource.file:
         return "word-vectors"
@@ -68,5 +71,9 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def create_backend(name: str, model: ModelRef, options: BackendOptions) -> Backend:
-    """Instantiate backend `name` for `model`: the model is loaded here."""
+    """Instantiate backend `name` for `model`: the model is loaded here. `auto` returns the backend it chose."""
+    if name == DEFAULT_BACKEND:
+        from embedcli.backends.auto import open_auto
+
+        return open_auto(model, options)
     return backend_class(name)(model, options)

@@ -44,11 +44,10 @@ Examples:
 
   embedcli embed docs.txt --backend transformers --model path/to/hf/model -o v.parquet
 
-  embedcli embed docs.txt --backend onnx -o v.parquet
+  embedcli embed docs.txt --backend sentence-transformers -o v.parquet
 
   embedcli embed docs.txt --backend onnx --quantize int8 -o v.parquet
 
-  embedcli embed -t "hello world" --backend onnx --format jsonl
 
   embedcli embed docs.txt --model word2vec.bin -o v.parquet
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from embedcli.backends.models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
+from embedcli.backends.models import DEFAULT_MODEL, SHIPPED_MODELS, resolve_model, shipped_model_path
 from embedcli.cli.console import info, plural
 
 EPILOG = """\
@@ -17,6 +17,8 @@ Examples:
 
   embedcli models --json | jq .exports
 
+  embedcli models --export all-MiniLM-L6-v2
+
   embedcli models --clear
 
   EMBEDCLI_CACHE=/tmp/embedcli-cache embedcli models
@@ -24,6 +26,16 @@ Examples:
 
 
 def models(
+    export: Annotated[
+        str | None,
+        typer.Option(
+            "--export",
+            metavar="NAME",
+            help="Export this model to ONNX now (fp32, checked against sentence-transformers), replacing a cached "
+            "export or a remembered failure; the default backend then uses it.",
+            show_default=False,
+        ),
+    ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Delete every cached export (rebuilt on use).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of a table.")] = False,
 ) -> None:
@@ -34,6 +46,16 @@ def models(
     """
     from embedcli.backends.onnx.cache import clear_cache, exports_dir
 
+    if export is not None:
+        from embedcli.backends.auto import export_for_auto
+
+        model = resolve_model(export)
+        result = export_for_auto(model, announce=info, refresh=True)
+        info(
+            f"exported {model.name} to ONNX in {result.seconds:.0f} s (max |diff| to sentence-transformers "
+            f"{result.max_abs_error or 0:.1g}): {result.entry.path}"
+        )
+        return
     if clear:
         count, freed = clear_cache()
         info(f"removed {plural(count, 'cached export')} ({_size(freed)}) from {exports_dir()}")
@@ -47,9 +69,9 @@ def models(
         print(f"shipped  {model['name']}{default}  {model['path'] or 'not installed'}")
     print(f"cache    {listing['cache']}")
     if not listing["exports"]:
-        print("exports  none yet: `embedcli embed --backend onnx ...` exports a model on first use")
-    for export in listing["exports"]:
-        print(f"export   {export['model']}  {export['quantize']}  {_size(export['size'])}  {export['path']}")
+        print("exports  none yet: `embedcli models --export NAME` (or a first `embed`) exports a model")
+    for entry in listing["exports"]:
+        print(f"export   {entry['model']}  {entry['quantize']}  {_size(entry['size'])}  {entry['path']}")
     if listing["exports"]:
         print("clear    embedcli models --clear")
 

@@ -110,8 +110,9 @@ BackendOpt = Annotated[
         "--backend",
         "-b",
         envvar="EMBEDCLI_BACKEND",
-        show_default="sentence-transformers",
-        help="Backend: sentence-transformers, transformers, onnx, word-vectors (default for vector files).",
+        show_default="auto",
+        help="Backend: auto (the cached ONNX export where the model exports faithfully, else "
+        "sentence-transformers), sentence-transformers, transformers, onnx, word-vectors (default for vector files).",
     ),
 ]
 BatchSizeOpt = Annotated[

@@ -20,6 +20,7 @@ import numpy as np
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.lance_store import LanceStore
 from embedcli.formats.lance_writer import StoreWriter
+from embedcli.provenance import vector_family
 
 # The provenance keys whose values change a vector: a store made with other values cannot be extended.
 VECTOR_SETTINGS = (
@@ -35,6 +36,9 @@ VECTOR_SETTINGS = (
     "pooling",
     "quantize",
 )
+# Keys that differ between backends of one family (fp32 onnx records its pooling and quantize "none",
+# sentence-transformers neither) without changing the vectors: compared through the family instead.
+_FAMILY_KEYS = ("backend", "pooling", "quantize")
 REBUILD_HINT = "pass --rebuild to embed everything again into this store, or write to another store"
 
 
@@ -179,8 +183,16 @@ def _embed_into(
 def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str | None:
     """One line naming the first vector-changing setting whose stored and run values differ, or None.
 
-    A key missing from one side counts as None (older records lack newer keys)."""
+    A key missing from one side counts as None (older records lack newer keys). fp32 onnx and sentence-transformers
+    of the same model files are one family (`Provenance.family`): a store made by one is extended by the other."""
+    before_family = vector_family(stored.get("backend"), stored.get("quantize"))
+    now_family = vector_family(run.get("backend"), run.get("quantize"))
+    if before_family is not None and now_family is not None and before_family != now_family:
+        return f"the store holds {before_family} vectors and this run makes {now_family} vectors"
+    one_family = before_family is not None and before_family == now_family
     for key in VECTOR_SETTINGS:
+        if one_family and key in _FAMILY_KEYS:
+            continue
         before, now = stored.get(key), run.get(key)
         if before != now:
             return f"the store was made with {key} {_show(before)} and this run uses {key} {_show(now)}"

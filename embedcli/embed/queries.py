@@ -14,7 +14,7 @@ from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
 from embedcli.embed.request import open_backend
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.media import MediaKind
-from embedcli.provenance import Provenance
+from embedcli.provenance import SENTENCE_FAMILY, Provenance
 from embedcli.records import Record
 
 
@@ -44,7 +44,7 @@ def embed_query_texts(
     model_ref = resolve_model(choice.model or recorded)
     if choice.model and recorded and resolve_model(recorded).location != model_ref.location:
         warnings.append(f"{corpus_name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
-    backend_name = choice.backend or (meta.backend if not choice.model else None)
+    backend_name = choice.backend or (_query_backend(meta) if not choice.model else None)
     if choose_backend(backend_name, model_ref) in ("image", "audio", "xvector"):
         raise UsageError(
             f"{corpus_name} holds {meta.modality or 'image or audio'} vectors of {model_ref.name}, a model with no "
@@ -103,3 +103,9 @@ def embed_query_media(
             f"the query model {model_ref.name} makes {vectors.shape[1]}-d vectors, the corpus has {dimension}-d"
         )
     return vectors
+
+
+def _query_backend(meta: Provenance) -> str | None:
+    """The backend for queries against a corpus: any of its family. fp32 onnx and sentence-transformers give the
+    same vectors, so the default (auto: the fast path where it exists) serves both; others as recorded."""
+    return None if meta.family == SENTENCE_FAMILY else meta.backend

@@ -77,7 +77,8 @@ class EmbedJob:
             return embed_with_ray(request, request.ray, on_progress)
         model_ref = resolve_model(request.model)
         backend_name = choose_backend(request.backend, model_ref)
-        if request.backend_options.extra.get("quantize", "none") != "none" and backend_name != "onnx":
+        # auto honours --quantize by choosing onnx: int8 stays opt-in, but needs no --backend.
+        if request.backend_options.extra.get("quantize", "none") != "none" and backend_name not in ("onnx", "auto"):
             raise UsageError("--quantize needs --backend onnx")
         if self.media is not None:
             return self._media(self.media, backend_name, model_ref, on_progress)

@@ -20,7 +20,7 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats import Kind, format_for
 from embedcli.formats.outputs import AtomicTarget
 from embedcli.formats.sources import check_readable
-from embedcli.provenance import Provenance
+from embedcli.provenance import Provenance, vector_family
 from embedcli.reduce.methods import LinearReducer, ModelReducer, Reducer, optional_module
 from embedcli.reduce.settings import ReduceMethod
 
@@ -28,7 +28,7 @@ FORMAT = "embedcli-reducer"
 FORMAT_VERSION = 1
 ARRAYS = ("mean", "components", "explained_variance", "explained_variance_ratio")
 # What must agree between the vectors a reducer was fitted on and the vectors it is applied to.
-SOURCE_KEYS = ("model", "backend", "normalized", "prompt", "truncate_dim")
+SOURCE_KEYS = ("model", "backend", "normalized", "prompt", "truncate_dim", "quantize")
 
 
 def reducer_kind(path: str) -> str:
@@ -108,6 +108,11 @@ def check_applicable(reducer: Reducer, width: int, provenance: Provenance, any_m
         return
     for key in SOURCE_KEYS:
         fitted, given = reducer.source.get(key), provenance.get(key)
+        if key == "backend":  # fp32 onnx and sentence-transformers make the same vectors: one family
+            fitted = vector_family(fitted, reducer.source.get("quantize"))
+            given = vector_family(provenance.get("backend"), provenance.get("quantize"))
+        elif key == "quantize" and "none" in (fitted, given):
+            continue  # fp32 onnx against a backend that records no quantize: the family above decides
         if fitted is not None and given is not None and fitted != given:
             raise InputError(
                 f"the reducer was fitted on vectors with {key}={fitted!r}, but these have {key}={given!r}",

@@ -1,8 +1,9 @@
 """The queries of a `similar` run: texts (embedded as the corpus was), words, vector files, or every corpus row.
 
 Text queries are embedded with the model the corpus records in its provenance (backend, model, prompt, truncation,
-normalisation), so queries and corpus live in the same space. Vector queries must come from the same model and
-have the same dimension. Everything is checked before the search starts.
+normalisation), so queries and corpus live in the same space. Vector queries must come from the same model, the same
+family of backend (fp32 onnx and sentence-transformers are one) and have the same dimension. Everything is checked
+before the search starts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from embedcli.formats.media import sniff_file
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.formats.vector_files import read_vector_table, sniff_format, stored_precision, vector_format_for
 from embedcli.metrics import Metric
+from embedcli.provenance import Provenance
 from embedcli.search.corpus import Corpus
 
 
@@ -85,11 +87,22 @@ def vector_queries(path: str, corpus: Corpus) -> Queries:
             f"{name} was embedded with {theirs}, the corpus with {ours}: their vectors cannot be compared",
             hint="embed both with the same --model",
         )
+    ours_family, theirs_family = corpus.provenance.family, table.provenance.family
+    if ours_family and theirs_family and ours_family != theirs_family:
+        raise InputError(
+            f"{name} was embedded by {_backend(table.provenance)}, the corpus by {_backend(corpus.provenance)}: "
+            "their vectors differ",
+            hint="embed both with the same --backend and --quantize",
+        )
     if stored.dimension != corpus.dimension:
         raise InputError(f"{name} holds {stored.dimension}-d vectors, the corpus {corpus.dimension}-d")
     vectors = stored.decode(table.vectors) if stored.decode else np.asarray(table.vectors, dtype=np.float32)
     labels = table.texts if table.texts is not None and all(t is not None for t in table.texts) else table.ids
     return Queries(labels=[str(x) for x in labels], vectors=vectors, ids=table.ids)
+
+
+def _backend(meta: Provenance) -> str:
+    return f"{meta.backend} ({meta.quantize})" if meta.quantize not in (None, "none") else str(meta.backend)
 
 
 def every_row(corpus: Corpus) -> Queries:

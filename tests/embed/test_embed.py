@@ -85,7 +85,7 @@ def test_stdout_is_an_arrow_stream_into_a_pipe_with_metadata(tiny_st_dir, tiny_s
     result = invoke("embed", "--model", str(tiny_st_dir), input="\n".join(TEXTS))
     table = pa.ipc.open_stream(io.BytesIO(result.stdout_bytes)).read_all()
     meta = json.loads(table.schema.metadata[b"embedcli"])
-    assert meta["backend"] == "sentence-transformers"
+    assert meta["backend"] == "onnx"  # the default (auto) for a model that exports faithfully
     assert meta["model"] == str(tiny_st_dir)
     assert meta["dimension"] == 32 and meta["precision"] == "float32" and meta["max_length"] == 32
     assert meta["embedcli_version"]

@@ -75,7 +75,11 @@ def test_binary_output_to_a_terminal_is_refused(tmp_path):
     ("args", "code", "message"),
     [
         (["embed", "missing.txt"], 2, "no such file: missing.txt"),
-        (["embed", "-t", "x", "--backend", "nope"], 2, "unknown backend 'nope'; choose one of: sentence-transformers"),
+        (
+            ["embed", "-t", "x", "--backend", "nope"],
+            2,
+            "unknown backend 'nope'; choose one of: auto, sentence-transformers",
+        ),
         (["embed", "-t", "x", "-o", "out.weird"], 2, "cannot tell the output format of 'out.weird'"),
         (
             ["embed", "-t", "x", "--model", "no-such-org/no-such-model"],

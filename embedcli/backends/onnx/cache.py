@@ -6,6 +6,9 @@ final one and renamed into place, under a file lock per key, so a reader never s
 processes exporting the same model at once produce one entry. An entry whose files no longer match their
 checksums is treated as absent and rebuilt.
 
+A model that cannot be exported faithfully leaves a marker `<root>/onnx/<key>.failed` (JSON: model, reason), so
+the auto backend does not try again on every run; `embedcli models --export NAME` and `--clear` remove it.
+
 The key is the hash of the model's files plus the export options. Hashing a 90 MB model costs ~0.15 s, so the
 content hash is remembered per model folder by the files' (path, size, mtime) fingerprint.
 """
@@ -30,6 +33,7 @@ from embedcli.errors import ModelError
 MANIFEST = "manifest.json"
 _EXPORTS = "onnx"
 _HASHES = "model-hashes.json"
+_FAILED = ".failed"
 _CHUNK = 1 << 20
 # Files in a model folder that do not change what the model computes.
 _IGNORED = {".gitattributes", "README.md", ".DS_Store"}
@@ -164,6 +168,39 @@ def _build_locked(
     return CacheEntry(key, final, manifest)
 
 
+def failure_marker(key: str) -> Path:
+    """Where a failed export of `key` is remembered."""
+    return exports_dir() / f"{key}{_FAILED}"
+
+
+def remember_failure(key: str, model: str, reason: str) -> None:
+    """Record that `key` cannot be exported (best effort: a read-only cache only costs a retry next run)."""
+    record = {"model": model, "reason": reason, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _write_json_atomic(failure_marker(key), record)
+
+
+def recorded_failure(key: str) -> str | None:
+    """The reason a past export of `key` failed, or None when none is remembered."""
+    reason = _read_json(failure_marker(key)).get("reason")
+    return str(reason) if reason is not None else None
+
+
+def forget_failure(key: str) -> None:
+    failure_marker(key).unlink(missing_ok=True)
+
+
+def discard_entry(key: str) -> None:
+    """Remove the entry stored under `key`, if any, under its lock (the next export rebuilds it)."""
+    from filelock import FileLock
+
+    root = exports_dir()
+    if not (root / key).is_dir():
+        return
+    with FileLock(str(root / f"{key}.lock")):
+        if (root / key).is_dir():
+            _discard(root / key)
+
+
 def _discard(folder: Path) -> None:
     """Remove a folder: renamed aside first, so no reader finds it half deleted."""
     aside = folder.with_name(f".{folder.name}.embedcli-{os.getpid()}-old")
@@ -211,8 +248,8 @@ def list_entries() -> list[CacheEntry]:
 
 
 def clear_cache() -> tuple[int, int]:
-    """Remove every export and the staging folders left by killed runs; returns (entries removed, bytes freed).
-    A staging folder of a live process (an export under way) is left alone."""
+    """Remove every export, remembered failures and the staging folders left by killed runs; returns (entries
+    removed, bytes freed). A staging folder of a live process (an export under way) is left alone."""
     root = exports_dir()
     if not root.is_dir():
         return 0, 0
@@ -227,7 +264,7 @@ def clear_cache() -> tuple[int, int]:
                 count += 1
             freed += size
             shutil.rmtree(path, ignore_errors=True)
-        elif path.suffix == ".lock":
+        elif path.suffix in (".lock", _FAILED):
             path.unlink(missing_ok=True)
     return count, freed
 

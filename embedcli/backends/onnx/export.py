@@ -34,6 +34,28 @@ FP32_TOLERANCE = 1e-4
 INT8_MIN_MEAN_COSINE = 0.95
 _SUPPORTED_POOLING = {"cls", "mean", "max", "mean_sqrt_len_tokens", "lasttoken"}
 _CHECK_BATCH = 4
+# The sentence-transformers modules an export reproduces (the graph runs the Transformer; numpy does the rest).
+_EXPORTABLE_MODULES = {"Transformer", "Pooling", "Normalize"}
+
+
+class ExportRefused(ModelError):
+    """The model loads but cannot be exported faithfully (a module the graph cannot hold, or vectors that differ):
+    a property of the model files, so the auto backend remembers it rather than trying again every run."""
+
+
+def unexportable_modules(folder: Path) -> list[str]:
+    """The modules listed in `folder`/modules.json that an export cannot reproduce (read without loading torch).
+
+    Empty when every module is exportable or the folder has no modules.json (a plain Hugging Face model).
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(modules, list):
+        return []
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules if isinstance(m, dict)]
+    return [kind for kind in kinds if kind not in _EXPORTABLE_MODULES]
 
 
 def check_texts(max_length: int) -> list[str]:
@@ -66,7 +88,8 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _download(model: ModelRef) -> Path:
+def download_model(model: ModelRef) -> Path:
+    """The model's files from the hub (its local cache when offline); ModelError when they cannot be had."""
     from huggingface_hub import snapshot_download
 
     try:
@@ -79,7 +102,7 @@ def _download(model: ModelRef) -> Path:
 
 def export_cached(model: ModelRef, quantize: Quantize) -> CacheEntry:
     """The cache entry of `model` exported (and quantized) as asked, exporting it first if needed."""
-    folder = local_model_folder(model) or _download(model)
+    folder = local_model_folder(model) or download_model(model)
     key = entry_key(model_content_hash(folder), export_options(quantize))
 
     def build(staging: Path) -> dict[str, Any]:
@@ -113,10 +136,10 @@ def describe_pipeline(st: Any) -> dict[str, Any]:
     modules = list(st)
     kinds = [type(m).__name__ for m in modules]
     if not kinds or kinds[0] != "Transformer" or len(kinds) < 2 or kinds[1] != "Pooling":
-        raise ModelError(f"the onnx backend exports Transformer + Pooling models; this one is {' + '.join(kinds)}")
+        raise ExportRefused(f"the onnx backend exports Transformer + Pooling models; this one is {' + '.join(kinds)}")
     rest = kinds[2:]
     if rest not in ([], ["Normalize"]):
-        raise ModelError(
+        raise ExportRefused(
             f"the onnx backend cannot export the module(s) {', '.join(rest)}",
             hint="use --backend sentence-transformers for this model",
         )
@@ -124,9 +147,9 @@ def describe_pipeline(st: Any) -> dict[str, Any]:
     modes = [pooling.pooling_mode] if isinstance(pooling.pooling_mode, str) else list(pooling.pooling_mode)
     unsupported = sorted(set(modes) - _SUPPORTED_POOLING)
     if unsupported:
-        raise ModelError(f"the onnx backend does not support pooling mode {', '.join(unsupported)}")
+        raise ExportRefused(f"the onnx backend does not support pooling mode {', '.join(unsupported)}")
     if st.max_seq_length is None:
-        raise ModelError("the model declares no maximum sequence length")
+        raise ExportRefused("the model declares no maximum sequence length")
     return {
         "pooling": modes,
         "normalize": rest == ["Normalize"],
@@ -221,7 +244,8 @@ def _encoder(model_path: Path, tokenizer_json: str, pipeline: dict[str, Any]) ->
 def export_model(model: ModelRef, out: Path) -> dict[str, Any]:
     """Write model.onnx, tokenizer.json and pipeline.json for `model` into `out`; returns what to record.
 
-    Raises ModelError when the model cannot be exported or no exporter reproduces sentence-transformers.
+    Raises ExportRefused when the model cannot be exported or no exporter reproduces sentence-transformers,
+    ModelError when it cannot be loaded at all.
     """
     import torch
 
@@ -230,7 +254,7 @@ def export_model(model: ModelRef, out: Path) -> dict[str, Any]:
     transformer = st[0]
     hf_tokenizer = transformer.tokenizer
     if not getattr(hf_tokenizer, "is_fast", False):
-        raise ModelError("the onnx backend needs a fast tokenizer (tokenizer.json); this model has none")
+        raise ExportRefused("the onnx backend needs a fast tokenizer (tokenizer.json); this model has none")
     from tokenizers import Tokenizer
 
     # A copy: sentence-transformers keeps using the original to compute the reference vectors.
@@ -261,7 +285,7 @@ def export_model(model: ModelRef, out: Path) -> dict[str, Any]:
             return {"exporter": exporter, "max_abs_error": error, "pipeline": pipeline}
         failures.append(f"{exporter}: vectors differ from sentence-transformers by up to {error:.2g}")
     (out / MODEL_FILE).unlink(missing_ok=True)
-    raise ModelError(
+    raise ExportRefused(
         f"cannot export '{model.name}' to ONNX faithfully ({'; '.join(failures)})",
         hint="use --backend sentence-transformers for this model",
     )
