@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from embedcli.cli import options as opt
@@ -124,7 +126,7 @@ def train(
         t.refuse_counted(ctx)
     if settings.algorithm is Algorithm.glove and resume is not None:
         raise UsageError("--resume goes on with a gensim model; GloVe has none", hint="retrain with --cooccur FILE")
-    out_format = vector_file_format(output, fmt, settings.algorithm) if output else None
+    out_format = vector_file_format(output, fmt, settings.algorithm, sys.stdout.isatty()) if output else None
     protected = paths + [p for p in (eval_json, cooccur) if p and p != "-"]
     check_targets(output, save_model, protected, save_cooccur)
     model = None
@@ -132,7 +134,10 @@ def train(
         model = load_saved_model(resume, trust_pickle)
         warn(f"loaded a pickled gensim model from '{resume}' (--trust-pickle): only do this for models you trust")
     targets = Targets(output, out_format, save_model, evaluate, eval_analogies, eval_pairs, save_cooccur)
-    with EpochProgress(enabled=show_progress) as progress:
+    from embedcli.formats.outputs import commit_together
+
+    # -o and --save-model appear together or not at all: a model that cannot be saved leaves no vectors behind.
+    with commit_together(), EpochProgress(enabled=show_progress) as progress:
         outcome = train_inputs(paths, settings, targets, estimate, model, progress.update, cooccur)
     if outcome.memory is not None:
         print_estimate(outcome)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from enum import Enum
 from pathlib import Path
@@ -44,21 +43,24 @@ _SUFFIXES = {
 
 
 def vector_file_format(
-    path: str, override: VectorFileFormat | None = None, algorithm: Algorithm = Algorithm.word2vec
+    path: str,
+    override: VectorFileFormat | None = None,
+    algorithm: Algorithm = Algorithm.word2vec,
+    stdout_is_terminal: bool = False,
 ) -> VectorFileFormat:
     """The format of a `train` output, from `override` or the suffix. Raises UsageError for others.
 
     Text is the word2vec text format (a header line, then a row per word), except for GloVe, whose `.txt`
     and stdout are the GloVe text format (no header, as Stanford publishes its vectors); `.vec` is always
     word2vec text. `-` is stdout: text unless `override` says otherwise; binary formats are refused on a
-    terminal, and NPY (two files) cannot go there at all.
+    terminal (`stdout_is_terminal`, the caller's fact), and NPY (two files) cannot go there at all.
     """
     text = VectorFileFormat.glove if algorithm is Algorithm.glove else VectorFileFormat.text
     if path == STDIO:
         fmt = override or text
         if fmt is VectorFileFormat.npy:
             raise UsageError("NPY output is two files (matrix and vocabulary): it cannot go to stdout")
-        if fmt not in (VectorFileFormat.text, VectorFileFormat.glove) and sys.stdout.isatty():
+        if fmt not in (VectorFileFormat.text, VectorFileFormat.glove) and stdout_is_terminal:
             raise UsageError(f"refusing to write {fmt.value} data to a terminal", hint="write to a file with -o FILE")
         return fmt
     if override is not None:
