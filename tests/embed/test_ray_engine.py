@@ -66,6 +66,8 @@ def ray_cluster(moto_endpoint: str):
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     ray.init(
+        # "local": always a new cluster of our own, never one a `ray start` (this suite's or another) left on record
+        address="local",
         num_cpus=WORKERS + 1,
         object_store_memory=200 * 1024 * 1024,
         include_dashboard=False,
