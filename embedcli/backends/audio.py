@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from embedcli.backends.base import BackendOptions, Modality, length_sorted_batches
+from embedcli.backends.hf import quiet_hugging_face, torch_device
 from embedcli.backends.layers import masked_mean, selected_states
-from embedcli.backends.media_base import MediaBackend, load_failure, quiet_transformers, torch_device
+from embedcli.backends.media_base import MediaBackend, load_failure
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 
@@ -28,7 +29,7 @@ class _AudioModel(MediaBackend):
 
     def __init__(self, model: ModelRef, options: BackendOptions) -> None:
         super().__init__(model, options)
-        quiet_transformers()
+        quiet_hugging_face()
         import torch
         import transformers
 

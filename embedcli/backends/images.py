@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from embedcli.backends.base import BackendOptions, Modality, length_sorted_batches
+from embedcli.backends.hf import quiet_hugging_face, torch_device
 from embedcli.backends.layers import selected_states
-from embedcli.backends.media_base import MediaBackend, features, load_failure, quiet_transformers, torch_device
+from embedcli.backends.media_base import MediaBackend, features, load_failure
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
 
@@ -33,7 +34,7 @@ class _ImageModel(MediaBackend):
 
     def __init__(self, model: ModelRef, options: BackendOptions) -> None:
         super().__init__(model, options)
-        quiet_transformers()
+        quiet_hugging_face()
         import torch
 
         self._torch = torch

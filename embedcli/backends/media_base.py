@@ -9,13 +9,12 @@ A media backend embeds in two steps so decoding threads can do the first: `prepa
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, Device, Modality
+from embedcli.backends.base import Backend, BackendOptions, Modality
 from embedcli.backends.layers import LayerSelection, layer_options
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
@@ -83,33 +82,7 @@ class MediaBackend(Backend):
         return ModelError(f"model '{self.model.name}' embeds {takes}, not {modality.value}")
 
 
-# --- what the Hugging Face media backends share ----------------------------------------------------------------
-
-
-def quiet_transformers() -> None:
-    """Keep transformers' progress bars and advice (such as "torchvision is not installed") off stderr."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
-def torch_device(device: Device) -> str:
-    """A concrete torch device for `device`, failing clearly when the asked-for one is absent."""
-    import torch
-
-    if device is Device.auto:
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if torch.backends.mps.is_available() else "cpu"
-    if device is Device.cuda and not torch.cuda.is_available():
-        raise ModelError("--device cuda: no CUDA device is available here", hint="use --device cpu")
-    if device is Device.mps and not torch.backends.mps.is_available():
-        raise ModelError("--device mps: no MPS device is available here", hint="use --device cpu")
-    return device.value
+# --- what the Hugging Face media backends share (quiet loading and device choice come from backends.hf) ---------
 
 
 def load_failure(model: ModelRef, what: str, exc: Exception) -> ModelError:
