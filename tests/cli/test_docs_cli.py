@@ -7,6 +7,7 @@ import lzma
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 from conftest import run_cli
 
@@ -43,3 +44,19 @@ def test_truncated_bz2_is_one_clear_line_without_an_encoding_hint(tmp_path, tiny
     err = done.stderr.decode()
     assert done.returncode == 1, err
     assert "truncated bz2" in err and "latin-1" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("backend", ["sentence-transformers", "transformers", "onnx"])
+def test_max_length_past_the_model_limit_is_one_clear_line(tmp_path, tiny_st_dir, backend):
+    # The tiny model reads at most 32 tokens: its tokenizer says so (its position table holds 64).
+    args = ["embed", "-t", "hello", "--backend", backend, "--max-length", "100", *model(tiny_st_dir)]
+    done = run_cli(*args, "-o", str(tmp_path / "v.parquet"), timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "--max-length 100 is past the limit" in err and "at most 32 tokens" in err
+    assert "Traceback" not in err and not (tmp_path / "v.parquet").exists()
+
+
+def test_max_length_within_the_position_table_is_honoured(tmp_path, tiny_st_dir):
+    table = embed_table(tmp_path, tiny_st_dir, "-t", "hello there", "--max-length", "32")
+    assert len(table["embedding"]) == 1
