@@ -60,3 +60,32 @@ def test_max_length_past_the_model_limit_is_one_clear_line(tmp_path, tiny_st_dir
 def test_max_length_within_the_position_table_is_honoured(tmp_path, tiny_st_dir):
     table = embed_table(tmp_path, tiny_st_dir, "-t", "hello there", "--max-length", "32")
     assert len(table["embedding"]) == 1
+
+
+def test_json_array_nested_fields_stdin_json_lines_and_a_vector_file_as_queries(tmp_path, tiny_st_dir):
+    import json
+
+    rows = [{"meta": {"id": f"d{i}", "body": text}} for i, text in enumerate(LINES)]
+    (tmp_path / "export.json").write_text(json.dumps(rows, indent=1))
+    corpus = tmp_path / "corpus.parquet"
+    args = ["--text-field", "meta.body", "--id-field", "meta.id", *model(tiny_st_dir)]
+    run_cli("embed", str(tmp_path / "export.json"), *args, "-o", str(corpus), check=True, timeout=120)
+    assert pq.read_table(corpus).column("id").to_pylist() == ["d0", "d1", "d2"]
+
+    lines = "".join(json.dumps({"id": f"q{i}", "body": t}) + "\n" for i, t in enumerate(reversed(LINES)))
+    queries = tmp_path / "queries.parquet"
+    stdin_args = ["--id-field", "id", "--text-field", "body", *model(tiny_st_dir), "-o", str(queries)]
+    run_cli("embed", *stdin_args, input=lines, check=True, timeout=120)
+    assert pq.read_table(queries).column("id").to_pylist() == ["q0", "q1", "q2"]
+
+    done = run_cli("similar", str(corpus), str(queries), "-k", "1", check=True, timeout=120)
+    assert "read as --queries" in done.stderr.decode() and str(queries) in done.stderr.decode()
+    hits = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    # Each query is a corpus text: it finds its own document (the query is shown by its kept text).
+    assert [(h["query"], h["id"]) for h in hits] == [(LINES[2], "d2"), (LINES[1], "d1"), (LINES[0], "d0")]
+
+
+def test_plain_text_on_stdin_with_an_id_field_is_refused(tmp_path, tiny_st_dir):
+    done = run_cli("embed", "--id-field", "id", *model(tiny_st_dir), "-o", str(tmp_path / "v.parquet"), input="a\n")
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "--id-field applies to JSON input" in err, err
