@@ -83,6 +83,14 @@ def embed(
     id_column: opt.IdColumnOpt = None,
     header: opt.HeaderOpt = True,
     quoting: opt.QuotingOpt = None,
+    glob: Annotated[
+        str | None,
+        typer.Option(
+            "--glob",
+            help="In folders, read the files this pattern matches (e.g. '**/*.md'); default: .txt .md .rst .html.",
+            show_default=False,
+        ),
+    ] = None,
     max_line_bytes: opt.MaxLineBytesOpt = opt.DEFAULT_LINE_BYTES,
     encoding: opt.EncodingOpt = "utf-8",
     errors: opt.ErrorsOpt = "strict",
@@ -226,6 +234,7 @@ def embed(
         decoding=Decoding(encoding, errors, max_line_bytes),
         input_format=input_format,
         fields=FieldSpec(text_field, id_field, text_column, id_column, header, quoting),
+        glob=glob,
         model=model,
         backend=backend,
         backend_options=BackendOptions(

@@ -82,21 +82,26 @@ class RecordReader:
     fields: FieldSpec = field(default_factory=FieldSpec)
     input_format: InputFormat | None = None
     name_ids: bool = False  # prefix ids with the input's name even for one input (stable keys of a store)
+    glob: str | None = None  # which files of folder inputs are documents (None: by suffix, see formats.documents)
     skipped_blank: int = 0
+    skipped_files: int = 0  # files in folders left out: binary, or not documents
     _replaced_before: int | None = None
     _done_bytes: int = 0
     _current: ByteSource | None = None
 
     def __post_init__(self) -> None:
         for path in self.paths:
-            check_readable(path)
+            if path == STDIO or not os.path.isdir(path):
+                check_readable(path)
+        if self.glob is not None and not any(p != STDIO and os.path.isdir(p) for p in self.paths):
+            raise UsageError("--glob picks files in folders: name a folder to read")
         if self.paths.count(STDIO) > 1:
             raise UsageError("stdin ('-') can be read only once")
 
     @property
     def total_bytes(self) -> int | None:
         """Sum of the input sizes, or None when one of them is a stream of unknown length."""
-        if STDIO in self.paths:
+        if STDIO in self.paths or any(os.path.isdir(p) for p in self.paths):
             return None
         return sum(os.path.getsize(p) for p in self.paths)
 
@@ -119,13 +124,26 @@ class RecordReader:
                 self.skipped_blank += 1
         prefix_names = len(self.paths) > 1 or self.name_ids
         for path in self.paths:
-            fmt = input_format_for(path, self.input_format)
             prefix = f"{'stdin' if path == STDIO else path}:" if prefix_names else ""
-            for record in self._read_one(path, fmt):
+            records: Iterable[Record]
+            if path != STDIO and os.path.isdir(path):
+                records = self._documents(path)
+            else:
+                records = self._read_one(path, input_format_for(path, self.input_format))
+            for record in records:
                 if not record.text.strip():
                     self.skipped_blank += 1
                     continue
                 yield Record(prefix + record.id, record.text)
+
+    def _documents(self, path: str) -> Iterator[Record]:
+        from embedcli.formats.documents import DocumentFolder
+
+        folder = DocumentFolder(path, self.glob, self.decoding)
+        try:
+            yield from folder
+        finally:
+            self.skipped_files += folder.skipped
 
     def _read_one(self, path: str, fmt: InputFormat) -> Iterator[Record]:
         if fmt is InputFormat.parquet:

@@ -89,3 +89,23 @@ def test_plain_text_on_stdin_with_an_id_field_is_refused(tmp_path, tiny_st_dir):
     done = run_cli("embed", "--id-field", "id", *model(tiny_st_dir), "-o", str(tmp_path / "v.parquet"), input="a\n")
     err = done.stderr.decode()
     assert done.returncode == 2 and "--id-field applies to JSON input" in err, err
+
+
+def test_a_folder_of_documents_gives_one_vector_per_file(tmp_path, tiny_st_dir):
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "a.md").write_text("# Cats\n\nThe cat *sat* on the mat.\n")
+    (notes / "sub" / "b.html").write_text("<html><head><title>x</title></head><body><p>A dog barked</p></body></html>")
+    (notes / "c.txt").write_text("rain fell on the town\n")
+    (notes / "pic.bin").write_bytes(bytes(range(256)))
+    out = tmp_path / "notes.parquet"
+    done = run_cli("embed", str(notes), "--model", str(tiny_st_dir), "-o", str(out), check=True, timeout=120)
+    assert "1 other file in folders left out" in done.stderr.decode()
+    table = pq.read_table(out).to_pydict()
+    assert table["id"] == ["a.md", "c.txt", "sub/b.html"]
+    # Each row is the vector of the file's visible text, embedded as a literal text.
+    texts = embed_table(tmp_path, tiny_st_dir, "-t", "Cats\nThe cat sat on the mat.", "-t", "A dog barked")
+    assert table["embedding"][0] == texts["embedding"][0] and table["embedding"][2] == texts["embedding"][1]
+
+    globbed = embed_table(tmp_path, tiny_st_dir, str(notes), "--glob", "**/*.html")
+    assert globbed["id"] == ["sub/b.html"]

@@ -164,3 +164,58 @@ def test_plain_text_on_stdin_with_json_fields_is_refused_with_a_hint(monkeypatch
 def test_stdin_without_json_fields_stays_one_text_per_line(monkeypatch):
     stdin_bytes(monkeypatch, b'{"text": "a"}\n')
     assert read(["-"])[0] == [("1", '{"text": "a"}')]
+
+
+def notes_folder(root):
+    (root / "sub").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "a.txt").write_text("plain words\nsecond line\n")
+    (root / "b.md").write_text("# Title here\n\nSome *emphasis* and a [link](http://x.org).\n\n- one\n- two\n")
+    (root / "sub" / "c.html").write_text(
+        "<html><head><title>T</title><style>p{}</style></head><body><h1>Head</h1>"
+        "<p>Hello &amp; <b>bye</b></p><script>var x=1;</script></body></html>"
+    )
+    (root / "sub" / "d.rst").write_bytes(gzip.compress(b"Section\n=======\n\nrst body\n"))
+    (root / "sub" / "d.rst").rename(root / "sub" / "d.rst.gz")
+    (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # not a document: left out
+    (root / "fake.txt").write_bytes(b"abc\x00\x01\x02")  # binary with a document suffix: left out
+    (root / ".git" / "x.txt").write_text("hidden")
+    return root
+
+
+def test_a_folder_gives_one_record_per_document_with_its_visible_text(tmp_path):
+    folder = notes_folder(tmp_path / "notes")
+    records, reader = read([folder])
+    assert dict(records) == {
+        "a.txt": "plain words\nsecond line\n",
+        "b.md": "Title here\nSome emphasis and a link.\none\ntwo",
+        "sub/c.html": "Head\nHello & bye",
+        "sub/d.rst.gz": "Section\n=======\n\nrst body\n",
+    }
+    assert [r[0] for r in records] == sorted(r[0] for r in records)
+    assert reader.skipped_files == 2  # image.png (not a document) and fake.txt (binary)
+
+
+def test_a_glob_picks_the_files_of_a_folder(tmp_path):
+    folder = notes_folder(tmp_path / "notes")
+    records, reader = read([folder], glob="**/*.html")
+    assert [r[0] for r in records] == ["sub/c.html"]
+    records, reader = read([folder], glob="*.txt")
+    assert [r[0] for r in records] == ["a.txt"] and reader.skipped_files == 1  # fake.txt is binary
+
+
+def test_a_glob_without_a_folder_is_refused(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(UsageError, match="--glob picks files in folders"):
+        read([tmp_path / "a.txt"], glob="*.md")
+
+
+def test_markdown_and_html_text_against_the_parsers_themselves():
+    from markdown_it import MarkdownIt
+
+    from embedcli.formats.documents import html_text, markdown_text
+
+    source = "Intro `code` text\n\n> quoted\n\n1. first\n2. second\n"
+    assert markdown_text(source) == html_text(MarkdownIt("commonmark").render(source))
+    assert markdown_text(source).splitlines() == ["Intro code text", "quoted", "first", "second"]
+    assert html_text("<p>a<br>b</p><noscript>no</noscript><template>t</template>") == "a\nb"
