@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from embedcli.cli import options as opt
-from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, visible, warn
+from embedcli.cli.console import info, make_console, plural, progress_bar, stdin_is_terminal, visible, warn
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, HitFormat, Kind, format_of
 from embedcli.formats.hits import write_hits
@@ -211,11 +211,10 @@ def _output(output: str | None, fmt: HitFormat | None, reads: list[str | None]) 
 def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None) -> int:
     """One rich table per query on the terminal (`console`, default stdout). User text is never read as markup,
     and its control characters are shown as escapes (`visible`), so a corpus cannot drive the terminal."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console, count = console or Console(), 0
+    console, count = console or make_console(), 0
     for query, group in _by_query(hits):
         columns = ["rank", metric.score_name, "id"] + (["text"] if any(h.text is not None for h in group) else [])
         table = Table(title=Text(visible(query)), title_justify="left", show_edge=False)

@@ -109,3 +109,21 @@ def test_a_folder_of_documents_gives_one_vector_per_file(tmp_path, tiny_st_dir):
 
     globbed = embed_table(tmp_path, tiny_st_dir, str(notes), "--glob", "**/*.html")
     assert globbed["id"] == ["sub/b.html"]
+
+
+def test_the_zsh_completion_file_starts_with_its_compdef_line():
+    from conftest import REPO
+
+    from embedcli.cli.completions import completion_script
+
+    assert (REPO / "completions" / "_embedcli").read_text(encoding="utf-8").splitlines()[0] == "#compdef embedcli"
+    assert completion_script("zsh").startswith("#compdef embedcli\n")
+
+
+@pytest.mark.parametrize(("flag", "env"), [((), {}), (("--no-color",), {}), ((), {"NO_COLOR": "1"})])
+def test_no_color_and_NO_COLOR_give_plain_output_with_no_bold(tmp_path, flag, env):
+    # FORCE_COLOR makes rich style stderr although it is a pipe here, as on a terminal.
+    done = run_cli(*flag, "embed", str(tmp_path / "missing.txt"), env={"FORCE_COLOR": "1", **env})
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "error:" in err and "no such file" in err
+    assert ("\x1b[" in err) == (not flag and not env), err
