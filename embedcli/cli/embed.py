@@ -36,6 +36,16 @@ Examples:
 
   embedcli embed data.jsonl --text-field body --id-field doc_id -o v.npy
 
+  embedcli embed export.json --text-field meta.body --id-field meta.id -o v.parquet
+
+  jq -c '.[]' export.json | embedcli embed --id-field id --text-field body -o v.parquet
+
+  embedcli embed notes/ -o notes.parquet
+
+  embedcli embed notes/ --glob '**/*.md' -o notes.parquet
+
+  embedcli embed corpus.txt.zst -o v.parquet
+
   embedcli embed table.csv --text-column text -o v.parquet
 
   embedcli embed sts-test.csv --input-format tsv --no-header --text-column 6 -o v.parquet
@@ -203,8 +213,8 @@ def embed(
     gpus_per_worker: eng.GpusPerWorkerOpt = 0.0,
     shard_rows: eng.ShardRowsOpt = eng.DEFAULT_SHARD_ROWS,
 ) -> None:
-    """Turn texts, images or sounds into vectors: one text per line, a JSONL/CSV/TSV/Parquet field, or image and
-    audio files (folders, globs, --files -), judged by content.
+    """Turn texts, images or sounds into vectors: one text per line, a JSON/JSONL/CSV/TSV/Parquet field, one
+    document per file of a folder, or image and audio files (folders, globs, --files -), judged by content.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
