@@ -140,31 +140,34 @@ class _ZstdReader(io.RawIOBase):
         self._obj = self._zstd.decompressobj()
         self._fresh = True  # no byte of the current frame read yet
         self._out = b""
+        self._pos = 0  # bytes of _out already handed out
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._out:
-            data = self._raw.read(1 << 16)
+        while self._pos >= len(self._out):
+            data = self._raw.read(1 << 17)
             if not data:
                 if not self._fresh and not self._obj.eof:
                     raise EOFError("compressed file ended before the end-of-stream marker was reached")
                 return 0
+            pieces = []
             while data:
                 if self._obj.eof:
                     self._obj = self._zstd.decompressobj()
                 self._fresh = False
                 try:
-                    self._out += self._obj.decompress(data)
+                    pieces.append(self._obj.decompress(data))
                 except self._error as exc:
                     raise EOFError(f"not valid zstd data ({exc})") from None
                 data = self._obj.unused_data if self._obj.eof else b""
             if self._obj.eof:
                 self._fresh = True
-        size = min(len(buffer), len(self._out))
-        buffer[:size] = self._out[:size]
-        self._out = self._out[size:]
+            self._out, self._pos = b"".join(pieces), 0
+        size = min(len(buffer), len(self._out) - self._pos)
+        buffer[:size] = memoryview(self._out)[self._pos : self._pos + size]
+        self._pos += size
         return size
 
 
