@@ -1,4 +1,3 @@
-
 _embedcli_completion() {
     local IFS=$'
 '

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from embedcli.backends.models import ModelRef
+from embedcli.errors import UsageError
 
 if TYPE_CHECKING:  # numpy only names types here: `embedcli --help` imports this module for Device
     import numpy as np
@@ -86,6 +87,33 @@ class Backend(ABC):
 # tokenizers fold into few tokens) the bound doubles, up to CHARS_PER_TOKEN_CAP characters per token.
 CHARS_PER_TOKEN_CEILING = 64
 CHARS_PER_TOKEN_CAP = 1024
+
+
+# Tokenizers without a real limit report a huge model_max_length; the position table is then the true limit.
+UNSET_LIMIT = 1_000_000
+
+
+def token_limit(*limits: object) -> int | None:
+    """The smallest real limit among `limits` (a model's position table, its tokenizer's model_max_length), or None.
+
+    Values that are not ints, or that are the huge "no limit" sentinels tokenizers report, are ignored.
+    """
+    real = [int(n) for n in limits if isinstance(n, int) and not isinstance(n, bool) and 0 < n < UNSET_LIMIT]
+    return min(real) if real else None
+
+
+def check_max_length(asked: int | None, limit: int | None, model_name: str) -> None:
+    """Refuse `--max-length` past what the model can read (UsageError, one line and a hint). None: nothing asked,
+    or no known limit."""
+    if asked is None:
+        return
+    if asked < 1:
+        raise UsageError(f"--max-length must be at least 1, not {asked}")
+    if limit is not None and asked > limit:
+        raise UsageError(
+            f"--max-length {asked} is past the limit of model '{model_name}': it reads at most {limit} tokens",
+            hint=f"pass --max-length {limit} or less; longer texts are truncated and counted in the summary",
+        )
 
 
 def cut_long_texts(texts: list[str], max_length: int | None, count_tokens: Callable[[str], int]) -> list[str]:

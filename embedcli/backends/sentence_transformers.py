@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, Device, cut_long_texts
+from embedcli.backends.base import Backend, BackendOptions, Device, check_max_length, cut_long_texts, token_limit
 from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, token_counter, torch_device
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
@@ -27,7 +27,17 @@ class SentenceTransformerBackend(Backend):
         except Exception as exc:
             raise load_failure(model, exc) from None
         if options.max_length is not None:
+            check_max_length(options.max_length, self._model_limit(), model.name)
             self._model.max_seq_length = options.max_length
+
+    def _model_limit(self) -> int | None:
+        """What the model can read: its position table and its tokenizer's limit (None when it does not say)."""
+        first = self._model[0] if len(self._model) else None
+        config = getattr(getattr(first, "auto_model", None), "config", None)
+        tokenizer = getattr(first, "tokenizer", None)
+        return token_limit(
+            getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)
+        )
 
     @property
     def dimension(self) -> int:

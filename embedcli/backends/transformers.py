@@ -6,14 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, cut_long_texts, length_sorted_batches
+from embedcli.backends.base import (
+    Backend,
+    BackendOptions,
+    check_max_length,
+    cut_long_texts,
+    length_sorted_batches,
+    token_limit,
+)
 from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, token_counter, torch_device
 from embedcli.backends.layers import layer_options, pool_text_layers
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
-
-# Tokenizers without a real limit report a huge model_max_length; the position table is the true limit.
-_UNSET_LIMIT = 1_000_000
 
 
 class TransformersBackend(Backend):
@@ -33,16 +37,14 @@ class TransformersBackend(Backend):
         except Exception as exc:
             raise load_failure(model, exc) from None
         self._model.to(self._device).eval()
+        check_max_length(options.max_length, self._model_limit(), model.name)
         self._limit = options.max_length or self._model_limit()
         self.layers = layer_options(options.extra)  # None: the last state; else the mean of these hidden states
 
     def _model_limit(self) -> int | None:
-        limits = [
-            getattr(self._model.config, "max_position_embeddings", None),
-            self._tokenizer.model_max_length,
-        ]
-        real = [int(n) for n in limits if n is not None and n < _UNSET_LIMIT]
-        return min(real) if real else None
+        return token_limit(
+            getattr(self._model.config, "max_position_embeddings", None), self._tokenizer.model_max_length
+        )
 
     @property
     def dimension(self) -> int:

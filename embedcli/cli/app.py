@@ -12,7 +12,7 @@ import typer
 
 from embedcli import __version__
 from embedcli.cli import embed, index, info, inspect, models, reduce, similar, train
-from embedcli.cli.console import error, interrupted, show_warning
+from embedcli.cli.console import error, interrupted, show_warning, use_plain_output
 from embedcli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
 from embedcli.formats.outputs import is_pipe_error, os_reason
 
@@ -69,8 +69,12 @@ def root(
         bool,
         typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Plain output: no colour or bold (as the NO_COLOR variable).")
+    ] = False,
 ) -> None:
-    pass
+    if no_color:
+        use_plain_output()
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -15,11 +15,12 @@ SCRIPTS = {"bash": "embedcli.bash", "zsh": "_embedcli", "fish": "embedcli.fish"}
 
 
 def completion_script(shell: str) -> str:
-    """The completion script Typer generates for `shell`, as `embedcli` would print it."""
+    """The completion script Typer generates for `shell`, as `embedcli` would print it, without leading blank lines:
+    zsh registers a completion file only when its first line is `#compdef embedcli`."""
     env = {**os.environ, "_EMBEDCLI_COMPLETE": f"source_{shell}"}
     code = "import sys; sys.argv[0] = 'embedcli'; from embedcli.cli.app import main; main()"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return done.stdout
+    return done.stdout.lstrip("\n")
 
 
 def write_scripts(directory: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -10,7 +11,29 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def plain_wanted() -> bool:
+    """True when output must carry no colour, bold or other style: NO_COLOR set (https://no-color.org) or
+    --no-color given (which sets it)."""
+    return os.environ.get("NO_COLOR", "") != ""
+
+
+def make_console(**options: Any) -> Console:
+    """A rich console that honours plain_wanted() fully: rich's own NO_COLOR handling drops colours but keeps
+    bold, dim and underline; no colour system at all renders text without any style."""
+    return Console(color_system=None if plain_wanted() else "auto", **options)
+
+
+stderr = make_console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def use_plain_output() -> None:
+    """--no-color: from now on no style anywhere, on stderr or in consoles made later (tables on stdout)."""
+    os.environ["NO_COLOR"] = "1"
+    # `stderr` is imported by name across the CLI, so it is changed in place; rich has no public setter, and a
+    # console without a colour system renders every segment as plain text.
+    stderr._color_system = None
+
 
 # Control characters (C0, DEL, C1) in user data would drive the terminal (clear it, retitle it, move the cursor):
 # they are shown as Python escapes instead. Data written to stdout as JSONL/CSV/Parquet is never touched.

@@ -36,6 +36,16 @@ Examples:
 
   embedcli embed data.jsonl --text-field body --id-field doc_id -o v.npy
 
+  embedcli embed export.json --text-field meta.body --id-field meta.id -o v.parquet
+
+  jq -c '.[]' export.json | embedcli embed --id-field id --text-field body -o v.parquet
+
+  embedcli embed notes/ -o notes.parquet
+
+  embedcli embed notes/ --glob '**/*.md' -o notes.parquet
+
+  embedcli embed corpus.txt.zst -o v.parquet
+
   embedcli embed table.csv --text-column text -o v.parquet
 
   embedcli embed sts-test.csv --input-format tsv --no-header --text-column 6 -o v.parquet
@@ -82,6 +92,14 @@ def embed(
     id_column: opt.IdColumnOpt = None,
     header: opt.HeaderOpt = True,
     quoting: opt.QuotingOpt = None,
+    glob: Annotated[
+        str | None,
+        typer.Option(
+            "--glob",
+            help="In folders, read the files this pattern matches (e.g. '**/*.md'); default: .txt .md .rst .html.",
+            show_default=False,
+        ),
+    ] = None,
     max_line_bytes: opt.MaxLineBytesOpt = opt.DEFAULT_LINE_BYTES,
     encoding: opt.EncodingOpt = "utf-8",
     errors: opt.ErrorsOpt = "strict",
@@ -194,8 +212,8 @@ def embed(
     gpus_per_worker: eng.GpusPerWorkerOpt = 0.0,
     shard_rows: eng.ShardRowsOpt = eng.DEFAULT_SHARD_ROWS,
 ) -> None:
-    """Turn texts, images or sounds into vectors: one text per line, a JSONL/CSV/TSV/Parquet field, or image and
-    audio files (folders, globs, --files -), judged by content.
+    """Turn texts, images or sounds into vectors: one text per line, a JSON/JSONL/CSV/TSV/Parquet field, one
+    document per file of a folder, or image and audio files (folders, globs, --files -), judged by content.
 
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
@@ -225,6 +243,7 @@ def embed(
         decoding=Decoding(encoding, errors, max_line_bytes),
         input_format=input_format,
         fields=FieldSpec(text_field, id_field, text_column, id_column, header, quoting),
+        glob=glob,
         model=model,
         backend=backend,
         backend_options=BackendOptions(

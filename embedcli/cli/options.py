@@ -52,8 +52,12 @@ InputFormatOpt = Annotated[
         show_default=False,
     ),
 ]
-TextFieldOpt = Annotated[str, typer.Option("--text-field", help="JSONL field holding the text.")]
-IdFieldOpt = Annotated[str | None, typer.Option("--id-field", help="JSONL field holding the id.")]
+TextFieldOpt = Annotated[
+    str, typer.Option("--text-field", help="JSON/JSONL field holding the text; dotted for nested ones: meta.body.")
+]
+IdFieldOpt = Annotated[
+    str | None, typer.Option("--id-field", help="JSON/JSONL field holding the id; dotted for nested ones: meta.id.")
+]
 TextColumnOpt = Annotated[
     str,
     typer.Option("--text-column", help="CSV/TSV/Parquet column holding the text: a header name or a number from 1."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
@@ -10,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from embedcli.cli import options as opt
-from embedcli.cli.console import info, plural, progress_bar, stdin_is_terminal, visible, warn
+from embedcli.cli.console import info, make_console, plural, progress_bar, stdin_is_terminal, visible, warn
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO, HitFormat, Kind
+from embedcli.formats import STDIO, HitFormat, Kind, format_of
 from embedcli.formats.hits import write_hits
 from embedcli.formats.targets import resolve_output
 from embedcli.metrics import Metric
@@ -137,6 +138,7 @@ def similar(
     from embedcli.embed import ModelChoice
     from embedcli.search.request import SimilarRequest, run_similar
 
+    queries, queries_file = _vector_file_as_queries(queries, queries_file, quiet)
     target, out = _output(output, fmt, [corpus, queries_file, rescore, model, index])
     if STDIO in (corpus, queries_file) and stdin_is_terminal():
         raise UsageError("'-' reads stdin, but stdin is a terminal", hint="pipe data in, or name a file")
@@ -209,11 +211,10 @@ def _output(output: str | None, fmt: HitFormat | None, reads: list[str | None]) 
 def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None) -> int:
     """One rich table per query on the terminal (`console`, default stdout). User text is never read as markup,
     and its control characters are shown as escapes (`visible`), so a corpus cannot drive the terminal."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console, count = console or Console(), 0
+    console, count = console or make_console(), 0
     for query, group in _by_query(hits):
         columns = ["rank", metric.score_name, "id"] + (["text"] if any(h.text is not None for h in group) else [])
         table = Table(title=Text(visible(query)), title_justify="left", show_edge=False)
@@ -230,6 +231,21 @@ def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None)
             count += 1
         console.print(table)
     return count
+
+
+def _vector_file_as_queries(
+    queries: list[str] | None, queries_file: str | None, quiet: bool
+) -> tuple[list[str] | None, str | None]:
+    """One positional query that names an existing vector file is read as `--queries FILE`, with a note: embedding
+    the string "b.parquet" as a text query is never what was meant."""
+    if queries_file is not None or not queries or len(queries) != 1:
+        return queries, queries_file
+    path = queries[0]
+    if not os.path.exists(path) or format_of(path, Kind.vectors) is None:
+        return queries, queries_file
+    if not quiet:
+        info(f"note: '{visible(path)}' is a vector file: read as --queries {visible(path)}, not as a query text")
+    return None, path
 
 
 def _by_query(hits: Iterable[Hit]) -> Iterator[tuple[str, list[Hit]]]:

@@ -68,18 +68,14 @@ class MediaInputs:
 
 
 def is_media_request(inputs: list[str], options: MediaOptions) -> bool:
-    """True when `embed` reads images or sounds: forced by the options, or a folder or media file among the inputs.
-
-    Raises UsageError for a folder with `--modality text` (folders of text documents are not read yet).
-    """
-    folders = [p for p in inputs if p != STDIO and os.path.isdir(p)]
+    """True when `embed` reads images or sounds: forced by the options, or a folder holding media or a media file
+    among the inputs. A folder with no image or sound in it is a folder of text documents (formats.documents)."""
     if options.modality is Modality.text:
-        if folders:
-            raise UsageError(f"{folders[0]}: a folder; --modality text reads files of text, not folders")
         return False
     if options.modality is not None or options.files_from or options.image_column or options.audio_column:
         return True
-    return bool(folders) or any(_is_media_file(p) for p in inputs if p != STDIO)
+    folders = [p for p in inputs if p != STDIO and os.path.isdir(p)]
+    return any(_holds_media(f) for f in folders) or any(_is_media_file(p) for p in inputs if p != STDIO)
 
 
 def media_inputs(inputs: list[str], options: MediaOptions, backend_name: str) -> MediaInputs:
@@ -179,6 +175,15 @@ def write_rejects(path: str, rejected: list[tuple[str, str]]) -> None:
     Path(path).write_text(lines, encoding="utf-8")
 
 
+def _holds_media(folder: str) -> bool:
+    """True at the first image or sound found in `folder` (hidden files and folders are not looked in)."""
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(_is_media_file(os.path.join(root, n)) for n in names if not n.startswith(".")):
+            return True
+    return False
+
+
 def _is_media_file(path: str) -> bool:
     try:
         return os.path.isfile(path) and sniff_file(path) is not None
@@ -201,5 +206,5 @@ def _refuse_folders_without_media(paths: list[str]) -> None:
         if os.path.isdir(path) and not find_media([path]).files:
             raise InputError(
                 f"{path}: a folder with no image or audio files in it",
-                hint="folders of text documents are not read yet: name the text files, or pipe them in",
+                hint="drop --modality (or pass --modality text) to embed its text documents, one vector per file",
             )

@@ -50,6 +50,7 @@ class EmbedRequest:
     decoding: Decoding = field(default_factory=Decoding)
     input_format: Any = None
     fields: FieldSpec = field(default_factory=FieldSpec)
+    glob: str | None = None  # the files of folder inputs to read as documents (None: by suffix)
     model: str | None = None
     backend: str | None = None
     backend_options: BackendOptions = field(default_factory=BackendOptions)

@@ -53,6 +53,7 @@ class EmbedJob:
             decoding=request.decoding,
             input_format=request.input_format,
             fields=request.fields,
+            glob=request.glob,
             # A store keys rows by id: plain-text lines get file:line ids even from one file.
             name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
         )
@@ -99,12 +100,20 @@ class EmbedJob:
         # with no text must leave no output behind.
         first = next(batches, None)
         if first is None:
-            raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped)")
+            files = f", {_count(reader.skipped_files, 'file')} in folders left out" if reader.skipped_files else ""
+            raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped{files})")
         with open_vector_writer(request.target, request.output_format, run.provenance(), request.keep_text) as writer:
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
-        return EmbedOutcome(run.report, run.provenance(), run.dimension, reader.skipped_blank, replaced=reader.replaced)
+        return EmbedOutcome(
+            run.report,
+            run.provenance(),
+            run.dimension,
+            reader.skipped_blank,
+            replaced=reader.replaced,
+            skipped_files=reader.skipped_files,
+        )
 
     def _media(
         self,

@@ -143,10 +143,14 @@ _NOUNS = {Kind.vectors: "output", Kind.hits: "output", Kind.word_vectors: "vecto
 _HAS_FORMAT_OPTION = (Kind.vectors, Kind.hits, Kind.word_vectors)
 
 
+COMPRESSION_SUFFIXES = frozenset({".gz", ".bz2", ".xz", ".zst", ".zstd"})
+
+
 def data_suffix(path: str) -> str:
-    """The suffix that names the content, looking through a `.gz`: `a.csv.gz` -> `.csv`."""
+    """The suffix that names the content, looking through a compression suffix: `a.csv.gz` -> `.csv`,
+    `a.jsonl.zst` -> `.jsonl` (the data itself is decompressed by its magic bytes, see formats.sources)."""
     suffixes = [s.lower() for s in PurePath(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
         suffixes.pop()
     return suffixes[-1] if suffixes else ""
 

@@ -1,14 +1,16 @@
-"""Opening inputs: files or stdin, gzip by suffix or magic bytes, decoding with file-and-line errors.
+"""Opening inputs: files or stdin, decompressed by magic bytes (gzip, bz2, xz, zstd), decoded with file-and-line errors.
 
 Everything here streams: memory is bounded by one line (or one batch for Parquet), never by the file.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import contextlib
 import gzip
 import io
+import lzma
 import os
 import shutil
 import sys
@@ -16,12 +18,21 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Compression is recognised by content, not by suffix: `corpus.txt.zst`, a renamed file and stdin read alike.
+COMPRESSION_MAGIC = {
+    GZIP_MAGIC: "gzip",
+    b"BZh": "bz2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+}
+# Containers of several files are not one text: named, so the hint is not "try another encoding".
+ARCHIVE_MAGIC = {b"PK\x03\x04": "a zip archive", b"7z\xbc\xaf\x27\x1c": "a 7z archive", b"Rar!": "a rar archive"}
 ERROR_POLICIES = ("strict", "replace", "ignore")
 # A line longer than this is refused (naming file and line) before it is held whole: text models read a few
 # hundred tokens, and one runaway line (a minified file, a binary blob) must not take gigabytes.
@@ -106,10 +117,76 @@ def check_readable(path: str) -> None:
         raise InputError(f"cannot read '{path}': permission denied")
 
 
-class ByteSource:
-    """A binary input opened for reading, transparently gunzipped, that knows how far it has read.
+def compression_of(head: bytes) -> str | None:
+    """The compression ("gzip", "bz2", "xz", "zstd") whose magic bytes start `head`, or None."""
+    for magic, name in COMPRESSION_MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return None
 
-    `position()` counts bytes of the underlying file (compressed bytes for .gz), for progress bars.
+
+class _ZstdReader(io.RawIOBase):
+    """A zstd stream (one or more frames) as a raw binary stream; a stream cut inside a frame raises EOFError.
+
+    zstandard's own stream_reader returns a short read silently for a truncated frame, hence this wrapper.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        self._raw = raw
+        self._zstd = zstandard.ZstdDecompressor()
+        self._error = zstandard.ZstdError
+        self._obj = self._zstd.decompressobj()
+        self._fresh = True  # no byte of the current frame read yet
+        self._out = b""
+        self._pos = 0  # bytes of _out already handed out
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._pos >= len(self._out):
+            data = self._raw.read(1 << 17)
+            if not data:
+                if not self._fresh and not self._obj.eof:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                return 0
+            pieces = []
+            while data:
+                if self._obj.eof:
+                    self._obj = self._zstd.decompressobj()
+                self._fresh = False
+                try:
+                    pieces.append(self._obj.decompress(data))
+                except self._error as exc:
+                    raise EOFError(f"not valid zstd data ({exc})") from None
+                data = self._obj.unused_data if self._obj.eof else b""
+            if self._obj.eof:
+                self._fresh = True
+            self._out, self._pos = b"".join(pieces), 0
+        size = min(len(buffer), len(self._out) - self._pos)
+        buffer[:size] = memoryview(self._out)[self._pos : self._pos + size]
+        self._pos += size
+        return size
+
+
+def _decompressed(stream: BinaryIO, compression: str) -> BinaryIO:
+    if compression == "gzip":
+        return io.BufferedReader(gzip.GzipFile(fileobj=stream))
+    if compression == "bz2":
+        return io.BufferedReader(bz2.BZ2File(stream))
+    if compression == "xz":
+        return io.BufferedReader(lzma.LZMAFile(stream))
+    return io.BufferedReader(_ZstdReader(stream))
+
+
+class ByteSource:
+    """A binary input opened for reading, decompressed when its first bytes say gzip, bz2, xz or zstd, that knows
+    how far it has read.
+
+    `position()` counts bytes of the underlying file (compressed bytes for compressed data), for progress bars.
+    `compression` names the compression found, or is None.
     """
 
     def __init__(self, path: str) -> None:
@@ -127,8 +204,9 @@ class ByteSource:
         buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
         self._buffered = buffered
         self.stream: BinaryIO = buffered
-        if buffered.peek(2)[:2] == GZIP_MAGIC:
-            self.stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered))
+        self.compression = compression_of(buffered.peek(8)[:8])
+        if self.compression is not None:
+            self.stream = _decompressed(buffered, self.compression)
 
     def position(self) -> int:
         try:
@@ -192,7 +270,7 @@ def decoded_lines(source: ByteSource, decoding: Decoding, keep_ends: bool = Fals
                 raise _decode_error(source.name, None, decoding, exc) from None
             finally:
                 text.detach()
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+    except (EOFError, OSError, lzma.LZMAError) as exc:
         raise _read_error(source, exc) from None
 
 
@@ -205,6 +283,11 @@ def check_text_head(source: ByteSource, decoding: Decoding) -> None:
     if not decoding.line_oriented:
         return
     head = _peek(source.stream, HEAD_BYTES)
+    for magic, what in ARCHIVE_MAGIC.items():
+        if head.startswith(magic):
+            raise InputError(
+                f"{source.name}: is {what}, not text", hint="extract it first, then pass the files or their folder"
+            )
     if head.startswith(UTF16_BOMS):
         raise InputError(
             f"{source.name}: is UTF-16 (it starts with a UTF-16 byte-order mark), not {decoding.encoding}",
@@ -279,7 +362,7 @@ def decoded_blocks(source: ByteSource, decoding: Decoding, size: int = 1 << 20) 
                 yield text
             if not data:
                 return
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+    except (EOFError, OSError, lzma.LZMAError) as exc:
         raise _read_error(source, exc) from None
 
 
@@ -296,7 +379,7 @@ def _block_decode_error(name: str, first_line: int, block: bytes, decoding: Deco
 def _read_error(source: ByteSource, exc: Exception) -> InputError:
     if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
         return InputError(f"{source.name}: read failed: {exc.strerror}")
-    return InputError(f"{source.name}: corrupt or truncated gzip data ({exc})")
+    return InputError(f"{source.name}: corrupt or truncated {source.compression or 'gzip'} data ({exc})")
 
 
 def _decode_error(name: str, line: int | None, decoding: Decoding, exc: UnicodeDecodeError) -> InputError:

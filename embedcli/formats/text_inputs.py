@@ -1,4 +1,5 @@
-"""Readers that turn text inputs (txt, JSONL, CSV/TSV, Parquet, gzipped or not, files or stdin) into records.
+"""Readers that turn text inputs (txt, JSONL, JSON arrays, CSV/TSV, Parquet, compressed or not, files or stdin) into
+records.
 
 Ids default to the 1-based line or row number within each input, prefixed with the input's name when there
 are several inputs, so outputs can always be joined back. Blank texts are skipped and counted, never embedded.
@@ -7,6 +8,12 @@ What is refused, naming file and line, rather than guessed: a JSONL text that is
 (numbers are read as their JSON spelling, `42` → "42"; null is a blank text); a CSV/TSV row with fewer fields than
 the header (or, with no header, than the columns asked for) or, with a header, more; NUL bytes; lines longer than
 `Decoding.max_line_bytes`. CSV/TSV columns are named by header or by 1-based number (`--no-header`: numbers only).
+
+JSON: a JSONL/.json input whose first non-blank character is `[` is one JSON array of objects (read whole: it is one
+value); fields may be dotted paths into nested objects (`meta.body`), a key holding the dot itself winning. stdin
+with no format named is sniffed once, without a second read, when JSON fields were asked for (`--text-field`,
+`--id-field`): a first non-blank line starting with `{` makes it JSON lines; anything else is refused with a hint,
+as the fields would be ignored.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import orjson
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, InputFormat, data_suffix, input_format_for
 from embedcli.formats.sources import (
+    HEAD_BYTES,
     REPLACEMENTS,
     ByteSource,
     Decoding,
@@ -58,6 +66,11 @@ class FieldSpec:
     header: bool = True
     quoting: Quoting | None = None
 
+    @property
+    def names_json_fields(self) -> bool:
+        """True when a JSON field other than the defaults was asked for (then plain text on stdin is refused)."""
+        return self.id_field is not None or self.text_field != "text"
+
 
 @dataclass
 class RecordReader:
@@ -69,21 +82,26 @@ class RecordReader:
     fields: FieldSpec = field(default_factory=FieldSpec)
     input_format: InputFormat | None = None
     name_ids: bool = False  # prefix ids with the input's name even for one input (stable keys of a store)
+    glob: str | None = None  # which files of folder inputs are documents (None: by suffix, see formats.documents)
     skipped_blank: int = 0
+    skipped_files: int = 0  # files in folders left out: binary, or not documents
     _replaced_before: int | None = None
     _done_bytes: int = 0
     _current: ByteSource | None = None
 
     def __post_init__(self) -> None:
         for path in self.paths:
-            check_readable(path)
+            if path == STDIO or not os.path.isdir(path):
+                check_readable(path)
+        if self.glob is not None and not any(p != STDIO and os.path.isdir(p) for p in self.paths):
+            raise UsageError("--glob picks files in folders: name a folder to read")
         if self.paths.count(STDIO) > 1:
             raise UsageError("stdin ('-') can be read only once")
 
     @property
     def total_bytes(self) -> int | None:
         """Sum of the input sizes, or None when one of them is a stream of unknown length."""
-        if STDIO in self.paths:
+        if STDIO in self.paths or any(os.path.isdir(p) for p in self.paths):
             return None
         return sum(os.path.getsize(p) for p in self.paths)
 
@@ -106,13 +124,26 @@ class RecordReader:
                 self.skipped_blank += 1
         prefix_names = len(self.paths) > 1 or self.name_ids
         for path in self.paths:
-            fmt = input_format_for(path, self.input_format)
             prefix = f"{'stdin' if path == STDIO else path}:" if prefix_names else ""
-            for record in self._read_one(path, fmt):
+            records: Iterable[Record]
+            if path != STDIO and os.path.isdir(path):
+                records = self._documents(path)
+            else:
+                records = self._read_one(path, input_format_for(path, self.input_format))
+            for record in records:
                 if not record.text.strip():
                     self.skipped_blank += 1
                     continue
                 yield Record(prefix + record.id, record.text)
+
+    def _documents(self, path: str) -> Iterator[Record]:
+        from embedcli.formats.documents import DocumentFolder
+
+        folder = DocumentFolder(path, self.glob, self.decoding)
+        try:
+            yield from folder
+        finally:
+            self.skipped_files += folder.skipped
 
     def _read_one(self, path: str, fmt: InputFormat) -> Iterator[Record]:
         if fmt is InputFormat.parquet:
@@ -120,7 +151,11 @@ class RecordReader:
             return
         with ByteSource(path) as source:
             self._current = source
-            if fmt is InputFormat.txt:
+            if path == STDIO and fmt is InputFormat.txt and self.input_format is None and self.fields.names_json_fields:
+                fmt = _sniff_stdin(source, self.fields)
+            if fmt is InputFormat.jsonl and _first_char(source) == b"[":
+                yield from _json_array_records(source, self.decoding, self.fields)
+            elif fmt is InputFormat.txt:
                 yield from (Record(str(n), line) for n, line in decoded_lines(source, self.decoding))
             elif fmt is InputFormat.jsonl:
                 yield from _jsonl_records(source, self.decoding, self.fields)
@@ -128,6 +163,47 @@ class RecordReader:
                 yield from _delimited_records(source, self.decoding, self.fields, fmt)
             self._done_bytes += source.size or 0
             self._current = None
+
+
+_MISSING = object()
+
+
+def _first_char(source: ByteSource) -> bytes:
+    """The first non-blank byte of `source` (past a UTF-8 byte-order mark), looked at without consuming it."""
+    head = _peek_head(source).lstrip(b"\xef\xbb\xbf").lstrip()
+    return head[:1]
+
+
+def _peek_head(source: ByteSource) -> bytes:
+    stream = source.stream
+    try:
+        return stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
+    except (EOFError, OSError):
+        return b""  # reported, with its cause, by the read that follows
+
+
+def _sniff_stdin(source: ByteSource, fields: FieldSpec) -> InputFormat:
+    """JSON lines when stdin's first non-blank line starts with `{` (or is an array); else refuse the JSON fields."""
+    if _first_char(source) in (b"{", b"["):
+        return InputFormat.jsonl
+    given = "--id-field" if fields.id_field is not None else "--text-field"
+    raise UsageError(
+        f"{given} applies to JSON input, but stdin does not start with a JSON object",
+        hint="pipe JSON lines (one object per line), pass --input-format, or drop the option for plain text lines",
+    )
+
+
+def field_value(row: dict[str, Any], path: str) -> Any:
+    """The value at `path` in `row`: the key itself when present, else a dotted path into nested objects
+    (`meta.body`); a sentinel object (not None) when absent."""
+    if path in row:
+        return row[path]
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
 
 
 def _jsonl_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) -> Iterator[Record]:
@@ -139,21 +215,49 @@ def _jsonl_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) ->
             row = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise InputError(f"{source.name}:{number}: not valid JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{source.name}:{number}: expected a JSON object, got {type(row).__name__}")
-        if fields.text_field not in row:
-            raise InputError(
-                f"{source.name}:{number}: no field '{fields.text_field}'",
-                hint=f"fields here: {', '.join(map(str, row)) or '(none)'}; choose one with --text-field",
-            )
-        value = row[fields.text_field]
-        if isinstance(value, bool | list | dict):
-            kind = {bool: "a boolean", list: "a list", dict: "an object"}[type(value)]
-            raise InputError(
-                f"{source.name}:{number}: field '{fields.text_field}' holds {kind}, not text",
-                hint="texts are JSON strings (numbers are read as text too)",
-            )
-        yield Record(_id_value(row, fields.id_field, number, source.name), _text_value(value))
+        yield _row_record(row, fields, number, f"{source.name}:{number}")
+
+
+def _json_array_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) -> Iterator[Record]:
+    """The objects of a JSON array input, ids numbered from 1 in array order unless --id-field says otherwise."""
+    try:
+        data = source.stream.read()
+    except (EOFError, OSError) as exc:
+        raise InputError(f"{source.name}: read failed ({exc})") from None
+    try:
+        text = data.decode(decoding.encoding, decoding.codec_errors).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source.name}: not valid {decoding.encoding} at byte {exc.start + 1}",
+            hint="pass the right --encoding, or --errors replace",
+        ) from None
+    try:
+        rows = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{source.name}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(rows, list):
+        raise InputError(f"{source.name}: expected a JSON array of objects, got {type(rows).__name__}")
+    for number, row in enumerate(rows, start=1):
+        yield _row_record(row, fields, number, f"{source.name}: item {number}")
+
+
+def _row_record(row: object, fields: FieldSpec, number: int, where: str) -> Record:
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    value = field_value(row, fields.text_field)
+    if value is _MISSING:
+        raise InputError(
+            f"{where}: no field '{fields.text_field}'",
+            hint=f"fields here: {', '.join(map(str, row)) or '(none)'}; choose one with --text-field "
+            "(a dotted path such as meta.body reaches into nested objects)",
+        )
+    if isinstance(value, bool | list | dict):
+        kind = {bool: "a boolean", list: "a list", dict: "an object"}[type(value)]
+        raise InputError(
+            f"{where}: field '{fields.text_field}' holds {kind}, not text",
+            hint="texts are JSON strings (numbers are read as text too); a dotted path reaches nested fields",
+        )
+    return Record(_id_value(row, fields.id_field, number, where), _text_value(value))
 
 
 def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec, fmt: InputFormat) -> Iterator[Record]:
@@ -257,12 +361,13 @@ def _text_value(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _id_value(row: dict[str, Any], id_field: str | None, number: int, name: str) -> str:
+def _id_value(row: dict[str, Any], id_field: str | None, number: int, where: str) -> str:
     if id_field is None:
         return str(number)
-    if id_field not in row or row[id_field] is None:
-        raise InputError(f"{name}:{number}: no id field '{id_field}'")
-    return str(row[id_field])
+    value = field_value(row, id_field)
+    if value is _MISSING or value is None:
+        raise InputError(f"{where}: no id field '{id_field}'")
+    return str(value)
 
 
 def literal_records(texts: Iterable[str]) -> Iterator[Record]:

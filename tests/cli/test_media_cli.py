@@ -265,13 +265,17 @@ def test_a_text_query_against_a_resnet_corpus_is_refused_in_one_line(
     assert "no text side" in refused.strip().splitlines()[0], refused
 
 
-def test_a_folder_without_media_is_refused(clip_dir: Path, tmp_path: Path) -> None:
+def test_a_folder_without_media_is_read_as_documents_unless_images_are_asked_for(
+    clip_dir: Path, tmp_path: Path
+) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("hello\n")
-    refused = fails(
-        "embed", str(tmp_path / "docs"), "--model", str(clip_dir), "-o", str(tmp_path / "x.parquet"), code=1
-    )
-    assert "no image or audio files" in refused
+    out = tmp_path / "x.parquet"
+    run_cli("embed", str(tmp_path / "docs"), "--model", str(clip_dir), "-q", "-o", str(out), check=True)
+    assert read(out)[0] == ["a.txt"]  # one text per file: CLIP's text tower
+    args = ["--model", str(clip_dir), "--modality", "image", "-o", str(tmp_path / "y.parquet")]
+    refused = fails("embed", str(tmp_path / "docs"), *args, code=1)
+    assert "no image or audio files" in refused and "one vector per file" in refused
 
 
 def test_a_parquet_column_of_image_bytes_embeds_as_the_files_do(clip_dir: Path, photos: Path, tmp_path: Path) -> None:

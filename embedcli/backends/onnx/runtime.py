@@ -9,11 +9,12 @@ prompts.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
-from embedcli.backends.base import Backend, BackendOptions, Device
+from embedcli.backends.base import Backend, BackendOptions, Device, check_max_length, token_limit
 from embedcli.backends.models import ModelRef
 from embedcli.backends.onnx import Quantize, export_options
 from embedcli.backends.onnx.cache import CacheEntry, entry_key, find_entry, model_content_hash
@@ -29,6 +30,21 @@ def cached_export(model: ModelRef, quantize: Quantize) -> CacheEntry | None:
     return find_entry(entry_key(model_content_hash(folder), export_options(quantize)), verify=False)
 
 
+def folder_token_limit(model: ModelRef) -> int | None:
+    """What the model can read, from its files (position table, tokenizer limit); None when they do not say."""
+    folder = local_model_folder(model)
+    if folder is None:
+        return None
+    values: list[object] = []
+    for sub in ("", "0_Transformer"):
+        for name, key in (("config.json", "max_position_embeddings"), ("tokenizer_config.json", "model_max_length")):
+            try:
+                values.append(json.loads((folder / sub / name).read_text(encoding="utf-8")).get(key))
+            except (OSError, ValueError, AttributeError):
+                continue
+    return token_limit(*values)
+
+
 class OnnxBackend(Backend):
     name = "onnx"
 
@@ -37,6 +53,8 @@ class OnnxBackend(Backend):
         if options.device not in (Device.auto, Device.cpu):
             raise UsageError("the onnx backend runs on the CPU", hint="use --backend sentence-transformers for GPUs")
         self.quantize = Quantize(options.extra.get("quantize") or Quantize.none)
+        if options.max_length is not None:
+            check_max_length(options.max_length, folder_token_limit(model), model.name)
         threads = options.extra.get("threads")
         entry = cached_export(model, self.quantize)
         encoder = load_encoder(entry, threads, options.max_length) if entry is not None else None
