@@ -12,6 +12,7 @@ pytest.importorskip("lance")
 from embedcli.formats.lance_store import LanceStore, StoreBusy, create_store, open_store
 from embedcli.formats.lance_writer import StoreWriter
 from embedcli.precision import Precision
+from embedcli.provenance import Provenance
 
 
 class Clock:
@@ -100,7 +101,7 @@ def test_the_lock_file_survives_lance_cleanup_and_readers_ignore_it(store: Lance
         with StoreWriter(open_store(store.path)) as writer:
             writer.add(*_rows(start, 5), new=True)
     table = open_store(store.path).to_vector_table()
-    assert table.ids == [f"r{i}" for i in range(10)] and table.metadata == {"model": "m"}
+    assert table.ids == [f"r{i}" for i in range(10)] and table.provenance == Provenance(model="m")
     np.testing.assert_array_equal(table.vectors, _rows(0, 10)[2])
     lance.dataset(str(store.path)).cleanup_old_versions(older_than=timedelta(0))
     assert (store.path / "_embedcli.lock").exists() and open_store(store.path).count_rows() == 10

@@ -57,7 +57,7 @@ def test_round_trip_every_format(tmp_path, fmt, dtype):
 @given(
     hnp.arrays(np.float32, st.tuples(st.integers(1, 40), st.integers(1, 9)), elements=st.floats(-1e6, 1e6, width=32)),
     st.integers(1, 17),
-    st.sampled_from(list(OutputFormat)),
+    st.sampled_from(list(WRITERS)),
 )
 def test_property_round_trip(tmp_path_factory, vectors, batch_size, fmt):
     path = tmp_path_factory.mktemp("w") / f"v.{fmt.value}"
