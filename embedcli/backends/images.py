@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from embedcli.backends.base import BackendOptions, Modality, length_sorted_batches
-from embedcli.backends.hf import quiet_hugging_face, torch_device
+from embedcli.backends.base import BackendOptions, Modality, cut_long_texts, length_sorted_batches
+from embedcli.backends.hf import count_over_limit, quiet_hugging_face, token_counter, torch_device
 from embedcli.backends.layers import selected_states
 from embedcli.backends.media_base import MediaBackend, features, load_failure
 from embedcli.backends.models import ModelRef
@@ -108,8 +108,10 @@ class ClipBackend(_ImageModel):
         """Texts in the images' space, shape (len(texts), dimension); texts over the limit are cut and counted."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        lengths = [len(ids) for ids in self._tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
-        self.truncated += sum(1 for n in lengths if self._limit is not None and n > self._limit)
+        # As every text backend: cut very long texts before tokenizing, then count what the limit truncates.
+        texts = cut_long_texts(texts, self._limit, token_counter(self._tokenizer))
+        over, lengths = count_over_limit(self._tokenizer, texts, self._limit)
+        self.truncated += over
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for indices in length_sorted_batches(lengths, self.options.batch_size):
             batch = self._tokenizer(

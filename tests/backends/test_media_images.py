@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -272,3 +273,24 @@ def test_media_backend_for_reads_the_config(
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     assert media_backend_for(_ref(tmp_path)) is None
     assert media_backend_for(_ref(tmp_path / "nowhere")) is None
+
+
+def test_clip_cuts_a_very_long_text_before_tokenizing_as_every_text_backend_does(clip_folder: Path) -> None:
+    from embedcli.backends import base
+
+    backend = ClipBackend(_ref(clip_folder), _options())
+    words = " ".join(WORDS * 3)
+    long_text = " ".join([words] * 5_000)  # far past max_length x CHARS_PER_TOKEN_CEILING characters
+    seen: list[int] = []
+    tokenizer = backend._tokenizer
+
+    def recording(texts: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
+        return tokenizer(texts, *args, **kwargs)
+
+    backend._tokenizer = recording
+    got = backend.embed([long_text, "a dog"])
+    assert backend.truncated == 1
+    assert max(seen) < len(long_text) // 10  # the whole text never reached the tokenizer
+    assert backend._limit is not None and max(seen) <= backend._limit * base.CHARS_PER_TOKEN_CAP
+    np.testing.assert_allclose(got[0], backend.embed([" ".join([words] * 20)])[0], atol=1e-5)
