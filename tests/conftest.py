@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,18 @@ def copy_shared(name: str, dest: Path) -> Path:
     target = dest / src.name
     shutil.copy(src, target)
     return target
+
+
+@contextmanager
+def cache_at(root: Path) -> Iterator[Path]:
+    """EMBEDCLI_CACHE pointed at `root` for a block wider than one test (a module-scoped fixture, so a tiny model is
+    exported once per module), restored after."""
+    before = os.environ.get("EMBEDCLI_CACHE")
+    os.environ["EMBEDCLI_CACHE"] = str(root)
+    try:
+        yield root
+    finally:
+        if before is None:
+            os.environ.pop("EMBEDCLI_CACHE", None)
+        else:
+            os.environ["EMBEDCLI_CACHE"] = before

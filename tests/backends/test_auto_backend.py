@@ -3,13 +3,12 @@ directly), sentence-transformers otherwise, decided once per model; and the one 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shipped_model_dir
+from conftest import cache_at, shipped_model_dir
 
 from embedcli.backends import choose_backend
 from embedcli.backends.auto import AUTO_TOLERANCE, export_for_auto, open_auto
@@ -45,13 +44,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One cache for the module, so the tiny model is exported once."""
     root = tmp_path_factory.mktemp("auto-cache")
-    before = os.environ.get("EMBEDCLI_CACHE")
-    os.environ["EMBEDCLI_CACHE"] = str(root)
-    yield root
-    if before is None:
-        os.environ.pop("EMBEDCLI_CACHE", None)
-    else:
-        os.environ["EMBEDCLI_CACHE"] = before
+    with cache_at(root):
+        yield root
 
 
 def st_vectors(model_dir: Path | str, texts: list[str]) -> np.ndarray:

@@ -3,13 +3,12 @@ is the one the whole text gives (the tokens the model reads are the same), with 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, cache_at
 
 from embedcli.backends.base import BackendOptions
 from embedcli.backends.models import resolve_model
@@ -18,13 +17,8 @@ from embedcli.backends.models import resolve_model
 @pytest.fixture(scope="module")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("onnx-cache-cut")
-    before = os.environ.get("EMBEDCLI_CACHE")
-    os.environ["EMBEDCLI_CACHE"] = str(root)
-    yield root
-    if before is None:
-        os.environ.pop("EMBEDCLI_CACHE", None)
-    else:
-        os.environ["EMBEDCLI_CACHE"] = before
+    with cache_at(root):
+        yield root
 
 
 @pytest.fixture(scope="module")

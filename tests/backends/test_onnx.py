@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SEED
+from conftest import SEED, cache_at
 
 from embedcli.backends.base import BackendOptions
 from embedcli.backends.models import resolve_model
@@ -24,13 +23,8 @@ LONG = " ".join(["word"] * 80)  # longer than the tiny model's 32 tokens
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One cache for the module, so the tiny model is exported once."""
     root = tmp_path_factory.mktemp("onnx-cache")
-    before = os.environ.get("EMBEDCLI_CACHE")
-    os.environ["EMBEDCLI_CACHE"] = str(root)
-    yield root
-    if before is None:
-        os.environ.pop("EMBEDCLI_CACHE", None)
-    else:
-        os.environ["EMBEDCLI_CACHE"] = before
+    with cache_at(root):
+        yield root
 
 
 def st_vectors(model_dir: Path | str, texts: list[str], max_length: int | None = None) -> np.ndarray:
