@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from embedcli.backends.base import Device
+from embedcli.backends.base import Device, cut_long_texts, length_sorted_batches
 from embedcli.backends.models import ModelRef, ModelSource
 from embedcli.errors import ModelError
 
@@ -65,3 +65,26 @@ def token_counter(tokenizer: Any) -> Callable[[str], int]:
         return len(tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     return count
+
+
+def text_batches(
+    tokenizer: Any, texts: list[str], batch_size: int, limit: int | None, device: str
+) -> tuple[int, Iterator[tuple[list[int], Any]]]:
+    """Tokenized batches of `texts` for a transformers model: very long texts cut first (`cut_long_texts`), then
+    batches of similar length, padded, truncated at `limit`, on `device`. Returns (texts over the limit,
+    (indices into `texts`, batch) pairs); callers put each batch's vectors back at its indices."""
+    texts = cut_long_texts(texts, limit, token_counter(tokenizer))
+    over, lengths = count_over_limit(tokenizer, texts, limit)
+
+    def batches() -> Iterator[tuple[list[int], Any]]:
+        for indices in length_sorted_batches(lengths, batch_size):
+            batch = tokenizer(
+                [texts[i] for i in indices],
+                padding=True,
+                truncation=limit is not None,
+                max_length=limit,
+                return_tensors="pt",
+            ).to(device)
+            yield indices, batch
+
+    return over, batches()

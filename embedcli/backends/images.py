@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from embedcli.backends.base import BackendOptions, Modality, cut_long_texts, length_sorted_batches
-from embedcli.backends.hf import count_over_limit, quiet_hugging_face, token_counter, torch_device
+from embedcli.backends.base import BackendOptions, Modality
+from embedcli.backends.hf import quiet_hugging_face, text_batches, torch_device
 from embedcli.backends.layers import selected_states
 from embedcli.backends.media_base import MediaBackend, features, load_failure
 from embedcli.backends.models import ModelRef
@@ -108,19 +108,10 @@ class ClipBackend(_ImageModel):
         """Texts in the images' space, shape (len(texts), dimension); texts over the limit are cut and counted."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        # As every text backend: cut very long texts before tokenizing, then count what the limit truncates.
-        texts = cut_long_texts(texts, self._limit, token_counter(self._tokenizer))
-        over, lengths = count_over_limit(self._tokenizer, texts, self._limit)
+        over, batches = text_batches(self._tokenizer, texts, self.options.batch_size, self._limit, self._device)
         self.truncated += over
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for indices in length_sorted_batches(lengths, self.options.batch_size):
-            batch = self._tokenizer(
-                [texts[i] for i in indices],
-                padding=True,
-                truncation=self._limit is not None,
-                max_length=self._limit,
-                return_tensors="pt",
-            ).to(self._device)
+        for indices, batch in batches:
             with self._torch.inference_mode():
                 try:
                     vectors = features(self._model.get_text_features(**batch))

@@ -10,11 +10,9 @@ from embedcli.backends.base import (
     Backend,
     BackendOptions,
     check_max_length,
-    cut_long_texts,
-    length_sorted_batches,
     token_limit,
 )
-from embedcli.backends.hf import count_over_limit, load_failure, quiet_hugging_face, token_counter, torch_device
+from embedcli.backends.hf import load_failure, quiet_hugging_face, text_batches, torch_device
 from embedcli.backends.layers import layer_options, pool_text_layers
 from embedcli.backends.models import ModelRef
 from embedcli.errors import ModelError
@@ -56,18 +54,10 @@ class TransformersBackend(Backend):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
-        texts = cut_long_texts(texts, self._limit, token_counter(self._tokenizer))
-        over, lengths = count_over_limit(self._tokenizer, texts, self._limit)
+        over, batches = text_batches(self._tokenizer, texts, self.options.batch_size, self._limit, self._device)
         self.truncated += over
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for indices in length_sorted_batches(lengths, self.options.batch_size):
-            batch = self._tokenizer(
-                [texts[i] for i in indices],
-                padding=True,
-                truncation=self._limit is not None,
-                max_length=self._limit,
-                return_tensors="pt",
-            ).to(self._device)
+        for indices, batch in batches:
             with torch.inference_mode():
                 try:
                     outputs = self._model(**batch, output_hidden_states=self.layers is not None)
