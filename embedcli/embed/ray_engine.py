@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from embedcli.embed.request import EmbedOutcome, EmbedRequest
 
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
+SETTLE_SECONDS = 30.0  # how long an interrupted run waits for its killed actors' shards in flight to settle
 QUEUE_PER_ACTOR = 2  # shards waiting per actor: the next one is ready when the current one ends
 DEFAULT_SHARD_ROWS = 8_192  # a multiple of the pipeline's window for power-of-two batch sizes
 
@@ -110,7 +111,9 @@ class ShardEmbedder:
         return self.run.dimension
 
     def embed_shard(self, shard: Shard, root: str) -> dict[str, Any]:
-        """Embed `shard`, write its part whole, then its marker. Returns index, rows, seconds, provenance."""
+        """Embed `shard` and write its part whole. Returns index, rows, seconds, provenance. The driver, not the
+        actor, writes the shard's marker: a killed actor can outlive its cancelled task by a moment, and a part
+        without a marker is only recomputed, while a marker written after the driver gave up would lie."""
         started = time.perf_counter()
         batches = list(self.run.batches(Record(i, t) for i, t in zip(shard.ids, shard.texts, strict=True)))
         provenance = self.run.provenance()
@@ -125,7 +128,6 @@ class ShardEmbedder:
                     writer.write(batch)
             if local != target:
                 put_file(local, target)
-        folder.mark_done(shard, provenance.to_dict())
         seconds = time.perf_counter() - started
         return {
             "index": shard.index,
@@ -383,24 +385,33 @@ def _run_shards(
         return None
 
     pending: dict[Any, tuple[int, Shard]] = {}
-    for _ in range(QUEUE_PER_ACTOR):
-        for number, actor in enumerate(actors):
+    try:
+        for _ in range(QUEUE_PER_ACTOR):
+            for number, actor in enumerate(actors):
+                if (shard := next_todo()) is not None:
+                    pending[actor.embed_shard.remote(shard, request.target)] = (number, shard)
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            number, shard = pending.pop(ref)
+            result = _result(ref)
+            folder.mark_done(shard, result["provenance"])
+            provenance = provenance or result["provenance"]
+            summary.computed += 1
+            summary.rows += result["rows"]
+            report.count += result["rows"]
+            report.truncated = max(report.truncated, result["truncated"])
+            rates[number][0] += result["rows"]
+            rates[number][1] += result["seconds"]
+            _progress(on_progress, records, summary.rows)
             if (shard := next_todo()) is not None:
-                pending[actor.embed_shard.remote(shard, request.target)] = (number, shard)
-    while pending:
-        (ref,), _ = ray.wait(list(pending), num_returns=1)
-        number, shard = pending.pop(ref)
-        result = _result(ref)
-        provenance = provenance or result["provenance"]
-        summary.computed += 1
-        summary.rows += result["rows"]
-        report.count += result["rows"]
-        report.truncated = max(report.truncated, result["truncated"])
-        rates[number][0] += result["rows"]
-        rates[number][1] += result["seconds"]
-        _progress(on_progress, records, summary.rows)
-        if (shard := next_todo()) is not None:
-            pending[actors[number].embed_shard.remote(shard, request.target)] = (number, shard)
+                pending[actors[number].embed_shard.remote(shard, request.target)] = (number, shard)
+    except BaseException:
+        # Stop the actors and wait until their shards in flight have settled (finished, or died with the actor),
+        # so nothing writes into the folder after the run has returned: a resume then finds a folder at rest.
+        _stop(actors)
+        if pending:
+            ray.wait(list(pending), num_returns=len(pending), timeout=SETTLE_SECONDS)
+        raise
     summary.actor_rows_per_second = [rows / seconds if seconds else 0.0 for rows, seconds in rates.values()]
     if provenance is not None:
         folder.finish(entries, records.fingerprints, provenance)
