@@ -12,10 +12,12 @@ from embedcli.provenance import Provenance
 
 
 class Record(NamedTuple):
-    """One input item: a stable id (joinable back to the input) and its text."""
+    """One input item: a stable id (joinable back to the input), its text and, when the input's other columns are
+    kept (`--keep-columns`, a document's title), their values by name (None: no such columns)."""
 
     id: str
     text: str
+    columns: dict[str, Any] | None = None
 
 
 @dataclass
