@@ -20,7 +20,7 @@ from embedcli.errors import InputError, ModelError, UsageError
 from embedcli.metrics import unit_rows
 from embedcli.precision import Precision, calibration_ranges, quantize
 from embedcli.provenance import Provenance
-from embedcli.records import EmbeddedBatch, Record
+from embedcli.records import EmbeddedBatch, Record, columns_of
 
 # Batches per window: enough for length sorting to pay, few enough that the first rows come out early.
 WINDOW_BATCHES = 16
@@ -91,7 +91,7 @@ class EmbeddingRun:
             self.report.seconds = time.perf_counter() - started
             if on_progress is not None:
                 on_progress(self.report)
-            kept = {name: [(r.columns or {}).get(name) for r in chunk] for name in columns}
+            kept = {name: [(columns_of(r) or {}).get(name) for r in chunk] for name in columns}
             yield EmbeddedBatch([r.id for r in chunk], texts, vectors, kept)
         self.report.notes = self.backend.notes()
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats.sources import AUTO, HEAD_BYTES, ByteSource, Decoding, detect_encoding
-from embedcli.records import Record
+from embedcli.records import KeptRecord, Record
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -69,7 +69,7 @@ class DocumentFolder:
             name = path.relative_to(root).as_posix()
             if document.encoding is not None:
                 self.encodings[name] = document.encoding
-            yield Record(name, document.text, {"title": document.title})
+            yield KeptRecord(name, document.text, {"title": document.title})
 
 
 def folder_has_titles(root: str, glob: str | None = None) -> bool:
@@ -171,7 +171,7 @@ def html_text(html: str) -> str:
     return _VisibleText.of(html).text
 
 
-_INVISIBLE = frozenset({"script", "style", "head", "template", "noscript"})
+_INVISIBLE = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _BLOCKS = frozenset(
     {
         "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article",

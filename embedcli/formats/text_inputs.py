@@ -39,7 +39,7 @@ from embedcli.formats.sources import (
     decoded_lines,
     seekable_path,
 )
-from embedcli.records import Record
+from embedcli.records import KeptRecord, Record
 
 
 class Quoting(str, Enum):
@@ -164,7 +164,7 @@ class RecordReader:
                 if not record.text.strip():
                     self.skipped_blank += 1
                     continue
-                yield record._replace(id=prefix + record.id) if prefix else record
+                yield record.with_id(prefix + record.id) if prefix else record
 
     def _documents(self, path: str, prefix: str) -> Iterator[Record]:
         from embedcli.formats.documents import DocumentFolder
@@ -301,7 +301,7 @@ def _row_record(row: object, fields: FieldSpec, number: int, where: str) -> Reco
         return Record(record_id, _text_value(value))
     # A kept field absent from one object is null there: JSON objects need not all have the same keys.
     kept = {name: field_value(row, name) for name in fields.keep_columns}
-    return Record(record_id, _text_value(value), {k: None if v is _MISSING else v for k, v in kept.items()})
+    return KeptRecord(record_id, _text_value(value), {k: None if v is _MISSING else v for k, v in kept.items()})
 
 
 def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec, fmt: InputFormat) -> Iterator[Record]:
@@ -341,7 +341,10 @@ def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec
             if len(row) < needed or (fields.header and len(row) > needed):
                 raise _field_count_error(source.name, line, len(row), needed, fields.header, kind, quoting)
             record_id = str(number) if id_at is None else row[id_at]
-            yield Record(record_id, row[text_at], {c: row[i] for c, i in kept.items()} if kept else None)
+            if kept:
+                yield KeptRecord(record_id, row[text_at], {c: row[i] for c, i in kept.items()})
+            else:
+                yield Record(record_id, row[text_at])
     except csv.Error as exc:
         raise InputError(f"{source.name}:{line}: malformed {kind} ({exc})") from None
 
@@ -400,7 +403,10 @@ def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
             for i, text in enumerate(texts):
                 number += 1
                 record_id = str(number) if ids is None or ids[i] is None else str(ids[i])
-                yield Record(record_id, _text_value(text), {c: v[i] for c, v in values.items()} if kept else None)
+                if kept:
+                    yield KeptRecord(record_id, _text_value(text), {c: v[i] for c, v in values.items()})
+                else:
+                    yield Record(record_id, _text_value(text))
 
 
 def _text_value(value: object) -> str:

@@ -34,9 +34,8 @@ def corpus_paths(given: list[str]) -> list[str]:
     """
     paths: list[str] = []
     for path in given:
-        if path == STDIO or os.path.exists(path) and not os.path.isdir(path):
-            paths.append(path)
-        elif os.path.isdir(path) and (is_store(path) or is_shard_folder(path)):
+        whole = os.path.isfile(path) or (os.path.isdir(path) and (is_store(path) or is_shard_folder(path)))
+        if path == STDIO or whole:
             paths.append(path)
         elif os.path.isdir(path):
             found = _vector_files(path)
@@ -102,7 +101,7 @@ def load_corpora(paths: list[str], version: int | None = None) -> Corpus:
         dimension=first.dimension,
         precision=first.precision if packed else Precision.float32,
         decode=first.decode if packed else None,
-        texts=[t for c in corpora for t in (c.texts or [None] * len(c))] if has_text else None,  # type: ignore[misc]
+        texts=[t for c in corpora for t in (c.texts or [""] * len(c))] if has_text else None,
         provenance=first.provenance,
         owned=not packed,
         notes=[note for c in corpora for note in c.notes],

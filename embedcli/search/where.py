@@ -9,6 +9,7 @@ cannot reach files or the network: the connection has external access turned off
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def where_rows(corpus: Corpus, predicate: str) -> np.ndarray:
 
     if corpus.words is not None:
         raise UsageError("--where filters vector files by their columns; word vectors have none but the word")
-    columns: dict[str, list[object]] = {"id": corpus.ids}
+    columns: dict[str, list[Any]] = {"id": list(corpus.ids)}
     if corpus.texts is not None:
         columns["text"] = corpus.texts
     columns.update(corpus.columns)

@@ -48,7 +48,9 @@ def test_csv_by_name_tsv_without_header_by_number_and_parquet_by_name(tmp_path):
     (tmp_path / "t.tsv").write_text("x\trefund\tfaq\ny\tjazz\tmusic\n")
     rows = kept([tmp_path / "t.tsv"], text_column="2", id_column="1", header=False, keep_columns=("3",))
     assert rows == [("x", "refund", {"3": "faq"}), ("y", "jazz", {"3": "music"})]
-    table = pa.table({"title": [r["body"] for r in ROWS], "genre": [r["genre"] for r in ROWS], "year": [2020, 2021, 2022]})
+    table = pa.table(
+        {"title": [r["body"] for r in ROWS], "genre": [r["genre"] for r in ROWS], "year": [2020, 2021, 2022]}
+    )
     pq.write_table(table, tmp_path / "items.parquet")
     rows = kept([tmp_path / "items.parquet"], text_column="title", keep_columns=("genre", "year"))
     assert rows == [(str(i + 1), r["body"], {"genre": r["genre"], "year": r["year"]}) for i, r in enumerate(ROWS)]
@@ -114,13 +116,13 @@ def test_encoding_auto_reads_every_speech_as_charset_normalizer_says(tmp_path):
     texts = {r.id: r.text for r in reader}
     assert len(texts) == 59
     for name, encoding in reader.encodings.items():
-        data = Path(name).read_bytes()
-        assert texts[Path(name).name] == data.decode(encoding)
+        data = (folder / name).read_bytes()  # named as the ids: relative to the one folder read
+        assert texts[name] == data.decode(encoding)
         assert encoding == detect_encoding(data, name)
     told = reader.encodings
-    assert told[f"{folder}/2013-Obama.txt"] == "utf-8"  # UTF-8 with non-ASCII characters
-    assert told[f"{folder}/1789-Washington.txt"] == "utf-8"  # ASCII
-    assert told[f"{folder}/2005-Bush.txt"] != "utf-8"  # not valid UTF-8: charset-normalizer's guess
+    assert told["2013-Obama.txt"] == "utf-8"  # UTF-8 with non-ASCII characters
+    assert told["1789-Washington.txt"] == "utf-8"  # ASCII
+    assert told["2005-Bush.txt"] != "utf-8"  # not valid UTF-8: charset-normalizer's guess
 
 
 def test_encoding_auto_per_line_file_is_recorded(tmp_path):

@@ -50,9 +50,8 @@ def test_where_keeps_the_rows_python_would(tmp_path, suffix):
         "text = 'text 7'": lambda g, y, i: i == "r7",
     }
     for predicate, keep in cases.items():
-        expected = [
-            n for n, (g, y, i) in enumerate(zip(table.columns["genre"], table.columns["year"], table.ids)) if keep(g, y, i)
-        ]
+        rows = zip(table.columns["genre"], table.columns["year"], table.ids, strict=True)
+        expected = [n for n, (g, y, i) in enumerate(rows) if keep(g, y, i)]
         assert where_rows(corpus, predicate).tolist() == expected, predicate
 
 
@@ -116,8 +115,11 @@ def test_corpora_of_another_model_or_dimension_are_refused(tmp_path):
 def test_a_kept_column_that_changes_type_is_one_clear_error(tmp_path):
     first = EmbeddedBatch(["1"], ["a"], np.zeros((1, 2), np.float32), {"n": [1]})
     later = EmbeddedBatch(["2"], ["b"], np.zeros((1, 2), np.float32), {"n": ["two"]})
-    with pytest.raises(InputError, match="column 'n'"):
-        with open_vector_writer(str(tmp_path / "v.parquet"), fmt_of(tmp_path / "v.parquet"), Provenance()) as w:
-            w.write(first)
-            w.write(later)
+    target = tmp_path / "v.parquet"
+    with (
+        pytest.raises(InputError, match="column 'n'"),
+        open_vector_writer(str(target), fmt_of(target), Provenance()) as w,
+    ):
+        w.write(first)
+        w.write(later)
     assert not (tmp_path / "v.parquet").exists()
