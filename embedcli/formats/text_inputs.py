@@ -83,8 +83,9 @@ class FieldSpec:
 
     @property
     def names_json_fields(self) -> bool:
-        """True when a JSON field other than the defaults was asked for (then plain text on stdin is refused)."""
-        return self.id_field is not None or self.text_field != "text"
+        """True when a JSON field other than the defaults, or a kept column, was asked for (then plain text on stdin
+        is refused)."""
+        return self.id_field is not None or self.text_field != "text" or bool(self.keep_columns)
 
 
 @dataclass
@@ -224,7 +225,13 @@ def _sniff_stdin(source: ByteSource, fields: FieldSpec) -> InputFormat:
     """JSON lines when stdin's first non-blank line starts with `{` (or is an array); else refuse the JSON fields."""
     if _first_char(source) in (b"{", b"["):
         return InputFormat.jsonl
-    given = "--id-field" if fields.id_field is not None else "--text-field"
+    given = (
+        "--id-field"
+        if fields.id_field is not None
+        else "--text-field"
+        if fields.text_field != "text"
+        else "--keep-columns"
+    )
     raise UsageError(
         f"{given} applies to JSON input, but stdin does not start with a JSON object",
         hint="pipe JSON lines (one object per line), pass --input-format, or drop the option for plain text lines",

@@ -197,3 +197,11 @@ def test_encoding_auto_reads_the_mixed_speeches_and_names_the_encodings(tmp_path
     told = re.search(r"encodings told: (.*?)( · |$)", summary).group(1)  # type: ignore[union-attr]
     assert told.startswith("59 utf-8, ")  # 65 speeches, 6 of them not UTF-8
     assert "1954-Eisenhower.txt" in told and "1970-Nixon.txt" in told
+
+
+def test_json_lines_on_stdin_keep_their_columns_and_plain_text_is_refused(tiny_st_dir):
+    lines = "".join(json.dumps({"text": t, "genre": g}) + "\n" for t, g in zip(TITLES, GENRES, strict=True))
+    done = run_cli("embed", "--keep-columns", "genre", "-f", "jsonl", "-q", *model(tiny_st_dir), input=lines)
+    assert [json.loads(line)["genre"] for line in done.stdout.splitlines()] == GENRES, done.stderr.decode()
+    done = run_cli("embed", "--keep-columns", "genre", "-f", "jsonl", *model(tiny_st_dir), input="plain text\n")
+    assert done.returncode == 2 and "--keep-columns applies to JSON input" in done.stderr.decode()
