@@ -41,8 +41,8 @@ def where_rows(corpus: Corpus, predicate: str) -> np.ndarray:
     connection = duckdb.connect(config={"enable_external_access": False})
     try:
         # The relation API parses the predicate as one expression: it cannot close the query and start another.
-        relation = connection.from_arrow(table).filter(predicate).project(f'"{ROW}"').order(f'"{ROW}"')
-        rows = relation.fetchnumpy()[ROW]
+        relation = connection.from_arrow(table).filter(predicate).project(f'"{ROW}"')
+        rows = np.sort(np.asarray(relation.fetchnumpy()[ROW], dtype=np.int64))
     except duckdb.Error as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(
@@ -50,7 +50,7 @@ def where_rows(corpus: Corpus, predicate: str) -> np.ndarray:
         ) from None
     finally:
         connection.close()
-    return np.asarray(rows, dtype=np.int64)
+    return rows
 
 
 def corpus_where(corpus: Corpus, predicate: str) -> tuple[Corpus, np.ndarray]:
