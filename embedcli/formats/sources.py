@@ -442,7 +442,7 @@ def _decode_error(name: str, line: int | None, decoding: Decoding, exc: UnicodeD
     bad = exc.object[exc.start : exc.start + 1].hex()
     return InputError(
         f"{where}: not valid {decoding.encoding} (byte 0x{bad} at column {exc.start + 1})",
-        hint="pass the right --encoding (e.g. latin-1), or --errors replace",
+        hint="pass the right --encoding (e.g. latin-1, or auto), or --errors replace",
     )
 
 
