@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO
+from embedcli.formats import DEFAULT_MAX_LINE_BYTES, STDIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Compression is recognised by content, not by suffix: `corpus.txt.zst`, a renamed file and stdin read alike.
@@ -34,9 +34,6 @@ COMPRESSION_MAGIC = {
 # Containers of several files are not one text: named, so the hint is not "try another encoding".
 ARCHIVE_MAGIC = {b"PK\x03\x04": "a zip archive", b"7z\xbc\xaf\x27\x1c": "a 7z archive", b"Rar!": "a rar archive"}
 ERROR_POLICIES = ("strict", "replace", "ignore")
-# A line longer than this is refused (naming file and line) before it is held whole: text models read a few
-# hundred tokens, and one runaway line (a minified file, a binary blob) must not take gigabytes.
-DEFAULT_MAX_LINE_BYTES = 16 << 20
 # How many bytes of an input are looked at for signs that it is not text in the asked-for encoding.
 HEAD_BYTES = 4096
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
