@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import DEFAULT_MAX_LINE_BYTES, STDIO
+from embedcli.formats.outputs import sweep_stale, temp_prefix
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Compression is recognised by content, not by suffix: `corpus.txt.zst`, a renamed file and stdin read alike.
@@ -389,17 +390,30 @@ def _decode_error(name: str, line: int | None, decoding: Decoding, exc: UnicodeD
 
 
 @contextlib.contextmanager
-def seekable_path(path: str, suffix: str) -> Iterator[str]:
-    """A real file path for formats that must seek (Parquet, NPY): stdin is spooled to a temporary file."""
-    if path != STDIO:
-        check_readable(path)
-        yield path
-        return
-    fd, spooled = tempfile.mkstemp(prefix="embedcli-stdin-", suffix=suffix)
+def spooled_stdin(head: bytes = b"") -> Iterator[str]:
+    """The one stdin spool: `head` (bytes already taken from stdin) and the rest of stdin copied to a file that can
+    be seeked and read again, `$TMPDIR/embedcli-<pid>-<random>.part`. It is removed on the way out (an error or
+    Ctrl-C included); one a killed run left behind (its pid is no longer alive) is removed by the next run that
+    spools or writes in that folder (`outputs.sweep_stale`)."""
+    directory = tempfile.gettempdir()
+    sweep_stale(directory)
+    fd, spooled = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
+            out.write(head)
             shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
         yield spooled
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(spooled)
+
+
+@contextlib.contextmanager
+def seekable_path(path: str) -> Iterator[str]:
+    """A real file path for formats that must seek (Parquet, NPY): a file itself, or stdin spooled (spooled_stdin)."""
+    if path != STDIO:
+        check_readable(path)
+        yield path
+        return
+    with spooled_stdin() as spooled:
+        yield spooled

@@ -323,7 +323,7 @@ def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
     import pyarrow.parquet as pq
 
     name = "<stdin>" if path == STDIO else path
-    with seekable_path(path, ".parquet") as real_path:
+    with seekable_path(path) as real_path:
         try:
             parquet = pq.ParquetFile(real_path)
         except Exception as exc:  # pyarrow raises several types for "not Parquet"
