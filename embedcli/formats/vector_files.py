@@ -26,7 +26,7 @@ from embedcli.formats.outputs import METADATA_KEY
 from embedcli.formats.sources import check_readable, spooled_stdin
 from embedcli.precision import Precision, dequantize
 from embedcli.provenance import Provenance
-from embedcli.records import VectorTable
+from embedcli.records import RowIds, VectorTable
 
 # The Arrow IPC end-of-stream marker: a continuation token, then a zero metadata length.
 ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
@@ -136,7 +136,7 @@ def read_vector_table(
                 vectors = np.load(real, mmap_mode="r" if mmap and path != STDIO else None)
                 if vectors.ndim != 2:
                     raise InputError(f"{name}: expected a 2-D matrix, got shape {vectors.shape}")
-                return VectorTable(ids=[str(i) for i in range(1, len(vectors) + 1)], vectors=vectors)
+                return VectorTable(ids=RowIds(len(vectors)), vectors=vectors)
             if fmt is OutputFormat.jsonl:
                 return _read_jsonl(real, name, vector_column)
             return vector_table_from_arrow(_read_arrow(real, name, fmt), name, vector_column)

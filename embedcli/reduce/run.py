@@ -226,7 +226,7 @@ class ReductionRun:
             y = self._output(x, offset)
             if writer is not None:
                 texts = batch.texts if batch.texts is not None else [""] * len(batch.ids)
-                writer.write(EmbeddedBatch(batch.ids, [t or "" for t in texts], y, self._cluster_columns(y)))
+                writer.write(EmbeddedBatch(list(batch.ids), [t or "" for t in texts], y, self._cluster_columns(y)))
             if samples is not None:
                 samples.add(batch, x, y, offset)
             offset += len(x)
