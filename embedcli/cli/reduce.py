@@ -11,7 +11,6 @@ from embedcli.cli.console import info, plural, progress_bar, warn
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, Kind, OutputFormat
-from embedcli.formats.outputs import commit_together, open_vector_writer
 from embedcli.formats.targets import resolve_output as resolve_target
 from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings, Theme
 
@@ -86,6 +85,7 @@ def reduce(
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.formats.outputs import commit_together, open_vector_writer
     from embedcli.formats.vector_batches import VectorBatches
     from embedcli.reduce.map_files import MapStyle
     from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column

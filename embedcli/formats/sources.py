@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO
+from embedcli.formats import DEFAULT_MAX_LINE_BYTES, STDIO
+from embedcli.formats.outputs import sweep_stale, temp_prefix
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Compression is recognised by content, not by suffix: `corpus.txt.zst`, a renamed file and stdin read alike.
@@ -34,9 +35,6 @@ COMPRESSION_MAGIC = {
 # Containers of several files are not one text: named, so the hint is not "try another encoding".
 ARCHIVE_MAGIC = {b"PK\x03\x04": "a zip archive", b"7z\xbc\xaf\x27\x1c": "a 7z archive", b"Rar!": "a rar archive"}
 ERROR_POLICIES = ("strict", "replace", "ignore")
-# A line longer than this is refused (naming file and line) before it is held whole: text models read a few
-# hundred tokens, and one runaway line (a minified file, a binary blob) must not take gigabytes.
-DEFAULT_MAX_LINE_BYTES = 16 << 20
 # How many bytes of an input are looked at for signs that it is not text in the asked-for encoding.
 HEAD_BYTES = 4096
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -447,17 +445,30 @@ def _decode_error(name: str, line: int | None, decoding: Decoding, exc: UnicodeD
 
 
 @contextlib.contextmanager
-def seekable_path(path: str, suffix: str) -> Iterator[str]:
-    """A real file path for formats that must seek (Parquet, NPY): stdin is spooled to a temporary file."""
-    if path != STDIO:
-        check_readable(path)
-        yield path
-        return
-    fd, spooled = tempfile.mkstemp(prefix="embedcli-stdin-", suffix=suffix)
+def spooled_stdin(head: bytes = b"") -> Iterator[str]:
+    """The one stdin spool: `head` (bytes already taken from stdin) and the rest of stdin copied to a file that can
+    be seeked and read again, `$TMPDIR/embedcli-<pid>-<random>.part`. It is removed on the way out (an error or
+    Ctrl-C included); one a killed run left behind (its pid is no longer alive) is removed by the next run that
+    spools or writes in that folder (`outputs.sweep_stale`)."""
+    directory = tempfile.gettempdir()
+    sweep_stale(directory)
+    fd, spooled = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
+            out.write(head)
             shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
         yield spooled
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(spooled)
+
+
+@contextlib.contextmanager
+def seekable_path(path: str) -> Iterator[str]:
+    """A real file path for formats that must seek (Parquet, NPY): a file itself, or stdin spooled (spooled_stdin)."""
+    if path != STDIO:
+        check_readable(path)
+        yield path
+        return
+    with spooled_stdin() as spooled:
+        yield spooled

@@ -23,13 +23,12 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import orjson
 
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO, InputFormat, data_suffix, input_format_for
+from embedcli.formats import STDIO, InputFormat, Quoting, data_suffix, input_format_for
 from embedcli.formats.sources import (
     HEAD_BYTES,
     REPLACEMENTS,
@@ -40,16 +39,6 @@ from embedcli.formats.sources import (
     seekable_path,
 )
 from embedcli.records import KeptRecord, Record
-
-
-class Quoting(str, Enum):
-    """How CSV/TSV fields may be quoted: `minimal` (RFC 4180: "a, b" and "" inside quotes) or `none` (quotes are
-    ordinary characters; a field cannot hold the delimiter or a newline). CSV defaults to minimal, TSV to none, as
-    the TSV convention has no quoting and its files often hold lone quotes inside fields (STS-B)."""
-
-    none = "none"
-    minimal = "minimal"
-
 
 # The columns every vector file has: kept input columns may not take their names.
 RESERVED_COLUMNS = ("id", "text", "embedding")
@@ -388,7 +377,7 @@ def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
     import pyarrow.parquet as pq
 
     name = "<stdin>" if path == STDIO else path
-    with seekable_path(path, ".parquet") as real_path:
+    with seekable_path(path) as real_path:
         try:
             parquet = pq.ParquetFile(real_path)
         except Exception as exc:  # pyarrow raises several types for "not Parquet"

@@ -9,6 +9,7 @@ before any search, a block at a time.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from embedcli.formats.word_vectors import load_word_vectors, vocab_path_for
 from embedcli.metrics import Metric
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
-from embedcli.records import VectorTable
+from embedcli.records import RowIds, VectorTable
 from embedcli.search.top_k import Decoder, SearchCorpus
 
 CHECK_ROWS = 16_384  # rows validated per block (a few MiB of temporaries)
@@ -43,7 +44,7 @@ class Corpus:
     """Rows to search. `vectors` is (n, width) as stored; `decode` (None: read as float32) gives (n, dimension)."""
 
     name: str
-    ids: list[str]
+    ids: Sequence[str]  # a list, or RowIds (row numbers made when asked for) for a corpus without ids
     vectors: np.ndarray
     dimension: int
     precision: Precision = Precision.float32
@@ -68,6 +69,8 @@ class Corpus:
         if self.words is not None:
             index = self.words.key_to_index
             return index.get(key, index.get(key.lower()))
+        if isinstance(self.ids, RowIds):
+            return self.ids.row_of(key)
         if not hasattr(self, "_id_rows"):
             self._id_rows = {row_id: i for i, row_id in reversed(list(enumerate(self.ids)))}
         return self._id_rows.get(key)
