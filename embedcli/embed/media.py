@@ -60,11 +60,13 @@ class MediaItem:
 
 @dataclass
 class MediaInputs:
-    """The items to embed, their kind, and the files of walked folders left out (not media, or another kind)."""
+    """The items to embed, their kind, the files of walked folders left out (not media, or another kind), and the
+    absolute folder the items' ids are relative to (None when they are no files: bytes from a table)."""
 
     items: list[MediaItem]
     kind: MediaKind
     skipped_files: int = 0
+    root: str | None = None
 
 
 def is_media_request(inputs: list[str], options: MediaOptions) -> bool:
@@ -96,7 +98,9 @@ def media_inputs(inputs: list[str], options: MediaOptions, backend_name: str) ->
             for path in inputs
             for id_, source in read_media_column(path, column, options.id_column, flag)
         ]
-        return MediaInputs(items, kind)
+        # Paths in a column are used as written: relative to the working folder.
+        on_disk = any(isinstance(item.source, str) for item in items)
+        return MediaInputs(items, kind, root=os.path.abspath(os.curdir) if on_disk else None)
     named = list(inputs)
     if options.files_from is not None:
         named += _file_list(options.files_from)
@@ -111,7 +115,7 @@ def media_inputs(inputs: list[str], options: MediaOptions, backend_name: str) ->
         raise UsageError("the inputs hold both images and sounds", hint="choose one with --modality image|audio")
     found = kind or next(iter(kinds))
     items = [MediaItem(f.id, f.path, os.fspath(f.path)) for f in listing.files]
-    return MediaInputs(items, found, len(listing.skipped))
+    return MediaInputs(items, found, len(listing.skipped), listing.root)
 
 
 def media_backend(backend: Backend, kind: MediaKind) -> MediaBackend:

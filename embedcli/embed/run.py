@@ -126,7 +126,7 @@ class EmbedJob:
         if request.output_format is OutputFormat.lance:
             raise UsageError("images and sounds go to a vector file, not a store (yet)", hint="write -o NAME.parquet")
         backend = open_backend(backend_name, model_ref, request.backend_options)
-        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value)
+        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value, media_root=inputs.root)
         rejected: list[tuple[str, str]] = []
         batches = media_batches(run, inputs, request.media, request.settings.batch_size, rejected)
         first = next(batches, None)
