@@ -9,6 +9,7 @@ listed in `rejected`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -171,6 +172,30 @@ def media_batches(
         if batch.indices:
             vectors = backend.embed_prepared(batch.prepared)
             yield run.shaped([inputs.items[i].id for i in batch.indices], vectors)
+
+
+def embed_items(
+    run: EmbeddingRun, inputs: MediaInputs, options: MediaOptions, batch_size: int, positions: list[int]
+) -> Iterator[EmbeddedBatch]:
+    """Embedded batches of the items at `positions` (in that order), decoded beside the model; a bad file raises."""
+    subset = MediaInputs([inputs.items[p] for p in positions], inputs.kind, root=inputs.root)
+    return media_batches(run, subset, options, batch_size, [])
+
+
+def file_digest(source: MediaSource) -> str:
+    """The 32-hex-digit BLAKE2b-128 digest of a file's bytes (or of the bytes themselves): a store re-embeds an
+    image or sound only when this changes. Raises InputError naming an unreadable file."""
+    digest = hashlib.blake2b(digest_size=16)
+    if isinstance(source, bytes):
+        digest.update(source)
+        return digest.hexdigest()
+    try:
+        with open(source, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"{os.fspath(source)}: cannot read ({exc.strerror or exc})") from None
+    return digest.hexdigest()
 
 
 def write_rejects(path: str, rejected: list[tuple[str, str]]) -> None:
