@@ -179,7 +179,8 @@ def decode_image(
             image.load()
             if min_side is not None and (factor := min(image.size) // min_side) > 1:
                 image = image.reduce(factor)
-            image = ImageOps.exif_transpose(image)
+            # In place: without an orientation tag Pillow would otherwise return a full copy of every image.
+            ImageOps.exif_transpose(image, in_place=True)
             return to_rgb(image)
     except InputError:
         raise
