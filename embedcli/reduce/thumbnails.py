@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedcli.errors import InputError, UsageError
+from embedcli.errors import EmbedcliError, InputError, UsageError
 from embedcli.formats.media import thumbnail
 from embedcli.provenance import Provenance
 
@@ -27,6 +27,7 @@ STATIC_PICTURES = 150  # points a static map tries to show as pictures; those th
 PAGE_PICTURES = 1_000  # pictures the HTML page carries (about 2-3 KB each as JPEG), shown where they do not overlap
 CLUSTER_EXAMPLES = 3
 WORKERS = 2
+MEDIA_HINT = "pip install 'embedcli[media]' (Pillow, soundfile, soxr)"
 
 
 @dataclass
@@ -50,12 +51,17 @@ class MapPictures:
 
 
 def check_picture_corpus(provenance: Provenance, name: str) -> None:
-    """Raise UsageError unless `provenance` may describe images (recorded as image rows, or not recorded at all)."""
+    """Raise UsageError unless `provenance` may describe images (recorded as image rows, or not recorded at all),
+    EmbedcliError naming the extra when Pillow is not installed."""
     if provenance.modality not in (None, "image"):
         raise UsageError(
             f"--thumbnails draws images, but {name} holds {provenance.modality} vectors",
             hint="drop --thumbnails, or reduce vectors that `embed` made from images",
         )
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise EmbedcliError("--thumbnails needs Pillow, which is not installed", hint=MEDIA_HINT) from None
 
 
 def file_of(row_id: str, root: str | None) -> Path:
