@@ -17,6 +17,30 @@ class Record(NamedTuple):
     id: str
     text: str
 
+    def with_id(self, new_id: str) -> Record:
+        """This record under another id (`_replace` would lose a KeptRecord's columns)."""
+        return Record(new_id, self.text)
+
+
+class KeptRecord(Record):
+    """A record that also carries the values of its input's other kept columns by name (`--keep-columns`, a
+    document's title). It still unpacks, compares and prints as (id, text), as every Record does."""
+
+    columns: dict[str, Any]
+
+    def __new__(cls, id: str, text: str, columns: dict[str, Any]) -> KeptRecord:
+        record = super().__new__(cls, id, text)
+        record.columns = columns
+        return record
+
+    def with_id(self, new_id: str) -> KeptRecord:
+        return KeptRecord(new_id, self.text, self.columns)
+
+
+def columns_of(record: Record) -> dict[str, Any] | None:
+    """The kept column values of `record` (None for a plain Record)."""
+    return record.columns if isinstance(record, KeptRecord) else None
+
 
 @dataclass
 class EmbeddedBatch:

@@ -90,7 +90,9 @@ MaxLineBytesOpt = Annotated[
     ),
 ]
 DEFAULT_LINE_BYTES = DEFAULT_MAX_LINE_BYTES
-EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the inputs.")]
+EncodingOpt = Annotated[
+    str, typer.Option("--encoding", help="Text encoding of the inputs; auto: told per file (named in the summary).")
+]
 ErrorsOpt = Annotated[
     str,
     typer.Option(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from embedcli.errors import InputError, ModelError, UsageError
 from embedcli.metrics import unit_rows
 from embedcli.precision import Precision, calibration_ranges, quantize
 from embedcli.provenance import Provenance
-from embedcli.records import EmbeddedBatch, Record
+from embedcli.records import EmbeddedBatch, Record, columns_of
 
 # Batches per window: enough for length sorting to pay, few enough that the first rows come out early.
 WINDOW_BATCHES = 16
@@ -76,8 +76,13 @@ class EmbeddingRun:
         return self.settings.dim or self.backend.dimension
 
     def batches(
-        self, records: Iterable[Record], on_progress: Callable[[EmbedReport], None] | None = None
+        self,
+        records: Iterable[Record],
+        on_progress: Callable[[EmbedReport], None] | None = None,
+        columns: Sequence[str] = (),
     ) -> Iterator[EmbeddedBatch]:
+        """Embedded batches in record order; each carries the records' values of `columns` (None where a record
+        has none), so every batch has the same extra columns."""
         window = self.settings.window or self.settings.batch_size * WINDOW_BATCHES
         started = time.perf_counter()
         iterator = iter(records)
@@ -89,7 +94,8 @@ class EmbeddingRun:
             self.report.seconds = time.perf_counter() - started
             if on_progress is not None:
                 on_progress(self.report)
-            yield EmbeddedBatch([r.id for r in chunk], texts, vectors)
+            kept = {name: [(columns_of(r) or {}).get(name) for r in chunk] for name in columns}
+            yield EmbeddedBatch([r.id for r in chunk], texts, vectors, kept)
         self.report.notes = self.backend.notes()
 
     def shaped(self, ids: list[str], vectors: np.ndarray) -> EmbeddedBatch:

@@ -80,3 +80,4 @@ class EmbedOutcome:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     skipped_files: int = 0
     shards: ShardSummary | None = None  # set by --engine ray
+    encodings: dict[str, str] = field(default_factory=dict)  # input -> encoding told by --encoding auto

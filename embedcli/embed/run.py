@@ -45,6 +45,8 @@ class EmbedJob:
         self.media: MediaInputs | None = None
         # --engine ray reads its inputs itself (they may be remote), after the cluster is up.
         self.reader: RecordReader | None = None
+        if request.fields.keep_columns:
+            _check_kept_columns(request)
         if request.ray is not None:
             return
         if is_media_request(request.inputs, request.media):
@@ -100,7 +102,7 @@ class EmbedJob:
             if on_progress is not None:
                 on_progress(reader.bytes_read, report.count)
 
-        batches = run.batches(reader, progress)
+        batches = run.batches(reader, progress, reader.column_names)
         # The first batch comes before the writer: its metadata (int8 ranges) is known only then, and an input
         # with no text must leave no output behind.
         first = next(batches, None)
@@ -118,6 +120,7 @@ class EmbedJob:
             reader.skipped_blank,
             replaced=reader.replaced,
             skipped_files=reader.skipped_files,
+            encodings=reader.encodings,
         )
 
     def _media(
@@ -209,6 +212,21 @@ class EmbedJob:
         return EmbedOutcome(
             run.report, stored.provenance, run.dimension, reader.skipped_blank, stored, replaced=reader.replaced
         )
+
+
+def _check_kept_columns(request: EmbedRequest) -> None:
+    """Refuse --keep-columns where the kept values would have nowhere to go, before a model is loaded."""
+    if request.output_format is OutputFormat.npy:
+        raise UsageError(
+            "--keep-columns: an NPY file holds only the vectors, with no room for other columns",
+            hint="write .parquet, .arrow or .jsonl (or drop --keep-columns and join on the row order)",
+        )
+    if request.output_format is OutputFormat.lance:
+        raise UsageError("--keep-columns writes to a vector file, not to a store (yet)", hint="write -o NAME.parquet")
+    if request.ray is not None:
+        raise UsageError("--keep-columns works with the local engine only (yet)", hint="drop --engine ray")
+    if is_media_request(request.inputs, request.media):
+        raise UsageError("--keep-columns applies to text inputs", hint="images and sounds keep their path as the id")
 
 
 def _count(n: int, noun: str) -> str:

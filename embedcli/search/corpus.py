@@ -53,6 +53,7 @@ class Corpus:
     words: Any = None  # gensim KeyedVectors when the corpus is a word-vector file
     owned: bool = False  # vectors is a private float32 array search may normalise in place
     notes: list[str] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # other columns of the rows (kept by embed)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -182,6 +183,7 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         provenance=table.provenance,
         owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
         notes=[stored.note] if stored.note else [],
+        columns=table.columns,
     )
 
 
@@ -194,11 +196,14 @@ def _streamed_corpus(path: str, vector_column: str) -> Corpus:
         raise InputError(f"{path}: the corpus has no rows")
     ids: list[str] = []
     texts: list[str] = []
+    columns: dict[str, list[Any]] = {name: [] for name in batches.column_names}
     for batch in batches.batches(65_536):
         ids += batch.ids
         texts += batch.texts or []
+        for name, values in batch.columns.items():
+            columns[name] += values
     matrix: Any = BatchedMatrix(batches)
-    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance)
+    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance, columns=columns)
     corpus = _table_corpus(table, path)
     corpus.owned = False
     return corpus
