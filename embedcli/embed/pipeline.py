@@ -52,7 +52,9 @@ class EmbedReport:
 class EmbeddingRun:
     """Embeds records with a backend. Iterate `batches()`; read `provenance()` once the first batch exists."""
 
-    def __init__(self, backend: Backend, settings: EmbedSettings, modality: str = "text") -> None:
+    def __init__(
+        self, backend: Backend, settings: EmbedSettings, modality: str = "text", media_root: str | None = None
+    ) -> None:
         if settings.batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
         if settings.dim is not None and not 0 < settings.dim <= backend.dimension:
@@ -61,6 +63,7 @@ class EmbeddingRun:
         self.settings = settings
         self.report = EmbedReport()
         self.modality = modality
+        self.media_root = media_root
         self._ranges: np.ndarray | None = None
         self._started: float | None = None
 
@@ -141,4 +144,6 @@ class EmbeddingRun:
         }
         if self._ranges is not None:
             meta["quantization_ranges"] = self._ranges.tolist()
+        if self.media_root is not None:
+            meta["media_root"] = self.media_root
         return Provenance.from_dict(meta)

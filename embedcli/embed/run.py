@@ -11,11 +11,15 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from embedcli.backends import choose_backend
 from embedcli.backends.models import ModelRef, resolve_model
 from embedcli.embed.into_store import embed_into_store
 from embedcli.embed.media import (
     MediaInputs,
+    embed_items,
+    file_digest,
     is_media_request,
     media_batches,
     media_inputs,
@@ -27,6 +31,7 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.text_inputs import RecordReader
+from embedcli.records import Record
 
 if TYPE_CHECKING:
     pass
@@ -126,10 +131,15 @@ class EmbedJob:
         on_progress: Callable[[int, int], None] | None,
     ) -> EmbedOutcome:
         request = self.request
-        if request.output_format is OutputFormat.lance:
-            raise UsageError("images and sounds go to a vector file, not a store (yet)", hint="write -o NAME.parquet")
+        if request.output_format is OutputFormat.lance and request.media.skip_bad:
+            raise UsageError(
+                "--on-error skip leaves files out, but a store keeps one row per input file",
+                hint="fix or remove the bad files, or write -o NAME.parquet",
+            )
         backend = open_backend(backend_name, model_ref, request.backend_options)
-        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value)
+        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value, media_root=inputs.root)
+        if request.output_format is OutputFormat.lance:
+            return self._media_into_store(run, inputs, on_progress)
         rejected: list[tuple[str, str]] = []
         batches = media_batches(run, inputs, request.media, request.settings.batch_size, rejected)
         first = next(batches, None)
@@ -152,6 +162,38 @@ class EmbedJob:
             rejected=rejected,
             skipped_files=inputs.skipped_files,
         )
+
+    def _media_into_store(
+        self, run: EmbeddingRun, inputs: MediaInputs, on_progress: Callable[[int, int], None] | None
+    ) -> EmbedOutcome:
+        """Images or sounds into a store: each file is a record whose text is its position in `inputs` (a handle,
+        never stored: media rows keep no text) and whose hash is that of its bytes, so unchanged files are skipped."""
+        request = self.request
+        assert request.target is not None  # the resolver refuses a store on stdout
+        records = (Record(item.id, str(position)) for position, item in enumerate(inputs.items))
+
+        def digest(handle: str) -> str:
+            return file_digest(inputs.items[int(handle)].source)
+
+        def embed(handles: list[str]) -> np.ndarray:
+            positions = [int(h) for h in handles]
+            batches = embed_items(run, inputs, request.media, request.settings.batch_size, positions)
+            return np.concatenate([b.vectors for b in batches])
+
+        def progress(embedded: int) -> None:
+            if on_progress is not None:
+                on_progress(embedded, embedded)
+
+        stored = embed_into_store(
+            request.target, run, records, False, request.store, progress, embed_texts=embed, digest=digest,
+            embed_rows=request.settings.batch_size * 8,
+        )  # fmt: skip
+        run.report.count = stored.summary.embedded
+        run.report.seconds = stored.summary.seconds
+        return EmbedOutcome(
+            run.report, stored.provenance, run.dimension, 0, stored, modality=inputs.kind.value,
+            skipped_files=inputs.skipped_files,
+        )  # fmt: skip
 
     def _into_store(self, run: EmbeddingRun, path: str, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
         reader = self.reader
