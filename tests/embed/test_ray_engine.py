@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from conftest import free_port
 
 from embedcli.backends.base import BackendOptions
 from embedcli.embed.pipeline import EmbedSettings
@@ -31,32 +32,6 @@ ROWS = 300
 BATCH = 8  # window = 8 * 16 = 128 rows: shards of 128 rows cut the stream where the local engine does
 SHARD_ROWS = 128
 WORKERS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> str:
-    """moto's standalone S3 server on 127.0.0.1 (a real HTTP S3 API), credentials in the environment."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # Set before Ray starts: actor processes inherit the environment, the only place credentials come from.
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint,
-    )
-    yield endpoint
-    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -246,7 +221,7 @@ def test_the_cli_joins_a_cluster_started_with_ray_start(corpus, tiny_st_dir, tmp
     import signal
     import time
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("RAY_ADDRESS", None)
     env["RAY_AUTH_MODE"] = "token"  # `ray start` enables token auth; a client joining it says so (Ray's docs)
