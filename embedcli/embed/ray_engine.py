@@ -186,6 +186,9 @@ def ray_cluster(options: RayOptions) -> Iterator[tuple[int, bool]]:
             # One CPU slot more than the actors take: reading and the driver's tasks must never wait for a slot
             # (ray-project/ray#44687, the hang when actors hold every CPU).
             cpus = math.ceil(workers * options.cpus_per_worker) + 1
+            # Ray runs workers at nice 15 so a node's own services stay responsive; here the actors are the job,
+            # and at 15 they yield to every other process of a shared machine (a user's setting wins).
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(
                 address="local",
                 num_cpus=cpus,
@@ -291,7 +294,13 @@ def _actor_pool(request: EmbedRequest, options: RayOptions, workers: int, keep: 
             workers,
         )
     )
-    actors = _KEPT.pop(key, None) or _start_actors(request, options, workers)
+    actors = _KEPT.pop(key, None)
+    if actors is None:
+        # One pool is kept at a time: another settings' actors hold the CPU slots the new ones need.
+        for kept in _KEPT.values():
+            _stop(kept)
+        _KEPT.clear()
+        actors = _start_actors(request, options, workers)
     try:
         yield actors
     except BaseException:
