@@ -5,6 +5,8 @@ into shards (`embed.shards`), and hands whole shards to actors. Each actor loads
 own backend and `EmbeddingRun`, so its vectors are the local engine's; it writes its part atomically, then the
 part's marker. The driver writes the manifest last. A re-run skips every shard whose marker matches its content.
 Into a `.lance` store the actors only embed, and the store's content-hash skipping decides what to embed.
+int8/uint8 are calibrated once per run (one actor measures the first window, as the local engine does) and the
+ranges go to every actor, so no shard is quantized on a scale of its own.
 
 Ray stays quiet: no dashboard, no usage stats, worker logs not forwarded, Ray's own logging left unconfigured.
 We use Ray core actors fed a bounded queue rather than Ray Data's `map_batches`: the shards must be embedcli's,
