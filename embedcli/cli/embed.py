@@ -73,6 +73,8 @@ Examples:
 
   embedcli embed docs.txt --backend transformers --model ./bert-base --layers 1,-1 -o v.parquet
 
+  embedcli embed s3://bucket/corpus/ -o s3://bucket/vectors.parquet
+
   embedcli embed corpus/*.parquet --text-column text --id-column id -o vectors/ --engine ray
 
   embedcli embed s3://bucket/corpus/ -o s3://bucket/vectors/ --engine ray --ray-address auto

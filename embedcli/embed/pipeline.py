@@ -72,6 +72,23 @@ class EmbeddingRun:
         self._ranges = ranges
 
     @property
+    def ranges(self) -> np.ndarray | None:
+        """The int8/uint8 calibration ranges in use (2, dimension), once given or measured; else None."""
+        return self._ranges
+
+    def calibrate(self, texts: list[str]) -> np.ndarray:
+        """Measure the int8/uint8 ranges on `texts` as `batches()` would on its first window, and keep them.
+
+        An engine that splits one run over workers measures once, on the run's first window, and hands the ranges
+        to every worker (`use_ranges`), so every row is quantized alike and equals the local engine's. The texts'
+        truncations are not counted: they are embedded again as rows.
+        """
+        truncated = self.backend.truncated
+        self._ranges = calibration_ranges(self._floats(self.backend.embed(texts), [Record(t, t) for t in texts]))
+        self.backend.truncated = truncated
+        return self._ranges
+
+    @property
     def dimension(self) -> int:
         return self.settings.dim or self.backend.dimension
 
@@ -113,6 +130,14 @@ class EmbeddingRun:
         self._started = time.perf_counter()
 
     def _shape(self, vectors: np.ndarray, chunk: list[Record]) -> np.ndarray:
+        vectors = self._floats(vectors, chunk)
+        precision = self.settings.precision
+        if precision in (Precision.int8, Precision.uint8) and self._ranges is None:
+            self._ranges = calibration_ranges(vectors)
+        return quantize(vectors, precision, self._ranges)
+
+    def _floats(self, vectors: np.ndarray, chunk: list[Record]) -> np.ndarray:
+        """The backend's vectors checked, truncated to --dim and normalised: float32, before precision."""
         expected = (len(chunk), self.backend.dimension)
         if vectors.shape != expected:
             raise ModelError(f"backend returned shape {vectors.shape}, expected {expected}")
@@ -124,10 +149,7 @@ class EmbeddingRun:
             vectors = vectors[:, : self.settings.dim]
         if self.settings.normalize:
             vectors = unit_rows(vectors)
-        precision = self.settings.precision
-        if precision in (Precision.int8, Precision.uint8) and self._ranges is None:
-            self._ranges = calibration_ranges(vectors)
-        return quantize(np.ascontiguousarray(vectors, dtype=np.float32), precision, self._ranges)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def provenance(self) -> Provenance:
         """What later commands need to trust and reuse these vectors (recorded in Parquet/Arrow schemas)."""

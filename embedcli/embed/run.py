@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from embedcli.embed.request import EmbedOutcome, EmbedRequest, open_backend
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
+from embedcli.formats.remote import fetch_inputs, is_remote, staged
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.records import Record
 
@@ -49,18 +51,30 @@ class EmbedJob:
             _check_kept_columns(request)
         if request.ray is not None:
             return
+        if request.output_format is OutputFormat.lance and request.target is not None and is_remote(request.target):
+            raise UsageError("a store (.lance) is a local folder", hint="write it here, then copy the folder")
+        if any(is_remote(p) for p in request.inputs):
+            # Read in run(), once the remote inputs are listed and copied in; remote media are not read (yet).
+            if is_media_request([], request.media):
+                raise UsageError("images and sounds are read from local files", hint="copy them here first")
+            return
         if is_media_request(request.inputs, request.media):
             # Listed now (the kind comes from the model's config.json), so the progress bar counts files.
             backend_name = choose_backend(request.backend, resolve_model(request.model))
             self.media = media_inputs(request.inputs, request.media, backend_name)
             return
-        self.reader = RecordReader(
-            request.inputs,
+        self.reader = self._reader(request.inputs)
+
+    def _reader(self, paths: list[str], labels: list[str] | None = None) -> RecordReader:
+        request = self.request
+        return RecordReader(
+            paths,
             texts=list(request.texts),
             decoding=request.decoding,
             input_format=request.input_format,
             fields=request.fields,
             glob=request.glob,
+            labels=labels,
             # A store keys rows by id: plain-text lines get file:line ids even from one file.
             name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
         )
@@ -77,12 +91,23 @@ class EmbedJob:
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> EmbedOutcome:
         """Embed every record and write the output whole. `on_progress(bytes_read, texts_embedded)` after each
-        batch. Raises InputError when there is nothing to embed; the output then does not appear."""
-        request, reader = self.request, self.reader
+        batch. Raises InputError when there is nothing to embed; the output then does not appear.
+
+        Remote inputs (s3://, gs://, any fsspec URL) are copied to a temporary folder first and keep their URLs in
+        ids; a remote output is written locally, then uploaded in one PUT."""
+        request = self.request
         if request.ray is not None:
             from embedcli.embed.ray_engine import embed_with_ray
 
             return embed_with_ray(request, request.ray, on_progress)
+        if self.reader is None and self.media is None:
+            with tempfile.TemporaryDirectory(prefix="embedcli-inputs-") as scratch:
+                self.reader = self._reader(*fetch_inputs(request.inputs, scratch))
+                return self._run(on_progress)
+        return self._run(on_progress)
+
+    def _run(self, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
+        request, reader = self.request, self.reader
         model_ref = resolve_model(request.model)
         backend_name = choose_backend(request.backend, model_ref)
         # auto honours --quantize by choosing onnx: int8 stays opt-in, but needs no --backend.
@@ -109,7 +134,10 @@ class EmbedJob:
         if first is None:
             files = f", {_count(reader.skipped_files, 'file')} in folders left out" if reader.skipped_files else ""
             raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped{files})")
-        with open_vector_writer(request.target, request.output_format, run.provenance(), request.keep_text) as writer:
+        with (
+            staged(request.target) as target,
+            open_vector_writer(target, request.output_format, run.provenance(), request.keep_text) as writer,
+        ):
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
@@ -146,7 +174,10 @@ class EmbedJob:
         if first is None:
             raise InputError(f"no {inputs.kind.value} could be embedded ({_count(len(rejected), 'file')} rejected)")
         # Media rows have no text: the id (the file's path) names each row.
-        with open_vector_writer(request.target, request.output_format, run.provenance(), False) as writer:
+        with (
+            staged(request.target) as target,
+            open_vector_writer(target, request.output_format, run.provenance(), False) as writer,
+        ):
             for batch in itertools.chain([first], batches):
                 writer.write(batch)
                 if on_progress is not None:

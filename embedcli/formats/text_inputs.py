@@ -90,6 +90,7 @@ class RecordReader:
     input_format: InputFormat | None = None
     name_ids: bool = False  # prefix ids with the input's name even for one input (stable keys of a store)
     glob: str | None = None  # which files of folder inputs are documents (None: by suffix, see formats.documents)
+    labels: list[str] | None = None  # the names ids carry for `paths` (a fetched copy keeps its URL); None: paths
     skipped_blank: int = 0
     skipped_files: int = 0  # files in folders left out: binary, or not documents
     encodings: dict[str, str] = field(default_factory=dict)  # input name -> encoding told (--encoding auto)
@@ -105,6 +106,8 @@ class RecordReader:
             raise UsageError("--glob picks files in folders: name a folder to read")
         if self.paths.count(STDIO) > 1:
             raise UsageError("stdin ('-') can be read only once")
+        if self.labels is not None and len(self.labels) != len(self.paths):
+            raise ValueError("labels must name every path")
 
     @property
     def total_bytes(self) -> int | None:
@@ -143,8 +146,8 @@ class RecordReader:
             else:
                 self.skipped_blank += 1
         prefix_names = len(self.paths) > 1 or self.name_ids
-        for path in self.paths:
-            prefix = f"{'stdin' if path == STDIO else path}:" if prefix_names else ""
+        for path, label in zip(self.paths, self.labels or self.paths, strict=True):
+            prefix = f"{'stdin' if path == STDIO else label}:" if prefix_names else ""
             records: Iterable[Record]
             if path != STDIO and os.path.isdir(path):
                 records = self._documents(path, prefix)
