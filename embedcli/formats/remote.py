@@ -70,6 +70,31 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
     return expanded
 
 
+def remote_vector_files(path: str) -> list[str]:
+    """The vector files a URL names: a file as itself; a folder as the vector files directly under it and a glob as
+    its matches (sorted). Raises UsageError when a folder or glob holds none (a missing file is left to the opener).
+    """
+    fs, inner = filesystem(path)
+    if any(c in inner for c in "*?["):
+        found = sorted(fs.glob(inner))
+    elif fs.isdir(inner):
+        found = sorted(fs.ls(inner, detail=False))
+    else:
+        return [path]
+    vectors = [fs.unstrip_protocol(p) for p in found if format_of(p, Kind.vectors) is not None]
+    if not vectors:
+        raise UsageError(f"no vector files in '{path}'")
+    return vectors
+
+
+def size(path: str) -> int:
+    """The size in bytes of a local or remote file."""
+    if not is_remote(path):
+        return os.path.getsize(path)
+    fs, inner = filesystem(path)
+    return int(fs.info(inner).get("size") or 0)
+
+
 def _is_text_input(path: str) -> bool:
     # A folder may hold markers and other files: only names with a text-input suffix are inputs.
     return format_of(path, Kind.text_input) is not None
@@ -89,6 +114,36 @@ def fetch_inputs(paths: list[str], directory: str) -> tuple[list[str], list[str]
     matches nothing."""
     named = expand_inputs(paths)
     return [fetch(p, directory) if is_remote(p) else p for p in named], named
+
+
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """The remote file `path` copied to `$TMPDIR/embedcli-<pid>-<random>.part` for readers that must seek (Parquet,
+    NPY, Arrow files) and memory maps; removed on the way out, and swept by the next run if this one is killed
+    (`outputs.sweep_stale`), like the stdin spool. Raises UsageError when `path` does not exist or is a folder."""
+    from embedcli.formats.outputs import sweep_stale, temp_prefix
+
+    fs, inner = filesystem(path)
+    try:
+        if fs.isdir(inner):
+            raise UsageError(f"{path}: is a folder, not a vector file", hint="name one file of it")
+        if not fs.exists(inner):
+            raise UsageError(f"no such input: {path}")
+    except (PermissionError, OSError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    directory = tempfile.gettempdir()
+    sweep_stale(directory)
+    fd, local = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
+    os.close(fd)
+    try:
+        try:
+            fs.get_file(inner, local)
+        except (PermissionError, OSError) as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        yield local
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(local)
 
 
 def fingerprint(path: str) -> dict[str, Any]:

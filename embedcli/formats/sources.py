@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import DEFAULT_MAX_LINE_BYTES, STDIO
 from embedcli.formats.outputs import sweep_stale, temp_prefix
+from embedcli.formats.remote import is_remote
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Compression is recognised by content, not by suffix: `corpus.txt.zst`, a renamed file and stdin read alike.
@@ -147,8 +148,9 @@ def display_name(path: str) -> str:
 
 
 def check_readable(path: str) -> None:
-    """Raise a usage error for an input path that does not exist or is not a file."""
-    if path == STDIO:
+    """Raise a usage error for an input path that does not exist or is not a file. A URL (s3://...) is checked by
+    the opener that copies it (`remote.local_copy`): asking the object store twice would cost a round trip."""
+    if path == STDIO or is_remote(path):
         return
     p = Path(path)
     if not p.exists():

@@ -23,6 +23,7 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
 from embedcli.formats.lance_store import is_store, open_store
 from embedcli.formats.outputs import METADATA_KEY
+from embedcli.formats.remote import is_remote, local_copy
 from embedcli.formats.sources import check_readable, spooled_stdin
 from embedcli.precision import Precision, dequantize
 from embedcli.provenance import Provenance
@@ -75,6 +76,10 @@ def vector_input(
     Raises UsageError for an unreadable path or nothing on stdin, InputError when the first bytes are no vector
     format.
     """
+    if is_remote(path):  # s3://, gs://, ...: read from a local copy (the readers seek and memory-map)
+        with local_copy(path) as local:
+            yield local, vector_format_for(path, fmt) or _sniffed_file(local, path)
+        return
     check_readable(path)
     fmt = vector_format_for(path, fmt)
     if path != STDIO:
@@ -100,6 +105,11 @@ def vector_input(
             yield spooled, fmt
     else:
         yield STDIO, fmt
+
+
+def _sniffed_file(path: str, name: str) -> OutputFormat:
+    with open(path, "rb") as f:
+        return sniffed(f.read(8), name)
 
 
 def sniffed(head: bytes, name: str) -> OutputFormat:

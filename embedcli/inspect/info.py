@@ -8,6 +8,7 @@ from typing import Any
 
 from embedcli.formats import STDIO, Kind, format_of
 from embedcli.formats.lance_store import is_store, open_store
+from embedcli.formats.remote import size as remote_size
 from embedcli.formats.shard_folder import is_shard_folder, shard_bytes
 from embedcli.formats.vector_batches import VectorBatches
 from embedcli.search import IndexHeader, read_index_header
@@ -75,7 +76,7 @@ def describe_file(path: str, version: int | None = None) -> FileInfo:
             rows=data.num_rows,
             dimension=int(recorded.dimension or data.width),
             precision=recorded.precision or "float32",
-            bytes=None if path == STDIO else shard_bytes(path) if is_shard_folder(path) else os.path.getsize(path),
+            bytes=None if path == STDIO else shard_bytes(path) if is_shard_folder(path) else remote_size(path),
             has_text=data.has_text,
             columns=data.column_names,
             provenance=recorded.to_dict(),

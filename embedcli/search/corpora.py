@@ -19,6 +19,7 @@ import numpy as np
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, VECTOR_SUFFIXES, data_suffix
 from embedcli.formats.lance_store import is_store
+from embedcli.formats.remote import is_remote, remote_vector_files
 from embedcli.formats.shard_folder import is_shard_folder
 from embedcli.precision import Precision
 from embedcli.search.corpus import Corpus, load_corpus
@@ -34,6 +35,9 @@ def corpus_paths(given: list[str]) -> list[str]:
     """
     paths: list[str] = []
     for path in given:
+        if is_remote(path):
+            paths += remote_vector_files(path)
+            continue
         whole = os.path.isfile(path) or (os.path.isdir(path) and (is_store(path) or is_shard_folder(path)))
         if path == STDIO or whole:
             paths.append(path)

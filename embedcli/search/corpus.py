@@ -19,6 +19,7 @@ import numpy as np
 from embedcli.errors import InputError
 from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.lance_store import is_store
+from embedcli.formats.remote import is_remote
 from embedcli.formats.shard_folder import is_shard_folder, read_shard_table, shard_bytes
 from embedcli.formats.sources import check_readable
 from embedcli.formats.vector_files import (
@@ -109,7 +110,7 @@ def _rows(corpus: Corpus, rows: np.ndarray, shown: int = 5) -> str:
 
 def is_word_vector_file(path: str) -> bool:
     """True for files read as word vectors: word2vec/GloVe/fastText, train's word tables, NPY beside a vocabulary."""
-    if path == STDIO:
+    if path == STDIO or is_remote(path):  # word vectors are read from local files only
         return False
     if path.lower().endswith(".npy"):
         return vocab_path_for(path).exists()
