@@ -193,7 +193,7 @@ def similar(
         exclude_self=exclude_self,
         rescore=rescore,
         version=version,
-        model=ModelChoice(model, backend, prompt),
+        model=ModelChoice(model, backend, prompt, announce=None if quiet else info),
         index=index,
         ef=ef,
         exact_kernel=exact_kernel.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ class ModelChoice:
     backend: str | None = None
     prompt: str | None = None
     batch_size: int = 32
+    announce: Callable[[str], None] | None = None  # told of slow one-time work (the first ONNX export of a model)
 
 
 def embed_query_texts(
@@ -59,6 +61,7 @@ def embed_query_texts(
         prompt=prompt,
         max_length=meta.max_length if same_model else None,
         extra={"quantize": meta.quantize} if same_model and meta.quantize else {},
+        announce=choice.announce,
     )
     backend = open_backend(backend_name, model_ref, options)
     dim = meta.truncate_dim if not choice.model else None

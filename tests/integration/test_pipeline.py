@@ -40,3 +40,13 @@ def test_first_onnx_export_is_announced_once(tiny_st_dir, tmp_path):
     second = run_cli(*args, env=env, check=True).stderr.decode()
     assert "exporting" not in second
     assert "exporting" not in run_cli(*args, "-q", env={"EMBEDCLI_CACHE": str(tmp_path / "other")}).stderr.decode()
+
+
+def test_similar_announces_the_first_export_of_the_corpus_model(tiny_st_dir, tmp_path):
+    corpus = tmp_path / "v.parquet"
+    run_cli("embed", "-t", "a cat", "-t", "a dog", "--model", str(tiny_st_dir), "-o", str(corpus), "-q", check=True)
+    env = {"EMBEDCLI_CACHE": str(tmp_path / "fresh-cache")}  # the query's export is not cached yet
+    first = run_cli("similar", str(corpus), "kitten", "-k", "1", "-f", "jsonl", env=env, check=True).stderr.decode()
+    assert "auto backend: exporting" in first and "first use only" in first
+    again = run_cli("similar", str(corpus), "kitten", "-k", "1", "-f", "jsonl", env=env, check=True).stderr.decode()
+    assert "exporting" not in again
