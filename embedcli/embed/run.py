@@ -72,6 +72,8 @@ class EmbedJob:
         """Embed every record and write the output whole. `on_progress(bytes_read, texts_embedded)` after each
         batch. Raises InputError when there is nothing to embed; the output then does not appear."""
         request, reader = self.request, self.reader
+        if request.chunking is not None and (request.ray is not None or self.media is not None):
+            raise UsageError("--chunk cuts texts, on the local engine", hint="drop --chunk (or --engine ray)")
         if request.ray is not None:
             from embedcli.embed.ray_engine import embed_with_ray
 
@@ -86,6 +88,10 @@ class EmbedJob:
         assert reader is not None
         if request.backend_options.extra.get("layers") is not None and backend_name != "transformers":
             raise UsageError("--layer/--layers on texts need --backend transformers (or an image or audio model)")
+        if request.chunking is not None:
+            from embedcli.embed.chunked import embed_chunked
+
+            return embed_chunked(request, open_backend(backend_name, model_ref, request.backend_options), on_progress)
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
         if request.output_format is OutputFormat.lance:
             assert request.target is not None  # the resolver refuses a store on stdout

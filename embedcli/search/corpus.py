@@ -53,6 +53,7 @@ class Corpus:
     words: Any = None  # gensim KeyedVectors when the corpus is a word-vector file
     owned: bool = False  # vectors is a private float32 array search may normalise in place
     notes: list[str] = field(default_factory=list)
+    spans: list[tuple[str, int, int]] | None = None  # (document id, start, end) of each row when rows are chunks
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -182,7 +183,19 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         provenance=table.provenance,
         owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
         notes=[stored.note] if stored.note else [],
+        spans=chunk_spans(table.columns),
     )
+
+
+CHUNK_COLUMNS = ("doc_id", "start", "end")
+
+
+def chunk_spans(columns: dict[str, list[Any]]) -> list[tuple[str, int, int]] | None:
+    """(document id, start, end) per row from the columns `embed --chunk` writes; None when they are not all there."""
+    if not all(name in columns for name in CHUNK_COLUMNS):
+        return None
+    doc_ids, starts, ends = (columns[name] for name in CHUNK_COLUMNS)
+    return [(str(d), int(s), int(e)) for d, s, e in zip(doc_ids, starts, ends, strict=True)]
 
 
 def _streamed_corpus(path: str, vector_column: str) -> Corpus:
