@@ -236,12 +236,17 @@ def _read_jsonl(path: str, name: str, vector_column: str) -> VectorTable:
     ids: list[str] = []
     texts: list[Any] = []
     rows: list[list[float]] = []
+    others: dict[str, list[Any]] = {}  # the other fields (chunk spans...), named by the first row, None when absent
     for number, row in _jsonl_rows(path, name):
         if vector_column not in row:
             raise InputError(f"{name}:{number}: no field '{vector_column}'")
         rows.append(row[vector_column])
         ids.append(str(row.get("id", number)))
         texts.append(row.get("text"))
+        if not others and len(rows) == 1:
+            others = {key: [] for key in row if key not in ("id", "text", vector_column)}
+        for key, values in others.items():
+            values.append(row.get(key))
     if not rows:
         raise InputError(f"{name}: no vectors")
     try:
@@ -249,7 +254,7 @@ def _read_jsonl(path: str, name: str, vector_column: str) -> VectorTable:
     except ValueError:
         raise InputError(f"{name}: vectors have different lengths") from None
     has_text = any(t is not None for t in texts)
-    return VectorTable(ids=ids, vectors=vectors, texts=texts if has_text else None)
+    return VectorTable(ids=ids, vectors=vectors, texts=texts if has_text else None, columns=others)
 
 
 def _jsonl_rows(path: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
