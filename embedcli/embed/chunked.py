@@ -63,6 +63,10 @@ class ChunkedRun:
         raw = replace(settings, normalize=False, dim=None, precision=Precision.float32)
         self.chunk_run = EmbeddingRun(backend, raw) if options.pool is not None else self.run
         self.summary = ChunkSummary(pooled=options.pool is not None)
+        # Progress through documents read whole: their sizes (by id), given by the reader, and the bytes embedded.
+        self.sizes: dict[str, int] = {}
+        self.bytes_embedded = 0
+        self._bytes_before = 0
 
     def _check_fits(self, backend: Backend) -> None:
         limit = backend.max_length
@@ -108,6 +112,8 @@ class ChunkedRun:
         spans: deque[ChunkRow] = deque()
         for batch in self.run.batches(self.records(documents, spans), on_progress):
             rows = [spans.popleft() for _ in batch.ids]
+            for row in rows:
+                self._advance(row)
             self.summary.chunks += len(rows)
             batch.columns = {
                 "doc_id": [r.document.id for r in rows],
@@ -117,15 +123,27 @@ class ChunkedRun:
             }
             yield batch
 
+    def _advance(self, chunk: ChunkRow) -> None:
+        """Count the share of a whole-read document's bytes that its chunks up to `chunk` cover."""
+        size = self.sizes.get(chunk.document.id)
+        if size is None:
+            return
+        self.bytes_embedded = self._bytes_before + size * chunk.end // max(len(chunk.document.text), 1)
+        if chunk.number == chunk.of:
+            self._bytes_before += size
+            self.bytes_embedded = self._bytes_before
+
     def _pooled(
         self, documents: Iterable[Record], pool: Pool, on_progress: Callable[[EmbedReport], None] | None
     ) -> Iterator[EmbeddedBatch]:
         spans: deque[ChunkRow] = deque()
         held: list[np.ndarray] = []  # the chunk vectors of the document being pooled
+        self.run.start_clock()  # the documents' time includes embedding their chunks
         for batch in self.chunk_run.batches(self.records(documents, spans)):
             ids, texts, vectors, counts = [], [], [], []
             for row in batch.vectors:
                 chunk = spans.popleft()
+                self._advance(chunk)
                 held.append(row)
                 self.summary.chunks += 1
                 if chunk.number == chunk.of:  # the document's last chunk: pool them
@@ -196,10 +214,11 @@ def embed_chunked(
         glob=request.glob,
     )
     chunked = ChunkedRun(backend, request.settings, options)
+    chunked.sizes = documents.sizes
 
     def progress(report: EmbedReport) -> None:
         if on_progress is not None:
-            on_progress(documents.bytes_read, report.count)
+            on_progress(documents.bytes_read + chunked.bytes_embedded, report.count)
 
     if fmt is OutputFormat.lance:
         assert request.target is not None

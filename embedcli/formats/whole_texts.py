@@ -23,7 +23,11 @@ from embedcli.records import Record
 
 @dataclass
 class WholeTexts:
-    """Iterates over the documents of `paths` (after the literal `texts`), counting what it skipped and read."""
+    """Iterates over the documents of `paths` (after the literal `texts`), counting what it skipped and read.
+
+    `bytes_read` counts the inputs read record by record; a plain-text document is read at once, so its size is put
+    in `sizes` (by document id) for the caller to count as it gets through the document.
+    """
 
     paths: list[str]
     texts: list[str] = field(default_factory=list)
@@ -35,6 +39,7 @@ class WholeTexts:
     skipped_files: int = 0
     _replaced_before: int | None = None
     _done_bytes: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)
     _current: RecordReader | None = None
 
     @property
@@ -55,8 +60,10 @@ class WholeTexts:
                 text = read_document(Path(path), self.decoding)
                 if text is None:
                     raise InputError(f"{path}: a binary file (it holds NUL bytes), not text")
-                yield from self._kept(Record("stdin" if path == STDIO else path, text))
-                self._done_bytes += os.path.getsize(path) if path != STDIO else 0
+                name = "stdin" if path == STDIO else path
+                if path != STDIO:
+                    self.sizes[name] = os.path.getsize(path)
+                yield from self._kept(Record(name, text))
                 continue
             reader = RecordReader(
                 [path],
