@@ -71,6 +71,20 @@ def test_chunk_rows_point_back_to_the_text_in_every_file_format(workdir, tiny, s
         assert table.provenance.backend == "onnx"  # the default backend's fast path
 
 
+@pytest.mark.parametrize("backend", ["sentence-transformers", "transformers"])
+def test_the_torch_backends_chunk_the_same_rows(workdir, tiny, tiny_bert_dir, backend):
+    book = excerpt(workdir, 6_000)
+    model = tiny if backend == "sentence-transformers" else ["-m", str(tiny_bert_dir), "-q"]
+    invoke("embed", "book.txt", "--chunk", "24", "--overlap", "4", *tiny, "-o", "auto.parquet")
+    invoke("embed", "book.txt", "--chunk", "24", "--overlap", "4", *model, "-b", backend, "-o", "mine.parquet")
+    mine, auto = read_vector_table("mine.parquet"), read_vector_table("auto.parquet")
+    check_rows(mine, book.read_bytes().decode("utf-8-sig"), "book.txt")
+    assert mine.columns == auto.columns and mine.texts == auto.texts
+    assert mine.provenance.backend == backend
+    if backend == "sentence-transformers":  # the same model: the onnx export's vectors within its tolerance
+        np.testing.assert_allclose(mine.vectors, auto.vectors, atol=1e-5)
+
+
 def test_latin1_book_chunks_into_a_store_and_npy_is_refused(workdir, tiny):
     latin = SHARED_DATA / "gutenberg-en" / "latin1" / "1661-8.txt"
     raw = latin.read_bytes()[:8_000]
