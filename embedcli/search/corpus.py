@@ -207,13 +207,16 @@ def _streamed_corpus(path: str, vector_column: str) -> Corpus:
         raise InputError(f"{path}: the corpus has no rows")
     ids: list[str] = []
     texts: list[str] = []
+    spans: list[tuple[str, int, int]] = []
     for batch in batches.batches(65_536):
         ids += batch.ids
         texts += batch.texts or []
+        spans += chunk_spans(batch.columns) or []
     matrix: Any = BatchedMatrix(batches)
     table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance)
     corpus = _table_corpus(table, path)
     corpus.owned = False
+    corpus.spans = spans if len(spans) == len(ids) else None
     return corpus
 
 

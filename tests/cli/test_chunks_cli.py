@@ -166,3 +166,12 @@ def test_the_issue_commands_on_a_book_with_the_default_model(workdir):
     hits = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(hits) == 5 and all(text[h["start"] : h["end"]] == h["text"] for h in hits)
     assert any("Darcy" in h["text"] for h in hits[:2])
+
+
+def test_a_streamed_corpus_of_chunks_names_spans_too(workdir, tiny):
+    from embedcli.search.corpus import load_corpus
+
+    excerpt(workdir, 6_000)
+    invoke("embed", "book.txt", "--chunk", "24", *tiny, "-o", "chunks.parquet")
+    whole, streamed = load_corpus("chunks.parquet", stream=False), load_corpus("chunks.parquet", stream=True)
+    assert streamed.spans == whole.spans and whole.spans is not None and len(whole.spans) == len(whole.ids)
