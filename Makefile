@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[reduce,onnx,store,media,ann,ray,dev]"
+	$(BIN)/python -m pip install -q -e ".[reduce,onnx,store,media,ann,ray,sql,dev]"
 	@# The default backend (auto) runs this export: built now, so no first call waits 15-45 s for it.
 	$(BIN)/embedcli models --export all-MiniLM-L6-v2
 	touch $@

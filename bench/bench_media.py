@@ -244,9 +244,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.quick:
         args.images, args.clips, args.rounds = 32, 12, 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from embedcli.backends.media_base import quiet_transformers
+    from embedcli.backends.hf import quiet_hugging_face
 
-    quiet_transformers()
+    quiet_hugging_face()
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

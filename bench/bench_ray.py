@@ -90,14 +90,18 @@ def main(argv: list[str]) -> None:
         EmbeddingRun(open_backend(None, resolve_model(args.model), BackendOptions()), EmbedSettings())
         local_load = time.perf_counter() - started
         started = time.perf_counter()
+        load_local = os.getloadavg()[0]
         local = EmbedJob(_request(corpus, os.path.join(tmp, "local.parquet"), args.model, args.batch_size, None)).run()
         local_total = time.perf_counter() - started
+        load_local = (load_local + os.getloadavg()[0]) / 2
         local_embed = local.report.seconds
 
         options = RayOptions(workers=args.workers, cpus_per_worker=args.cpus_per_worker, shard_rows=args.shard_rows)
         started = time.perf_counter()
+        load_ray = os.getloadavg()[0]
         ray = EmbedJob(_request(corpus, os.path.join(tmp, "vectors"), args.model, args.batch_size, options)).run()
         ray_total = time.perf_counter() - started
+        load_ray = (load_ray + os.getloadavg()[0]) / 2
         assert ray.shards is not None
         startup = ray.shards.startup_seconds
         steady = ray_total - startup
@@ -120,6 +124,8 @@ def main(argv: list[str]) -> None:
     )
     rates = ", ".join(f"{r:,.0f}" for r in ray.shards.actor_rows_per_second)
     print(f"per-actor rate while embedding (rows/s): {rates}; max |local - ray| = {diff:.2e}")
+    # Other jobs share this machine: a phase run under a heavier load is slower for that reason alone.
+    print(f"load average (mean of start and end): local phase {load_local:.1f}, ray phase {load_ray:.1f}")
 
 
 if __name__ == "__main__":

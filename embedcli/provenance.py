@@ -39,7 +39,8 @@ class Provenance:
 
     `quantization_ranges` is the (dimension, 2) per-dimension (low, high) used for int8/uint8 vectors;
     `reduction` describes a `reduce` step applied to vectors that `embed` made. `modality` says whether the rows
-    are texts, images or sounds, so `similar` knows which queries can meet them.
+    are texts, images or sounds, so `similar` knows which queries can meet them; `media_root` is where their files
+    were (`media_root / id`; an absolute id stands alone), so `reduce --thumbnails` can find them later.
     """
 
     embedcli_version: str | None = None
@@ -56,6 +57,7 @@ class Provenance:
     reduction: dict[str, Any] | None = None
     modality: str | None = None  # text, image or audio: what the rows were made from (None: an older file)
     layers: list[int] | None = None  # the hidden states averaged (--layer/--layers), as the user counted them
+    media_root: str | None = None  # image/audio rows: the absolute folder their ids (paths) are relative to
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

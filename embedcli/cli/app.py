@@ -6,15 +6,13 @@ import os
 import signal
 import sys
 import warnings
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from embedcli import __version__
-from embedcli.cli import embed, index, info, inspect, models, reduce, similar, train
-from embedcli.cli.console import error, interrupted, show_warning, use_plain_output
+from embedcli.cli.lazy_group import LazyCommand, LazyGroup
 from embedcli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EmbedcliError, PipeClosed
-from embedcli.formats.outputs import is_pipe_error, os_reason
 
 HELP = """Embeddings from the shell: train, embed, search and reduce vectors, in files or Unix pipes.
 
@@ -37,8 +35,51 @@ Examples:
   embedcli embed -t "hello world" --backend onnx --format jsonl
 """
 
+# The commands, in the order --help lists them: each is the function of that name in its module (with the module's
+# EPILOG of examples under its --help), imported only when the command is run, completed or asked for its --help.
+# The summary is what `embedcli --help` shows; a test checks it against the function's docstring.
+COMMANDS = {
+    "train": LazyCommand(
+        "embedcli.cli.train",
+        "Train word vectors (Word2Vec, FastText, GloVe), item vectors (--preset items) or document vectors (Doc2Vec).",
+    ),
+    "embed": LazyCommand(
+        "embedcli.cli.embed",
+        "Turn texts, images or sounds into vectors: one text per line, a JSON/JSONL/CSV/TSV/Parquet field, one "
+        "document per file of a folder, or image and audio files (folders, globs, --files -), judged by content.",
+    ),
+    "similar": LazyCommand(
+        "embedcli.cli.similar",
+        "Find the nearest corpus rows of each query, exactly, best first; text queries use the corpus's model.",
+    ),
+    "reduce": LazyCommand(
+        "embedcli.cli.reduce",
+        "Reduce vectors to fewer dimensions: PCA, incremental PCA, SVD, random projection, UMAP, t-SNE, Matryoshka.",
+    ),
+    "index": LazyCommand(
+        "embedcli.cli.index", "Build an HNSW index of a corpus and measure its recall@10 against exact search."
+    ),
+    "inspect": LazyCommand(
+        "embedcli.cli.inspect",
+        "Measure how the known limits of embeddings show up in these vectors, with plain-language verdicts.",
+    ),
+    "info": LazyCommand(
+        "embedcli.cli.info",
+        "Rows, dimension, precision and the whole provenance of a vector file; for a store also its versions.",
+    ),
+    "models": LazyCommand(
+        "embedcli.cli.models", "List the shipped models and the cached ONNX exports (model, options, size, path)."
+    ),
+}
+
+
+class Commands(LazyGroup):
+    registry = COMMANDS
+
+
 app = typer.Typer(
     name="embedcli",
+    cls=Commands,
     help=HELP,
     epilog=EPILOG,
     no_args_is_help=True,
@@ -46,15 +87,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# Each command module defines its function and an EPILOG of examples shown under its --help.
-app.command(epilog=getattr(train, "EPILOG", None))(train.train)
-app.command(epilog=embed.EPILOG)(embed.embed)
-app.command(epilog=getattr(similar, "EPILOG", None))(similar.similar)
-app.command(epilog=getattr(reduce, "EPILOG", None))(reduce.reduce)
-app.command(epilog=index.EPILOG)(index.index)
-app.command(epilog=inspect.EPILOG)(inspect.inspect)
-app.command(epilog=info.EPILOG)(info.info)
-app.command(epilog=models.EPILOG)(models.models)
 
 
 def _version(value: bool) -> None:
@@ -74,6 +106,8 @@ def root(
     ] = False,
 ) -> None:
     if no_color:
+        from embedcli.cli.console import use_plain_output
+
         use_plain_output()
 
 
@@ -85,33 +119,53 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     """The console entry point."""
     signal.signal(signal.SIGTERM, _terminate)
-    warnings.showwarning = show_warning  # a library's RuntimeWarning is one line, not its source code
+    warnings.showwarning = _show_warning  # a library's RuntimeWarning is one line, not its source code
     try:
         result = app(prog_name="embedcli", standalone_mode=False)
-    except EmbedcliError as exc:
-        error(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
-    except typer.TyperException as exc:  # usage errors found while parsing
-        exc.show()  # type: ignore[attr-defined]
-        sys.exit(getattr(exc, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt):
-        interrupted()
-        sys.exit(EXIT_INTERRUPTED)
-    except (PipeClosed, OSError) as exc:
-        if not is_pipe_error(exc):
-            assert isinstance(exc, OSError)
-            # What the OS refused (a full disk, a read-only folder, no permission): one line, never a traceback.
-            error(_os_error_line(exc))
-            sys.exit(EXIT_FAILURE)
-        _silence_stdout()
-        sys.exit(EXIT_PIPE_CLOSED)
+    except (EmbedcliError, typer.TyperException, typer.Abort, KeyboardInterrupt, PipeClosed, OSError) as exc:
+        sys.exit(_exit_status(exc))
     if result == EXIT_INTERRUPTED:  # Typer turns a KeyboardInterrupt inside a command into this status
-        interrupted()
+        sys.exit(_exit_status(KeyboardInterrupt()))
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _exit_status(exc: BaseException) -> int:
+    """Say on stderr in one line why the run ended, and return its exit status. The console (rich) loads here,
+    not at start-up: a TAB completion never prints through it."""
+    from embedcli.cli.console import error, interrupted
+    from embedcli.formats.outputs import is_pipe_error
+
+    if isinstance(exc, EmbedcliError):
+        error(exc.message, exc.hint)
+        return exc.exit_code
+    if isinstance(exc, typer.TyperException):  # usage errors found while parsing
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
+        interrupted()
+        return EXIT_INTERRUPTED
+    if not is_pipe_error(exc):
+        assert isinstance(exc, OSError)
+        # What the OS refused (a full disk, a read-only folder, no permission): one line, never a traceback.
+        error(_os_error_line(exc))
+        return EXIT_FAILURE
+    _silence_stdout()
+    return EXIT_PIPE_CLOSED
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """`warnings.showwarning` that loads the console only when a library does warn."""
+    from embedcli.cli.console import show_warning
+
+    show_warning(message, category, filename, lineno, file, line)
 
 
 def _os_error_line(exc: OSError) -> str:
     """'PATH: reason' for an OS error that names a file, else the reason alone."""
+    from embedcli.formats.outputs import os_reason
+
     reason = os_reason(exc)
     if exc.filename is None:
         return reason

@@ -12,7 +12,7 @@ from embedcli.backends.base import BackendOptions, Device, Modality
 from embedcli.backends.onnx import Quantize
 from embedcli.cli import embed_engine as eng
 from embedcli.cli import options as opt
-from embedcli.cli.console import info, plural, progress_bar
+from embedcli.cli.console import info, plural, progress_bar, visible
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.errors import UsageError
 from embedcli.formats import InputFormat, OutputFormat, input_format_for
@@ -58,6 +58,10 @@ Examples:
 
   embedcli embed table.csv --text-column text -o v.parquet
 
+  embedcli embed items.parquet --text-column title --keep-columns genre,url -o v.parquet
+
+  embedcli embed speeches/ --encoding auto -o speeches.parquet
+
   embedcli embed sts-test.csv --input-format tsv --no-header --text-column 6 -o v.parquet
 
   embedcli embed -t "I love deep learning" --format jsonl
@@ -78,6 +82,8 @@ Examples:
   embedcli embed clips/*.wav --model ./hubert-base --layer 6 -o speech.parquet
 
   embedcli embed docs.txt --backend transformers --model ./bert-base --layers 1,-1 -o v.parquet
+
+  embedcli embed s3://bucket/corpus/ -o s3://bucket/vectors.parquet
 
   embedcli embed corpus/*.parquet --text-column text --id-column id -o vectors/ --engine ray
 
@@ -102,6 +108,15 @@ def embed(
     id_column: opt.IdColumnOpt = None,
     header: opt.HeaderOpt = True,
     quoting: opt.QuotingOpt = None,
+    keep_columns: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-columns",
+            metavar="A,B",
+            help="Carry these input fields/columns (JSON, CSV/TSV, Parquet) into the output beside each vector.",
+            show_default=False,
+        ),
+    ] = None,
     glob: Annotated[
         str | None,
         typer.Option(
@@ -275,7 +290,7 @@ def embed(
         texts=list(text or []),
         decoding=Decoding(encoding, errors, max_line_bytes),
         input_format=input_format,
-        fields=FieldSpec(text_field, id_field, text_column, id_column, header, quoting),
+        fields=FieldSpec(text_field, id_field, text_column, id_column, header, quoting, _names(keep_columns)),
         glob=glob,
         model=model,
         backend=backend,
@@ -312,6 +327,26 @@ def embed(
         _summarize(outcome) if outcome.store is None else _summarize_store(outcome, target or "", paths)
 
 
+def _names(listed: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (listed or "").split(",") if name.strip())
+
+
+def _encodings(told: dict[str, str]) -> str:
+    """`--encoding auto`'s choices: one input's encoding, or each encoding with its count, naming the inputs of all
+    but the most common (up to 3 each)."""
+    by_encoding: dict[str, list[str]] = {}
+    for name, encoding in told.items():
+        by_encoding.setdefault(encoding, []).append(name)
+    ranked = sorted(by_encoding.items(), key=lambda item: (-len(item[1]), item[0]))
+    if len(told) == 1:
+        return f"read as {ranked[0][0]}"
+    parts = []
+    for rank, (encoding, names) in enumerate(ranked):
+        named = "" if rank == 0 else f" ({', '.join(map(visible, names[:3]))}{' …' if len(names) > 3 else ''})"
+        parts.append(f"{len(names):,} {encoding}{named}")
+    return "encodings told: " + ", ".join(parts)
+
+
 def _summarize_store(outcome: EmbedOutcome, path: str, inputs: list[str]) -> None:
     assert outcome.store is not None
     s, stored = outcome.store.summary, outcome.store
@@ -319,7 +354,7 @@ def _summarize_store(outcome: EmbedOutcome, path: str, inputs: list[str]) -> Non
         f"{s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, {s.deleted:,} deleted; "
         f"{s.embedded:,} embedded in {s.seconds:.1f} s · {path}: {stored.rows:,} rows, version {stored.version}"
     )
-    if any(p == "-" or input_format_for(p) is InputFormat.txt for p in inputs):
+    if outcome.modality == "text" and any(p == "-" or input_format_for(p) is InputFormat.txt for p in inputs):
         info("note: plain-text lines are keyed file:line, so inserting a line changes the ids after it")
 
 
@@ -342,6 +377,8 @@ def _summarize(outcome: EmbedOutcome) -> None:
         parts.append(f"{plural(len(outcome.rejected), 'bad file')} skipped")
     if outcome.skipped_files:
         parts.append(f"{plural(outcome.skipped_files, 'other file')} in folders left out")
+    if outcome.encodings:
+        parts.append(_encodings(outcome.encodings))
     if chunks is not None:
         parts.append(f"{plural(chunks.chunks, 'chunk')} of {plural(chunks.documents, 'document')}")
         if chunks.cut_words:

@@ -9,9 +9,7 @@ import typer
 
 from embedcli.backends.base import Device
 from embedcli.backends.onnx import Quantize
-from embedcli.formats import InputFormat, OutputFormat
-from embedcli.formats.sources import DEFAULT_MAX_LINE_BYTES
-from embedcli.formats.text_inputs import Quoting
+from embedcli.formats import DEFAULT_MAX_LINE_BYTES, InputFormat, OutputFormat, Quoting
 from embedcli.precision import Precision
 
 StoreVersionOpt = Annotated[
@@ -90,7 +88,9 @@ MaxLineBytesOpt = Annotated[
     ),
 ]
 DEFAULT_LINE_BYTES = DEFAULT_MAX_LINE_BYTES
-EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the inputs.")]
+EncodingOpt = Annotated[
+    str, typer.Option("--encoding", help="Text encoding of the inputs; auto: told per file (named in the summary).")
+]
 ErrorsOpt = Annotated[
     str,
     typer.Option(

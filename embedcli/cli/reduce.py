@@ -11,7 +11,6 @@ from embedcli.cli.console import info, plural, progress_bar, warn
 from embedcli.cli.io import resolve_inputs, resolve_output
 from embedcli.errors import UsageError
 from embedcli.formats import STDIO, Kind, OutputFormat
-from embedcli.formats.outputs import commit_together, open_vector_writer
 from embedcli.formats.targets import resolve_output as resolve_target
 from embedcli.reduce.settings import Metric, Projection, ReduceMethod, ReduceSettings, Theme
 
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from embedcli.formats.targets import OutputTarget
     from embedcli.reduce.map_files import MapStyle
     from embedcli.reduce.run import ReductionRun
+    from embedcli.reduce.thumbnails import MapPictures
 
 EPILOG = """\
 Examples:
@@ -30,6 +30,8 @@ Examples:
   embedcli reduce vectors.parquet --method umap --plot map.html
 
   embedcli reduce vectors.parquet --method umap --plot map.svg --color-by genre
+
+  embedcli reduce photos.parquet --dim 2 --plot map.png --thumbnails
 
   embedcli reduce vectors.parquet --method umap --clusters 12 -o map.parquet
 
@@ -72,6 +74,7 @@ def reduce(
     dpi: ro.DpiOpt = 100,
     theme: ro.ThemeOpt = Theme.light,
     labels: ro.LabelsOpt = 0,
+    thumbnails: ro.ThumbnailsOpt = False,
     title: ro.TitleOpt = None,
     vector_column: ro.VectorColumnOpt = "embedding",
     keep_text: ro.KeepTextOpt = True,
@@ -86,13 +89,17 @@ def reduce(
     Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted, 141 output pipe closed.
     """
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
+    from embedcli.formats.outputs import commit_together, open_vector_writer
     from embedcli.formats.vector_batches import VectorBatches
     from embedcli.reduce.map_files import MapStyle
     from embedcli.reduce.run import PlotRequest, ReductionRun, check_color_column
     from embedcli.reduce.saved import load_reducer
+    from embedcli.reduce.thumbnails import check_picture_corpus
 
     path = resolve_inputs([source] if source else None)[0]
     _check_combinations(method, whiten, reducer_file, save_reducer_to, plot, output, color_by)
+    if thumbnails and not plot:
+        raise UsageError("--thumbnails draws pictures on a map: add --plot FILE.png (or .html)")
     if clusters is not None and no_clusters:
         raise UsageError("--clusters and --no-clusters contradict each other")
     if reducer_file and fit_sample:
@@ -126,6 +133,8 @@ def reduce(
     with commit_together(), VectorBatches(path, vector_column, version=version) as data:
         if color_by:
             check_color_column(data, color_by)
+        if thumbnails:
+            check_picture_corpus(data.provenance, data.name)
         # --clusters alone still needs the map's sample: the output's clusters are the map's.
         request = (
             PlotRequest(color_by, labels, not no_clusters, clusters, writes and clusters is not None)
@@ -146,7 +155,7 @@ def reduce(
                 else:
                     run.write(None, lambda rows: update(rows, rows))
         if plot_target is not None and run.plot_data is not None:
-            _draw(run, plot_target, path, MapStyle(title or "", size, dpi, theme), quiet)
+            _draw(run, plot_target, path, MapStyle(title or "", size, dpi, theme), quiet, thumbnails)
     if not quiet:
         _summarize(run, data.name)
 
@@ -183,23 +192,38 @@ def _save(run: ReductionRun, path: str) -> None:
         warn(f"{path} is a pickle: loading it can run code, so --reducer needs --trust-pickle to read it back")
 
 
-def _draw(run: ReductionRun, target: OutputTarget, source: str, style: MapStyle, quiet: bool) -> None:
+def _draw(run: ReductionRun, target: OutputTarget, source: str, style: MapStyle, quiet: bool, thumbnails: bool) -> None:
     from dataclasses import replace
 
-    from embedcli.reduce.map_files import write_map
+    from embedcli.reduce.map_files import map_pictures, write_map
     from embedcli.reduce.maps import map_title
 
     plot = run.plot_data
     assert plot is not None
     if not style.title:
         style = replace(style, title=map_title(source, run.data.provenance.model, len(plot.points), plot.total_rows))
-    dropped = write_map(plot, target, style)
+    pictures = map_pictures(plot, target, run.data.provenance, run.settings.seed) if thumbnails else None
+    if pictures is not None:
+        _warn_pictures(pictures)
+    dropped = write_map(plot, target, style, pictures)
     if dropped:
         warn(f"{plural(dropped, 'cluster name')} found no free place on the map and were left out")
     if not quiet and plot.clusters is not None:
         named = ", ".join(list(plot.cluster_names.values())[:5])
         more = " …" if len(plot.cluster_names) > 5 else ""
         info(f"map: {plural(len(plot.cluster_names), 'cluster')} ({named}{more})")
+
+
+def _warn_pictures(pictures: MapPictures) -> None:
+    """One line for the files not found, one for those unreadable, each named once (the first few)."""
+    where = f" under {pictures.root}" if pictures.root else " (no folder recorded: looked from here)"
+    if pictures.missing:
+        names = ", ".join(pictures.missing[:5]) + (" …" if len(pictures.missing) > 5 else "")
+        warn(f"thumbnails: {plural(len(pictures.missing), 'image')} of {pictures.wanted:,} not found{where}: {names}")
+    if pictures.unreadable:
+        shown = pictures.unreadable[:3]
+        names = "; ".join(f"{i} ({reason})" for i, reason in shown) + (" …" if len(pictures.unreadable) > 3 else "")
+        warn(f"thumbnails: {plural(len(pictures.unreadable), 'image')} could not be read: {names}")
 
 
 def _summarize(run: ReductionRun, name: str) -> None:

@@ -85,6 +85,14 @@ ThemeOpt = Annotated[Theme, typer.Option("--theme", help="Map colours.", case_se
 LabelsOpt = Annotated[
     int, typer.Option("--labels", min=0, help="Map: also label up to N sampled points with their text.")
 ]
+ThumbnailsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--thumbnails",
+        help="Map of images: draw small pictures at sampled points and a few examples per cluster (files found "
+        "where `embed` read them).",
+    ),
+]
 TitleOpt = Annotated[
     str | None, typer.Option("--title", help="Map: title.", show_default="the input's file name, model and count")
 ]

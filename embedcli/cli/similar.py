@@ -37,6 +37,12 @@ Examples:
 
   embedcli similar vectors.parquet -k 5 --threshold 0.9 -o dupes.parquet
 
+  embedcli similar v.parquet "refund" --where "genre = 'faq'"
+
+  embedcli similar --corpus faq.parquet --corpus manual.parquet "reset my password"
+
+  embedcli similar vectors/ "reset my password"
+
   embedcli similar words.bin king -k 10
 
   embedcli similar words.bin --positive king --positive woman --negative man
@@ -55,9 +61,13 @@ Words = Annotated[list[str] | None, typer.Option(show_default=False)]
 
 def similar(
     corpus: Annotated[
-        str,
-        typer.Argument(help="Vector file (Parquet, Arrow, NPY, JSONL) or word vectors; '-': stdin."),
-    ],
+        str | None,
+        typer.Argument(
+            help="Vector file (Parquet, Arrow, NPY, JSONL), store, folder or glob of vector files, or word vectors; "
+            "'-': stdin. With --corpus, a query instead.",
+            show_default=False,
+        ),
+    ] = None,
     queries: Annotated[
         list[str] | None,
         typer.Argument(help="Query texts (words for word vectors). None: every corpus row."),
@@ -66,6 +76,26 @@ def similar(
         str | None,
         typer.Option(
             "--queries", "-Q", help="Queries from a file ('-': stdin): texts, or vectors.", show_default=False
+        ),
+    ] = None,
+    corpora: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--corpus",
+            "-C",
+            help="Search this corpus too (repeatable; a file, folder or glob): all of them as one, ids prefixed "
+            "with their file. Every positional argument is then a query.",
+            show_default=False,
+        ),
+    ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            metavar="SQL",
+            help="Search only the corpus rows for which this SQL predicate on their columns holds, e.g. "
+            "\"genre = 'faq'\" (DuckDB; the sql extra).",
+            show_default=False,
         ),
     ] = None,
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Hits per query.")] = 10,
@@ -138,18 +168,19 @@ def similar(
     from embedcli.embed import ModelChoice
     from embedcli.search.request import SimilarRequest, run_similar
 
+    searched, queries = _corpora(corpus, corpora, queries)
     queries, queries_file = _vector_file_as_queries(queries, queries_file, quiet)
-    target, out = _output(output, fmt, [corpus, queries_file, rescore, model, index])
-    if STDIO in (corpus, queries_file) and stdin_is_terminal():
+    target, out = _output(output, fmt, [*searched, queries_file, rescore, model, index])
+    if STDIO in (*searched, queries_file) and stdin_is_terminal():
         raise UsageError("'-' reads stdin, but stdin is a terminal", hint="pipe data in, or name a file")
-    if corpus == STDIO and queries_file == STDIO:
+    if STDIO in searched and queries_file == STDIO:
         raise UsageError("stdin can hold the corpus or the queries, not both")
     if pair and len(pair) != len(queries or []):
         raise UsageError("--pair takes two words: --pair A B")
     if sum(map(bool, (queries_file, positive or negative, pair))) > 1 or (queries and queries_file):
         raise UsageError("give one kind of query: texts, --queries, --positive/--negative, or --pair")
     request = SimilarRequest(
-        corpus,
+        searched,
         texts=[] if pair else list(queries or []),
         queries_file=queries_file,
         positive=list(positive or []),
@@ -167,6 +198,7 @@ def similar(
         ef=ef,
         exact_kernel=exact_kernel.value,
         cache_dir=cache_root(),
+        where=where,
     )
     result = run_similar(request)
     for message in result.warnings:
@@ -234,11 +266,29 @@ def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None)
     return count
 
 
+def _corpora(corpus: str | None, corpora: list[str] | None, queries: list[str] | None) -> tuple[list[str], list[str]]:
+    """(the corpora to search, the query texts): with --corpus, the first positional argument is a query too."""
+    if corpora:
+        return list(corpora), [*([corpus] if corpus is not None else []), *(queries or [])]
+    if corpus is None:
+        raise UsageError("name a corpus to search", hint="embedcli similar vectors.parquet 'query', or --corpus FILE")
+    return [corpus], list(queries or [])
+
+
 def _vector_file_as_queries(
     queries: list[str] | None, queries_file: str | None, quiet: bool
 ) -> tuple[list[str] | None, str | None]:
     """One positional query that names an existing vector file is read as `--queries FILE`, with a note: embedding
-    the string "b.parquet" as a text query is never what was meant."""
+    the string "b.parquet" as a text query is never what was meant. Among several query texts, a vector file is an
+    error saying how to search several corpora."""
+    if queries and len(queries) > 1:
+        named = next((q for q in queries if os.path.isfile(q) and format_of(q, Kind.vectors) is not None), None)
+        if named is not None:
+            raise UsageError(
+                f"'{visible(named)}' is a vector file, not a query text",
+                hint=f"search several corpora with --corpus FILE (repeatable), or read queries with --queries "
+                f"{visible(named)}",
+            )
     if queries_file is not None or not queries or len(queries) != 1:
         return queries, queries_file
     path = queries[0]

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from embedcli.errors import UsageError
+from embedcli.formats import WordVectorFormat
 from embedcli.tokens import Tokenizer
-from embedcli.train.saving import VectorFileFormat
 from embedcli.train.settings import Algorithm, CorpusMode, Preset, TrainSettings
 
 # The parameters of `train` that say what to do in this run (inputs, outputs, evaluation, display), not how to
@@ -81,7 +81,7 @@ TrainOutputOpt = Annotated[
     ),
 ]
 VectorFormatOpt = Annotated[
-    VectorFileFormat | None,
+    WordVectorFormat | None,
     _opt(
         "--format",
         "-f",

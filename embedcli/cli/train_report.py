@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from embedcli.cli.console import info, plural, stderr
-from embedcli.formats.outputs import write_atomically
 from embedcli.train.settings import Algorithm
 
 if TYPE_CHECKING:
@@ -175,6 +174,7 @@ def render_evaluation(results: dict[str, list[Any]], json_target: str | None) ->
     stderr.print(table)
     if json_target is None:
         return
+    from embedcli.formats.outputs import write_atomically
     from embedcli.train.evaluation import as_json
 
     data = orjson.dumps(as_json(results), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

@@ -26,6 +26,7 @@ from embedcli.embed.pipeline import EmbeddingRun, EmbedReport, EmbedSettings
 from embedcli.embed.request import EmbedOutcome, EmbedRequest
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
+from embedcli.formats.text_inputs import RecordReader
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch, Record
@@ -184,20 +185,27 @@ __all__ = ["ChunkSummary", "ChunkedRun", "pool_vectors"]
 
 
 def embed_chunked(
-    request: EmbedRequest, backend: Backend, on_progress: Callable[[int, int], None] | None = None
+    request: EmbedRequest,
+    backend: Backend,
+    inputs: RecordReader,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EmbedOutcome:
-    """Run `request` (its `chunking` set) with `backend` loaded: read documents, chunk, embed, write one output.
+    """Run `request` (its `chunking` set) with `backend` loaded: read documents from the (local) paths of `inputs`,
+    named by its labels, chunk, embed, write one output.
 
     Raises UsageError for outputs that cannot hold chunk rows (NPY without --pool: ids and spans would be lost;
     a store with --pool) and InputError when there is no text.
     """
     from embedcli.embed.into_store import embed_into_store
     from embedcli.formats.outputs import open_vector_writer
+    from embedcli.formats.remote import staged
     from embedcli.formats.whole_texts import WholeTexts
 
     options = request.chunking
     assert options is not None
     fmt = request.output_format
+    if request.fields.keep_columns:
+        raise UsageError("--keep-columns does not go with --chunk (yet)", hint="drop one of them")
     if fmt is OutputFormat.npy and options.pool is None:
         raise UsageError(
             "chunk rows carry a document id and a character span, which an .npy matrix cannot hold",
@@ -206,7 +214,8 @@ def embed_chunked(
     if fmt is OutputFormat.lance and options.pool is not None:
         raise UsageError("--pool writes a vector file, not a store", hint="write -o NAME.parquet, or drop --pool")
     documents = WholeTexts(
-        request.inputs,
+        inputs.paths,
+        labels=inputs.labels,
         texts=list(request.texts),
         decoding=request.decoding,
         fields=request.fields,
@@ -250,7 +259,10 @@ def embed_chunked(
     first = next(batches, None)  # before the writer: an input with no text leaves no output behind
     if first is None:
         raise InputError(f"no text to embed ({documents.skipped_blank:,} blank documents skipped)")
-    with open_vector_writer(request.target, fmt, chunked.provenance(), request.keep_text) as writer:
+    with (
+        staged(request.target) as target,
+        open_vector_writer(target, fmt, chunked.provenance(), request.keep_text) as writer,
+    ):
         writer.write(first)
         for batch in batches:
             writer.write(batch)

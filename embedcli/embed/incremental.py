@@ -83,12 +83,19 @@ class Planner:
     """Classify incoming records against the stored (id -> content hash) map.
 
     `stored` is a mapping or the batches of `LanceStore.iter_hashes()` (read once, ids and hashes only).
-    Hashes are of `prompt + text`, what the backends embed. `plan` raises InputError naming both places when an
-    id occurs twice in the input.
+    Hashes are of `prompt + text`, what the backends embed, unless `digest` maps a record's text to its hash (images
+    and sounds: the text is a handle on a file, hashed by the file's bytes). `plan` raises InputError naming both
+    places when an id occurs twice in the input.
     """
 
-    def __init__(self, stored: Mapping[str, str] | Iterable[tuple[list[str], list[str]]], prompt: str = "") -> None:
+    def __init__(
+        self,
+        stored: Mapping[str, str] | Iterable[tuple[list[str], list[str]]],
+        prompt: str = "",
+        digest: Callable[[str], str] | None = None,
+    ) -> None:
         self.prompt = prompt
+        self.digest = digest
         if isinstance(stored, Mapping):
             self._stored = dict(stored)
         else:
@@ -107,7 +114,7 @@ class Planner:
                 hint="ids must be unique; choose another --id-field",
             )
         self._seen[record_id] = where
-        digest = content_hash(self.prompt + text)
+        digest = self.digest(text) if self.digest is not None else content_hash(self.prompt + text)
         stored = self._stored.get(record_id)
         if stored is None:
             change = Change.new
@@ -141,19 +148,21 @@ def update_store(
     commit_rows: int = 4_096,
     commit_seconds: float = 5.0,
     lock_wait_seconds: float = 0.0,
+    digest: Callable[[str], str] | None = None,
 ) -> IncrementalSummary:
     """Bring `store` up to date with (id, text, where) `records`: embed only new and changed texts, commit them
     in batches, then with `prune` delete the stored ids absent from the input (after every upsert, so a crash
     never prunes). `embed` maps a list of texts (without the prompt) to an array (n, store.width) in the
-    store's dtype. Check the settings first (`check_settings`). Raises StoreBusy when another process writes
-    the store, InputError on a duplicate id (rows committed before it stay, and a re-run skips them).
+    store's dtype; `digest` replaces the hash of prompt + text (see `Planner`). Check the settings first
+    (`check_settings`). Raises StoreBusy when another process writes the store, InputError on a duplicate id
+    (rows committed before it stay, and a re-run skips them).
     """
     started = time.perf_counter()
     with StoreWriter(
         store, commit_rows=commit_rows, commit_seconds=commit_seconds, lock_wait_seconds=lock_wait_seconds
     ) as writer:
         # Read the hashes under the lock: another writer's rows committed before it are then seen as stored.
-        planner = Planner(store.iter_hashes(), prompt=prompt)
+        planner = Planner(store.iter_hashes(), prompt=prompt, digest=digest)
         pending: list[PlannedRecord] = []
         for planned in planner.plan(records):
             if planned.change is not Change.unchanged:

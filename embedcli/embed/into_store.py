@@ -48,13 +48,16 @@ def embed_into_store(
     options: StoreOptions,
     on_progress: Callable[[int], None] | None = None,
     embed_texts: Callable[[list[str]], np.ndarray] | None = None,
+    digest: Callable[[str], str] | None = None,
+    embed_rows: int | None = None,
 ) -> StoreOutcome:
     """Update the store at `path` (created when absent) from `records`, embedding with `run`.
 
     Raises UsageError when the run's settings differ from the store's (with the --rebuild hint) or when the
     store holds texts and this run is asked not to (or the reverse); InputError on a duplicate id.
-    `embed_texts` (another engine's, e.g. Ray actors) replaces `run` for the embedding itself; `run` still states
-    the settings and provenance.
+    `embed_texts` (another engine's, e.g. Ray actors, or the media path) replaces `run` for the embedding itself;
+    `run` still states the settings and provenance. `digest` hashes a record's text instead of prompt + text
+    (images and sounds: the text is a handle on a file, hashed by its bytes); `embed_rows` records per embed call.
     """
     wanted = run.provenance()
     precision = run.settings.precision
@@ -90,13 +93,16 @@ def embed_into_store(
         prompt=run.backend.options.prompt or "",
         prune=options.prune,
         # Another engine spreads each call over its workers: hand it a commit's worth at a time.
-        embed_rows=options.commit_rows if embed_texts is not None else 256,
+        embed_rows=embed_rows or (options.commit_rows if embed_texts is not None else 256),
         commit_rows=options.commit_rows,
         commit_seconds=options.commit_seconds,
+        digest=digest,
     )
     recorded = run.provenance()
-    if recorded.quantization_ranges is not None and not had_ranges:
-        store.update_provenance(recorded.to_dict())  # int8/uint8: the ranges measured on the first batch
+    new_ranges = recorded.quantization_ranges is not None and not had_ranges  # int8/uint8: measured on batch one
+    moved = recorded.media_root != store.provenance.get("media_root")  # files read from another folder this time
+    if new_ranges or moved:
+        store.update_provenance(recorded.to_dict())
     store.refresh()
     return StoreOutcome(summary, Provenance.from_dict(store.provenance), store.version, store.count_rows())
 

@@ -9,6 +9,7 @@ listed in `rejected`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -60,11 +61,13 @@ class MediaItem:
 
 @dataclass
 class MediaInputs:
-    """The items to embed, their kind, and the files of walked folders left out (not media, or another kind)."""
+    """The items to embed, their kind, the files of walked folders left out (not media, or another kind), and the
+    absolute folder the items' ids are relative to (None when they are no files: bytes from a table)."""
 
     items: list[MediaItem]
     kind: MediaKind
     skipped_files: int = 0
+    root: str | None = None
 
 
 def is_media_request(inputs: list[str], options: MediaOptions) -> bool:
@@ -96,7 +99,9 @@ def media_inputs(inputs: list[str], options: MediaOptions, backend_name: str) ->
             for path in inputs
             for id_, source in read_media_column(path, column, options.id_column, flag)
         ]
-        return MediaInputs(items, kind)
+        # Paths in a column are used as written: relative to the working folder.
+        on_disk = any(isinstance(item.source, str) for item in items)
+        return MediaInputs(items, kind, root=os.path.abspath(os.curdir) if on_disk else None)
     named = list(inputs)
     if options.files_from is not None:
         named += _file_list(options.files_from)
@@ -111,7 +116,7 @@ def media_inputs(inputs: list[str], options: MediaOptions, backend_name: str) ->
         raise UsageError("the inputs hold both images and sounds", hint="choose one with --modality image|audio")
     found = kind or next(iter(kinds))
     items = [MediaItem(f.id, f.path, os.fspath(f.path)) for f in listing.files]
-    return MediaInputs(items, found, len(listing.skipped))
+    return MediaInputs(items, found, len(listing.skipped), listing.root)
 
 
 def media_backend(backend: Backend, kind: MediaKind) -> MediaBackend:
@@ -167,6 +172,30 @@ def media_batches(
         if batch.indices:
             vectors = backend.embed_prepared(batch.prepared)
             yield run.shaped([inputs.items[i].id for i in batch.indices], vectors)
+
+
+def embed_items(
+    run: EmbeddingRun, inputs: MediaInputs, options: MediaOptions, batch_size: int, positions: list[int]
+) -> Iterator[EmbeddedBatch]:
+    """Embedded batches of the items at `positions` (in that order), decoded beside the model; a bad file raises."""
+    subset = MediaInputs([inputs.items[p] for p in positions], inputs.kind, root=inputs.root)
+    return media_batches(run, subset, options, batch_size, [])
+
+
+def file_digest(source: MediaSource) -> str:
+    """The 32-hex-digit BLAKE2b-128 digest of a file's bytes (or of the bytes themselves): a store re-embeds an
+    image or sound only when this changes. Raises InputError naming an unreadable file."""
+    digest = hashlib.blake2b(digest_size=16)
+    if isinstance(source, bytes):
+        digest.update(source)
+        return digest.hexdigest()
+    try:
+        with open(source, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"{os.fspath(source)}: cannot read ({exc.strerror or exc})") from None
+    return digest.hexdigest()
 
 
 def write_rejects(path: str, rejected: list[tuple[str, str]]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from embedcli.errors import InputError, ModelError, UsageError
 from embedcli.metrics import unit_rows
 from embedcli.precision import Precision, calibration_ranges, quantize
 from embedcli.provenance import Provenance
-from embedcli.records import EmbeddedBatch, Record
+from embedcli.records import EmbeddedBatch, Record, columns_of
 
 # Batches per window: enough for length sorting to pay, few enough that the first rows come out early.
 WINDOW_BATCHES = 16
@@ -52,7 +52,9 @@ class EmbedReport:
 class EmbeddingRun:
     """Embeds records with a backend. Iterate `batches()`; read `provenance()` once the first batch exists."""
 
-    def __init__(self, backend: Backend, settings: EmbedSettings, modality: str = "text") -> None:
+    def __init__(
+        self, backend: Backend, settings: EmbedSettings, modality: str = "text", media_root: str | None = None
+    ) -> None:
         if settings.batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
         if settings.dim is not None and not 0 < settings.dim <= backend.dimension:
@@ -61,6 +63,7 @@ class EmbeddingRun:
         self.settings = settings
         self.report = EmbedReport()
         self.modality = modality
+        self.media_root = media_root
         self._ranges: np.ndarray | None = None
         self._started: float | None = None
 
@@ -69,12 +72,34 @@ class EmbeddingRun:
         self._ranges = ranges
 
     @property
+    def ranges(self) -> np.ndarray | None:
+        """The int8/uint8 calibration ranges in use (2, dimension), once given or measured; else None."""
+        return self._ranges
+
+    def calibrate(self, texts: list[str]) -> np.ndarray:
+        """Measure the int8/uint8 ranges on `texts` as `batches()` would on its first window, and keep them.
+
+        An engine that splits one run over workers measures once, on the run's first window, and hands the ranges
+        to every worker (`use_ranges`), so every row is quantized alike and equals the local engine's. The texts'
+        truncations are not counted: they are embedded again as rows.
+        """
+        truncated = self.backend.truncated
+        self._ranges = calibration_ranges(self._floats(self.backend.embed(texts), [Record(t, t) for t in texts]))
+        self.backend.truncated = truncated
+        return self._ranges
+
+    @property
     def dimension(self) -> int:
         return self.settings.dim or self.backend.dimension
 
     def batches(
-        self, records: Iterable[Record], on_progress: Callable[[EmbedReport], None] | None = None
+        self,
+        records: Iterable[Record],
+        on_progress: Callable[[EmbedReport], None] | None = None,
+        columns: Sequence[str] = (),
     ) -> Iterator[EmbeddedBatch]:
+        """Embedded batches in record order; each carries the records' values of `columns` (None where a record
+        has none), so every batch has the same extra columns."""
         window = self.settings.window or self.settings.batch_size * WINDOW_BATCHES
         started = time.perf_counter()
         iterator = iter(records)
@@ -86,7 +111,8 @@ class EmbeddingRun:
             self.report.seconds = time.perf_counter() - started
             if on_progress is not None:
                 on_progress(self.report)
-            yield EmbeddedBatch([r.id for r in chunk], texts, vectors)
+            kept = {name: [(columns_of(r) or {}).get(name) for r in chunk] for name in columns}
+            yield EmbeddedBatch([r.id for r in chunk], texts, vectors, kept)
         self.report.notes = self.backend.notes()
 
     def shaped(self, ids: list[str], vectors: np.ndarray) -> EmbeddedBatch:
@@ -104,6 +130,14 @@ class EmbeddingRun:
         self._started = time.perf_counter()
 
     def _shape(self, vectors: np.ndarray, chunk: list[Record]) -> np.ndarray:
+        vectors = self._floats(vectors, chunk)
+        precision = self.settings.precision
+        if precision in (Precision.int8, Precision.uint8) and self._ranges is None:
+            self._ranges = calibration_ranges(vectors)
+        return quantize(vectors, precision, self._ranges)
+
+    def _floats(self, vectors: np.ndarray, chunk: list[Record]) -> np.ndarray:
+        """The backend's vectors checked, truncated to --dim and normalised: float32, before precision."""
         expected = (len(chunk), self.backend.dimension)
         if vectors.shape != expected:
             raise ModelError(f"backend returned shape {vectors.shape}, expected {expected}")
@@ -115,10 +149,7 @@ class EmbeddingRun:
             vectors = vectors[:, : self.settings.dim]
         if self.settings.normalize:
             vectors = unit_rows(vectors)
-        precision = self.settings.precision
-        if precision in (Precision.int8, Precision.uint8) and self._ranges is None:
-            self._ranges = calibration_ranges(vectors)
-        return quantize(np.ascontiguousarray(vectors, dtype=np.float32), precision, self._ranges)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def provenance(self) -> Provenance:
         """What later commands need to trust and reuse these vectors (recorded in Parquet/Arrow schemas)."""
@@ -135,4 +166,6 @@ class EmbeddingRun:
         }
         if self._ranges is not None:
             meta["quantization_ranges"] = self._ranges.tolist()
+        if self.media_root is not None:
+            meta["media_root"] = self.media_root
         return Provenance.from_dict(meta)

@@ -5,6 +5,8 @@ into shards (`embed.shards`), and hands whole shards to actors. Each actor loads
 own backend and `EmbeddingRun`, so its vectors are the local engine's; it writes its part atomically, then the
 part's marker. The driver writes the manifest last. A re-run skips every shard whose marker matches its content.
 Into a `.lance` store the actors only embed, and the store's content-hash skipping decides what to embed.
+int8/uint8 are calibrated once per run (one actor measures the first window, as the local engine does) and the
+ranges go to every actor, so no shard is quantized on a scale of its own.
 
 Ray stays quiet: no dashboard, no usage stats, worker logs not forwarded, Ray's own logging left unconfigured.
 We use Ray core actors fed a bounded queue rather than Ray Data's `map_batches`: the shards must be embedcli's,
@@ -15,6 +17,7 @@ output; the actor pool is what `map_batches(compute=ActorPoolStrategy)` runs und
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -29,12 +32,12 @@ import numpy as np
 from embedcli.backends.base import BackendOptions
 from embedcli.backends.models import resolve_model
 from embedcli.embed.into_store import embed_into_store
-from embedcli.embed.pipeline import EmbeddingRun, EmbedReport, EmbedSettings
+from embedcli.embed.pipeline import WINDOW_BATCHES, EmbeddingRun, EmbedReport, EmbedSettings
 from embedcli.embed.shards import Shard, ShardFolder, cut_shards, settings_key
 from embedcli.errors import EmbedcliError, InputError, ModelError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
-from embedcli.formats.remote import expand_inputs, fetch, fingerprint, is_remote, list_names, make_folder, put_file
+from embedcli.formats.remote import fetch_inputs, fingerprint, is_remote, list_names, make_folder, staged
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
@@ -110,24 +113,26 @@ class ShardEmbedder:
         """The model's dimension, once loaded (the driver waits on this to time the start-up)."""
         return self.run.dimension
 
-    def embed_shard(self, shard: Shard, root: str) -> dict[str, Any]:
-        """Embed `shard` and write its part whole. Returns index, rows, seconds, provenance. The driver, not the
-        actor, writes the shard's marker: a killed actor can outlive its cancelled task by a moment, and a part
-        without a marker is only recomputed, while a marker written after the driver gave up would lie."""
+    def calibrate(self, texts: list[str]) -> np.ndarray:
+        """int8/uint8: the run's calibration ranges, measured on its first window (as the local engine does)."""
+        return self.run.calibrate(texts)
+
+    def embed_shard(self, shard: Shard, root: str, ranges: np.ndarray | None = None) -> dict[str, Any]:
+        """Embed `shard` (int8/uint8 with the run's `ranges`) and write its part whole. Returns index, rows,
+        seconds, provenance. The driver, not the actor, writes the shard's marker: a killed actor can outlive its
+        cancelled task by a moment, and a part without a marker is only recomputed, while a marker written after
+        the driver gave up would lie."""
         started = time.perf_counter()
+        if ranges is not None:
+            self.run.use_ranges(ranges)
         batches = list(self.run.batches(Record(i, t) for i, t in zip(shard.ids, shard.texts, strict=True)))
         provenance = self.run.provenance()
-        folder = ShardFolder(root)
-        target = folder.part_path(shard.index)
-        with contextlib.ExitStack() as stack:
-            local = target
-            if is_remote(root):
-                local = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), shard.name)
-            with open_vector_writer(local, OutputFormat.parquet, provenance, self.spec.keep_text) as writer:
-                for batch in batches:
-                    writer.write(batch)
-            if local != target:
-                put_file(local, target)
+        with (
+            staged(ShardFolder(root).part_path(shard.index)) as target,
+            open_vector_writer(target, OutputFormat.parquet, provenance, self.spec.keep_text) as writer,
+        ):
+            for batch in batches:
+                writer.write(batch)
         seconds = time.perf_counter() - started
         return {
             "index": shard.index,
@@ -137,8 +142,10 @@ class ShardEmbedder:
             "provenance": provenance.to_dict(),
         }
 
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Shaped vectors (len(texts), dimension) for a store's update."""
+    def embed_texts(self, texts: list[str], ranges: np.ndarray | None = None) -> np.ndarray:
+        """Shaped vectors (len(texts), dimension) for a store's update (int8/uint8 with the store's `ranges`)."""
+        if ranges is not None:
+            self.run.use_ranges(ranges)
         return np.concatenate([b.vectors for b in self.run.batches(Record(str(i), t) for i, t in enumerate(texts))])
 
 
@@ -181,6 +188,9 @@ def ray_cluster(options: RayOptions) -> Iterator[tuple[int, bool]]:
             # One CPU slot more than the actors take: reading and the driver's tasks must never wait for a slot
             # (ray-project/ray#44687, the hang when actors hold every CPU).
             cpus = math.ceil(workers * options.cpus_per_worker) + 1
+            # Ray runs workers at nice 15 so a node's own services stay responsive; here the actors are the job,
+            # and at 15 they yield to every other process of a shared machine (a user's setting wins).
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(
                 address="local",
                 num_cpus=cpus,
@@ -209,8 +219,8 @@ def embed_with_ray(
 
     if request.target is None:
         raise UsageError("--engine ray writes files, not stdout", hint="name a folder: -o vectors/")
-    if request.settings.precision in (Precision.int8, Precision.uint8):
-        raise UsageError(f"--precision {request.settings.precision.value} is not supported with --engine ray yet")
+    if request.output_format is OutputFormat.lance and is_remote(request.target):
+        raise UsageError("a store (.lance) is a local folder", hint="write it here, then copy the folder")
     if options.shard_rows < 1:
         raise UsageError("--shard-rows must be at least 1")
     require_ray()
@@ -239,41 +249,28 @@ class _InputRecords:
     """The run's records in input order; remote inputs are copied to `scratch` but keep their URLs in ids."""
 
     def __init__(self, request: EmbedRequest, scratch: str) -> None:
-        self.inputs = expand_inputs(request.inputs)
-        self.request = request
-        self.locals = [fetch(p, scratch) if is_remote(p) else p for p in self.inputs]
+        paths, self.inputs = fetch_inputs(request.inputs, scratch)
         self.fingerprints = [fingerprint(p) for p in self.inputs]
-        self.readers: list[RecordReader] = []
-
-    def _reader(self, paths: list[str], name_ids: bool) -> RecordReader:
-        r = self.request
-        reader = RecordReader(
-            paths, decoding=r.decoding, input_format=r.input_format, fields=r.fields, name_ids=name_ids
+        self.reader = RecordReader(
+            paths,
+            texts=list(request.texts),
+            decoding=request.decoding,
+            input_format=request.input_format,
+            fields=request.fields,
+            labels=self.inputs,
+            name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
         )
-        self.readers.append(reader)
-        return reader
 
     def __iter__(self) -> Iterator[Record]:
-        request = self.request
-        name_ids = request.output_format is OutputFormat.lance and request.fields.id_field is None
-        literal = RecordReader([], texts=list(request.texts))
-        self.readers.append(literal)
-        yield from literal
-        if self.locals == self.inputs:
-            yield from self._reader(self.locals, name_ids)
-            return
-        prefix = len(self.inputs) > 1 or name_ids
-        for original, local in zip(self.inputs, self.locals, strict=True):
-            for record in self._reader([local], False):
-                yield Record(f"{original}:{record.id}", record.text) if prefix else record
+        return iter(self.reader)
 
     @property
     def bytes_read(self) -> int:
-        return sum(r.bytes_read for r in self.readers)
+        return self.reader.bytes_read
 
     @property
     def skipped_blank(self) -> int:
-        return sum(r.skipped_blank for r in self.readers)
+        return self.reader.skipped_blank
 
 
 # Actors kept between runs when Ray outlives one run in this process: the model stays loaded, keyed by everything
@@ -299,7 +296,13 @@ def _actor_pool(request: EmbedRequest, options: RayOptions, workers: int, keep: 
             workers,
         )
     )
-    actors = _KEPT.pop(key, None) or _start_actors(request, options, workers)
+    actors = _KEPT.pop(key, None)
+    if actors is None:
+        # One pool is kept at a time: another settings' actors hold the CPU slots the new ones need.
+        for kept in _KEPT.values():
+            _stop(kept)
+        _KEPT.clear()
+        actors = _start_actors(request, options, workers)
     try:
         yield actors
     except BaseException:
@@ -364,7 +367,10 @@ def _run_shards(
     folder = ShardFolder(request.target)
     make_folder(request.target)
     folder.start()
-    shards = cut_shards(records, options.shard_rows, settings_key(_settings(request)))
+    rows, ranges = _calibrated(request, iter(records), actors[0])
+    # The ranges are part of every shard's key: a part quantized under other ranges is recomputed, not mixed in.
+    extra = {} if ranges is None else {"quantization_ranges": ranges.tolist()}
+    shards = cut_shards(rows, options.shard_rows, settings_key({**_settings(request), **extra}))
     entries: list[dict[str, Any]] = []
     provenance: dict[str, Any] | None = None
     report = EmbedReport()
@@ -389,7 +395,7 @@ def _run_shards(
         for _ in range(QUEUE_PER_ACTOR):
             for number, actor in enumerate(actors):
                 if (shard := next_todo()) is not None:
-                    pending[actor.embed_shard.remote(shard, request.target)] = (number, shard)
+                    pending[actor.embed_shard.remote(shard, request.target, ranges)] = (number, shard)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             number, shard = pending.pop(ref)
@@ -404,7 +410,7 @@ def _run_shards(
             rates[number][1] += result["seconds"]
             _progress(on_progress, records, summary.rows)
             if (shard := next_todo()) is not None:
-                pending[actors[number].embed_shard.remote(shard, request.target)] = (number, shard)
+                pending[actors[number].embed_shard.remote(shard, request.target, ranges)] = (number, shard)
     except BaseException:
         # Stop the actors and wait until their shards in flight have settled (finished, or died with the actor),
         # so nothing writes into the folder after the run has returned: a resume then finds a folder at rest.
@@ -416,6 +422,17 @@ def _run_shards(
     if provenance is not None:
         folder.finish(entries, records.fingerprints, provenance)
     return Provenance.from_dict(provenance), report
+
+
+def _calibrated(request: EmbedRequest, records: Iterator[Record], actor: Any) -> tuple[Iterator[Record], Any]:
+    """The records (unchanged) and, for int8/uint8, the run's calibration ranges: one actor measures them on the
+    run's first window, as the local engine does on its first, so every shard is quantized alike."""
+    settings = request.settings
+    if settings.precision not in (Precision.int8, Precision.uint8):
+        return records, None
+    head = list(itertools.islice(records, settings.window or settings.batch_size * WINDOW_BATCHES))
+    ranges = _result(actor.calibrate.remote([r.text for r in head])) if head else None
+    return itertools.chain(head, records), ranges
 
 
 def _progress(on_progress: Callable[[int, int], None] | None, records: _InputRecords, rows: int) -> None:
@@ -469,9 +486,13 @@ def _into_store(
     )
 
     def embed(texts: list[str]) -> np.ndarray:
+        if run.settings.precision in (Precision.int8, Precision.uint8) and run.ranges is None and texts:
+            # A new store: measured once on the first texts to embed, kept in the store, used by every actor.
+            window = run.settings.window or run.settings.batch_size * WINDOW_BATCHES
+            run.use_ranges(_result(actors[0].calibrate.remote(texts[:window])))
         step = max(1, math.ceil(len(texts) / len(actors)))
         refs = [
-            actors[i].embed_texts.remote(texts[start : start + step])
+            actors[i].embed_texts.remote(texts[start : start + step], run.ranges)
             for i, start in enumerate(range(0, len(texts), step))
         ]
         return np.concatenate([_result(ref) for ref in refs]) if refs else np.empty((0, run.dimension), np.float32)

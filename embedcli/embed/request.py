@@ -84,3 +84,4 @@ class EmbedOutcome:
     skipped_files: int = 0
     shards: ShardSummary | None = None  # set by --engine ray
     chunks: ChunkSummary | None = None  # set by --chunk
+    encodings: dict[str, str] = field(default_factory=dict)  # input -> encoding told by --encoding auto

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from embedcli.backends import choose_backend
 from embedcli.backends.models import ModelRef, resolve_model
 from embedcli.embed.into_store import embed_into_store
 from embedcli.embed.media import (
     MediaInputs,
+    embed_items,
+    file_digest,
     is_media_request,
     media_batches,
     media_inputs,
@@ -26,7 +31,9 @@ from embedcli.embed.request import EmbedOutcome, EmbedRequest, open_backend
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
+from embedcli.formats.remote import fetch_inputs, is_remote, staged
 from embedcli.formats.text_inputs import RecordReader
+from embedcli.records import Record
 
 if TYPE_CHECKING:
     pass
@@ -40,20 +47,34 @@ class EmbedJob:
         self.media: MediaInputs | None = None
         # --engine ray reads its inputs itself (they may be remote), after the cluster is up.
         self.reader: RecordReader | None = None
+        if request.fields.keep_columns:
+            _check_kept_columns(request)
         if request.ray is not None:
+            return
+        if request.output_format is OutputFormat.lance and request.target is not None and is_remote(request.target):
+            raise UsageError("a store (.lance) is a local folder", hint="write it here, then copy the folder")
+        if any(is_remote(p) for p in request.inputs):
+            # Read in run(), once the remote inputs are listed and copied in; remote media are not read (yet).
+            if is_media_request([], request.media):
+                raise UsageError("images and sounds are read from local files", hint="copy them here first")
             return
         if is_media_request(request.inputs, request.media):
             # Listed now (the kind comes from the model's config.json), so the progress bar counts files.
             backend_name = choose_backend(request.backend, resolve_model(request.model))
             self.media = media_inputs(request.inputs, request.media, backend_name)
             return
-        self.reader = RecordReader(
-            request.inputs,
+        self.reader = self._reader(request.inputs)
+
+    def _reader(self, paths: list[str], labels: list[str] | None = None) -> RecordReader:
+        request = self.request
+        return RecordReader(
+            paths,
             texts=list(request.texts),
             decoding=request.decoding,
             input_format=request.input_format,
             fields=request.fields,
             glob=request.glob,
+            labels=labels,
             # A store keys rows by id: plain-text lines get file:line ids even from one file.
             name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
         )
@@ -70,14 +91,25 @@ class EmbedJob:
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> EmbedOutcome:
         """Embed every record and write the output whole. `on_progress(bytes_read, texts_embedded)` after each
-        batch. Raises InputError when there is nothing to embed; the output then does not appear."""
-        request, reader = self.request, self.reader
+        batch. Raises InputError when there is nothing to embed; the output then does not appear.
+
+        Remote inputs (s3://, gs://, any fsspec URL) are copied to a temporary folder first and keep their URLs in
+        ids; a remote output is written locally, then uploaded in one PUT."""
+        request = self.request
         if request.chunking is not None and (request.ray is not None or self.media is not None):
             raise UsageError("--chunk cuts texts, on the local engine", hint="drop --chunk (or --engine ray)")
         if request.ray is not None:
             from embedcli.embed.ray_engine import embed_with_ray
 
             return embed_with_ray(request, request.ray, on_progress)
+        if self.reader is None and self.media is None:
+            with tempfile.TemporaryDirectory(prefix="embedcli-inputs-") as scratch:
+                self.reader = self._reader(*fetch_inputs(request.inputs, scratch))
+                return self._run(on_progress)
+        return self._run(on_progress)
+
+    def _run(self, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
+        request, reader = self.request, self.reader
         model_ref = resolve_model(request.model)
         backend_name = choose_backend(request.backend, model_ref)
         # auto honours --quantize by choosing onnx: int8 stays opt-in, but needs no --backend.
@@ -91,7 +123,8 @@ class EmbedJob:
         if request.chunking is not None:
             from embedcli.embed.chunked import embed_chunked
 
-            return embed_chunked(request, open_backend(backend_name, model_ref, request.backend_options), on_progress)
+            backend = open_backend(backend_name, model_ref, request.backend_options)
+            return embed_chunked(request, backend, reader, on_progress)
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
         if request.output_format is OutputFormat.lance:
             assert request.target is not None  # the resolver refuses a store on stdout
@@ -101,14 +134,17 @@ class EmbedJob:
             if on_progress is not None:
                 on_progress(reader.bytes_read, report.count)
 
-        batches = run.batches(reader, progress)
+        batches = run.batches(reader, progress, reader.column_names)
         # The first batch comes before the writer: its metadata (int8 ranges) is known only then, and an input
         # with no text must leave no output behind.
         first = next(batches, None)
         if first is None:
             files = f", {_count(reader.skipped_files, 'file')} in folders left out" if reader.skipped_files else ""
             raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped{files})")
-        with open_vector_writer(request.target, request.output_format, run.provenance(), request.keep_text) as writer:
+        with (
+            staged(request.target) as target,
+            open_vector_writer(target, request.output_format, run.provenance(), request.keep_text) as writer,
+        ):
             writer.write(first)
             for batch in batches:
                 writer.write(batch)
@@ -119,6 +155,7 @@ class EmbedJob:
             reader.skipped_blank,
             replaced=reader.replaced,
             skipped_files=reader.skipped_files,
+            encodings=reader.encodings,
         )
 
     def _media(
@@ -129,17 +166,25 @@ class EmbedJob:
         on_progress: Callable[[int, int], None] | None,
     ) -> EmbedOutcome:
         request = self.request
-        if request.output_format is OutputFormat.lance:
-            raise UsageError("images and sounds go to a vector file, not a store (yet)", hint="write -o NAME.parquet")
+        if request.output_format is OutputFormat.lance and request.media.skip_bad:
+            raise UsageError(
+                "--on-error skip leaves files out, but a store keeps one row per input file",
+                hint="fix or remove the bad files, or write -o NAME.parquet",
+            )
         backend = open_backend(backend_name, model_ref, request.backend_options)
-        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value)
+        run = EmbeddingRun(backend, request.settings, modality=inputs.kind.value, media_root=inputs.root)
+        if request.output_format is OutputFormat.lance:
+            return self._media_into_store(run, inputs, on_progress)
         rejected: list[tuple[str, str]] = []
         batches = media_batches(run, inputs, request.media, request.settings.batch_size, rejected)
         first = next(batches, None)
         if first is None:
             raise InputError(f"no {inputs.kind.value} could be embedded ({_count(len(rejected), 'file')} rejected)")
         # Media rows have no text: the id (the file's path) names each row.
-        with open_vector_writer(request.target, request.output_format, run.provenance(), False) as writer:
+        with (
+            staged(request.target) as target,
+            open_vector_writer(target, request.output_format, run.provenance(), False) as writer,
+        ):
             for batch in itertools.chain([first], batches):
                 writer.write(batch)
                 if on_progress is not None:
@@ -155,6 +200,38 @@ class EmbedJob:
             rejected=rejected,
             skipped_files=inputs.skipped_files,
         )
+
+    def _media_into_store(
+        self, run: EmbeddingRun, inputs: MediaInputs, on_progress: Callable[[int, int], None] | None
+    ) -> EmbedOutcome:
+        """Images or sounds into a store: each file is a record whose text is its position in `inputs` (a handle,
+        never stored: media rows keep no text) and whose hash is that of its bytes, so unchanged files are skipped."""
+        request = self.request
+        assert request.target is not None  # the resolver refuses a store on stdout
+        records = (Record(item.id, str(position)) for position, item in enumerate(inputs.items))
+
+        def digest(handle: str) -> str:
+            return file_digest(inputs.items[int(handle)].source)
+
+        def embed(handles: list[str]) -> np.ndarray:
+            positions = [int(h) for h in handles]
+            batches = embed_items(run, inputs, request.media, request.settings.batch_size, positions)
+            return np.concatenate([b.vectors for b in batches])
+
+        def progress(embedded: int) -> None:
+            if on_progress is not None:
+                on_progress(embedded, embedded)
+
+        stored = embed_into_store(
+            request.target, run, records, False, request.store, progress, embed_texts=embed, digest=digest,
+            embed_rows=request.settings.batch_size * 8,
+        )  # fmt: skip
+        run.report.count = stored.summary.embedded
+        run.report.seconds = stored.summary.seconds
+        return EmbedOutcome(
+            run.report, stored.provenance, run.dimension, 0, stored, modality=inputs.kind.value,
+            skipped_files=inputs.skipped_files,
+        )  # fmt: skip
 
     def _into_store(self, run: EmbeddingRun, path: str, on_progress: Callable[[int, int], None] | None) -> EmbedOutcome:
         reader = self.reader
@@ -173,6 +250,21 @@ class EmbedJob:
         return EmbedOutcome(
             run.report, stored.provenance, run.dimension, reader.skipped_blank, stored, replaced=reader.replaced
         )
+
+
+def _check_kept_columns(request: EmbedRequest) -> None:
+    """Refuse --keep-columns where the kept values would have nowhere to go, before a model is loaded."""
+    if request.output_format is OutputFormat.npy:
+        raise UsageError(
+            "--keep-columns: an NPY file holds only the vectors, with no room for other columns",
+            hint="write .parquet, .arrow or .jsonl (or drop --keep-columns and join on the row order)",
+        )
+    if request.output_format is OutputFormat.lance:
+        raise UsageError("--keep-columns writes to a vector file, not to a store (yet)", hint="write -o NAME.parquet")
+    if request.ray is not None:
+        raise UsageError("--keep-columns works with the local engine only (yet)", hint="drop --engine ray")
+    if is_media_request(request.inputs, request.media):
+        raise UsageError("--keep-columns applies to text inputs", hint="images and sounds keep their path as the id")
 
 
 def _count(n: int, noun: str) -> str:

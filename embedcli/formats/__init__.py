@@ -26,6 +26,20 @@ class InputFormat(str, Enum):
     parquet = "parquet"
 
 
+class Quoting(str, Enum):
+    """How CSV/TSV fields may be quoted: `minimal` (RFC 4180: "a, b" and "" inside quotes) or `none` (quotes are
+    ordinary characters; a field cannot hold the delimiter or a newline). CSV defaults to minimal, TSV to none, as
+    the TSV convention has no quoting and its files often hold lone quotes inside fields (STS-B)."""
+
+    none = "none"
+    minimal = "minimal"
+
+
+# A line longer than this is refused (naming file and line) before it is held whole: text models read a few
+# hundred tokens, and one runaway line (a minified file, a binary blob) must not take gigabytes.
+DEFAULT_MAX_LINE_BYTES = 16 << 20
+
+
 class VectorFormat(str, Enum):
     """Formats of vector files. `arrows` is an Arrow IPC stream (pipe-friendly), `arrow` an Arrow IPC file."""
 

@@ -179,7 +179,8 @@ def decode_image(
             image.load()
             if min_side is not None and (factor := min(image.size) // min_side) > 1:
                 image = image.reduce(factor)
-            image = ImageOps.exif_transpose(image)
+            # In place: without an orientation tag Pillow would otherwise return a full copy of every image.
+            ImageOps.exif_transpose(image, in_place=True)
             return to_rgb(image)
     except InputError:
         raise
@@ -224,8 +225,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def thumbnail(source: MediaSource, *, size: int = 64, name: str | None = None) -> np.ndarray:
     """A small copy of an image for plotting: uint8 RGB of shape (h, w, 3), its longer side `size` pixels (never
-    enlarged), aspect kept. Raises InputError as `decode_image` does."""
-    image = decode_image(source, name=name)
+    enlarged), aspect kept. A large JPEG is shrunk while decoding (`min_side`), so a photo costs a fraction of a full
+    decode. Raises InputError as `decode_image` does."""
+    image = decode_image(source, name=name, min_side=size)
     image.thumbnail((size, size))
     return np.asarray(image, dtype=np.uint8)
 

@@ -1,5 +1,10 @@
 """Which files are images or sounds: folders walked recursively, files named one by one (from arguments, globs or
 `--files -`), each kept or skipped by its content (magic bytes), never by its suffix. Ids are relative paths.
+
+Ids are unique by construction, and `MediaListing.root` says what they are relative to: one folder alone gives ids
+relative to that folder (`photos/` -> `sub/c.png`); anything else (several folders, folders and files, files from
+`--files -`) gives every file its path as named, a folder's files prefixed with the folder as named
+(`a/ b/` -> `a/x.png`, `b/x.png`), all relative to the working folder. Later commands find a file at `root / id`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class MediaListing:
 
     files: list[MediaFile] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    root: str | None = None  # the absolute folder ids are relative to (absolute ids stand alone)
 
     @property
     def kinds(self) -> set[MediaKind]:
@@ -38,14 +44,18 @@ class MediaListing:
 def find_media(inputs: Iterable[str | os.PathLike[str]], kind: MediaKind | None = None) -> MediaListing:
     """The image and audio files under `inputs` (folders, walked recursively in sorted order, and files).
 
-    A file inside a folder that is not media (or not `kind`) is skipped and listed; a file named directly that is
+    Ids: relative to the folder when `inputs` is one folder alone, else each file's path as named (a folder's files
+    prefixed with the folder as named), so two folders holding the same relative path give two ids; `root` records
+    which. A file inside a folder that is not media (or not `kind`) is skipped and listed; a file named directly that is
     not raises InputError, as does an unreadable one; a missing input raises UsageError. Hidden files and folders
     (names starting with ".") are not walked; a folder's files come in the order of their relative paths. A file
     reached twice is listed once.
     """
-    listing = MediaListing()
+    named = list(inputs)
+    alone = len(named) == 1 and Path(named[0]).is_dir()
+    listing = MediaListing(root=os.path.abspath(named[0] if alone else os.curdir))
     seen: set[Path] = set()
-    for raw in inputs:
+    for raw in named:
         root = Path(raw)
         if root.is_dir():
             # Sorted by relative path (as `find | sort` lists them), so ids come out in the same order everywhere.
@@ -54,7 +64,7 @@ def find_media(inputs: Iterable[str | os.PathLike[str]], kind: MediaKind | None 
                 if found is None or (kind is not None and found.kind is not kind):
                     listing.skipped.append(path)
                 elif _first_time(path, seen):
-                    listing.files.append(MediaFile(path.relative_to(root).as_posix(), path, found))
+                    listing.files.append(MediaFile(_folder_id(root, path, alone), path, found))
         elif root.is_file():
             found = _sniffed(root)
             if found is None:
@@ -65,7 +75,23 @@ def find_media(inputs: Iterable[str | os.PathLike[str]], kind: MediaKind | None 
                 listing.files.append(MediaFile(os.fspath(raw), root, found))
         else:
             raise UsageError(f"no such file or folder: {raw}")
+    _refuse_duplicate_ids(listing.files)
     return listing
+
+
+def _refuse_duplicate_ids(files: list[MediaFile]) -> None:
+    """Two different files with one id would be two rows no later command could tell apart (ids as named are
+    unique for distinct files; this guards the rule)."""
+    first: dict[str, Path] = {}
+    for f in files:
+        if f.id in first:
+            raise InputError(f"two files would both get the id {f.id!r}: {first[f.id]} and {f.path}")
+        first[f.id] = f.path
+
+
+def _folder_id(folder: Path, path: Path, alone: bool) -> str:
+    relative = path.relative_to(folder).as_posix()
+    return relative if alone else os.path.join(os.fspath(folder), relative)
 
 
 def read_file_list(lines: Iterable[str]) -> Iterator[str]:

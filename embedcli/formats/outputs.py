@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
-from embedcli.errors import EmbedcliError, PipeClosed, UsageError
+from embedcli.errors import EmbedcliError, InputError, PipeClosed, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.provenance import Provenance
 from embedcli.records import EmbeddedBatch
@@ -595,7 +595,8 @@ class JsonlWriter(VectorWriter):
             row["embedding"] = vectors[i]
             for name, values in batch.columns.items():
                 row[name] = values[i]
-            lines.append(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE))
+            # Kept columns may hold what JSON has no type for (a Parquet decimal): written as its text.
+            lines.append(orjson.dumps(row, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE))
         self._file.write(b"".join(lines))
         self._file.flush()
         self.rows += len(batch.ids)
@@ -677,5 +678,13 @@ def to_record_batch(batch: EmbeddedBatch, schema: Any, keep_text: bool) -> Any:
         columns.append(pa.array(batch.texts, type=pa.string()))
     columns.append(pa.FixedSizeListArray.from_arrays(values, vectors.shape[1]))
     for name, extra in batch.columns.items():
-        columns.append(pa.array(extra, type=schema.field(name).type))
+        kind = schema.field(name).type
+        try:
+            columns.append(pa.array(extra, type=kind))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            # The type came from the first rows; JSON values may change type further on.
+            raise InputError(
+                f"column '{name}': a value does not fit the type {kind} its first rows gave it ({exc})",
+                hint="a kept column needs one type in every row (e.g. all numbers, or all strings)",
+            ) from None
     return pa.RecordBatch.from_arrays(columns, schema=schema)

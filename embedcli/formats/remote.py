@@ -8,8 +8,10 @@ sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from embedcli.errors import UsageError
@@ -81,6 +83,14 @@ def fetch(path: str, directory: str) -> str:
     return local
 
 
+def fetch_inputs(paths: list[str], directory: str) -> tuple[list[str], list[str]]:
+    """The inputs to read locally and the names they go by: remote folders and globs listed, remote files copied
+    into `directory` (named by their URLs), local paths and `-` unchanged. Raises UsageError when a remote path
+    matches nothing."""
+    named = expand_inputs(paths)
+    return [fetch(p, directory) if is_remote(p) else p for p in named], named
+
+
 def fingerprint(path: str) -> dict[str, Any]:
     """What identifies an input's content cheaply: its size and its mtime or ETag (no read of the data)."""
     if not is_remote(path):
@@ -120,9 +130,34 @@ def write_text(path: str, text: str) -> None:
 
 
 def put_file(local: str, path: str) -> None:
-    """Upload the finished local file to `path` in one PUT."""
+    """Upload the finished local file to `path` in one PUT. Raises OutputError naming `path` when it fails (no
+    such bucket, no permission, the service unreachable)."""
+    from embedcli.formats.outputs import OutputError
+
     fs, inner = filesystem(path)
-    fs.put_file(local, inner)
+    try:
+        fs.put_file(local, inner)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OutputError(f"cannot write {path}: {reason[:200]}") from None
+
+
+@contextlib.contextmanager
+def staged(target: str | None) -> Iterator[str | None]:
+    """The path to write `target`'s content to: `target` itself when it is local (or None, stdout); for a URL, a
+    local file uploaded in one PUT when the block ends without error.
+
+    An object store shows an object only once its PUT completes, so the remote `target` appears whole or not at
+    all; on failure or Ctrl-C nothing is uploaded and the local copy goes. The local name keeps the target's name
+    (its suffix tells writers the format).
+    """
+    if target is None or not is_remote(target):
+        yield target
+        return
+    with tempfile.TemporaryDirectory(prefix="embedcli-upload-") as folder:
+        local = os.path.join(folder, os.path.basename(filesystem(target)[1].rstrip("/")) or "output")
+        yield local
+        put_file(local, target)
 
 
 def remove(path: str) -> None:

@@ -16,12 +16,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO
+from embedcli.formats import DEFAULT_MAX_LINE_BYTES, STDIO
+from embedcli.formats.outputs import sweep_stale, temp_prefix
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Compression is recognised by content, not by suffix: `corpus.txt.zst`, a renamed file and stdin read alike.
@@ -34,9 +35,6 @@ COMPRESSION_MAGIC = {
 # Containers of several files are not one text: named, so the hint is not "try another encoding".
 ARCHIVE_MAGIC = {b"PK\x03\x04": "a zip archive", b"7z\xbc\xaf\x27\x1c": "a 7z archive", b"Rar!": "a rar archive"}
 ERROR_POLICIES = ("strict", "replace", "ignore")
-# A line longer than this is refused (naming file and line) before it is held whole: text models read a few
-# hundred tokens, and one runaway line (a minified file, a binary blob) must not take gigabytes.
-DEFAULT_MAX_LINE_BYTES = 16 << 20
 # How many bytes of an input are looked at for signs that it is not text in the asked-for encoding.
 HEAD_BYTES = 4096
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -62,11 +60,22 @@ codecs.register_error(COUNTING_REPLACE, REPLACEMENTS)
 # Stateless codecs in which a newline byte is never part of another character: decoding a block of whole
 # lines equals decoding each line on its own, whatever the error policy.
 BLOCKWISE_CODECS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
+# `--encoding auto`: each file's encoding is told from its first bytes (see detect_encoding).
+AUTO = "auto"
+AUTO_SAMPLE_BYTES = 1 << 20
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """How bytes become text. A leading UTF-8 byte-order mark is always dropped."""
+    """How bytes become text. A leading UTF-8 byte-order mark is always dropped. `encoding` "auto" is told per
+    input from its first bytes (`for_source`) before anything is decoded."""
 
     encoding: str = "utf-8"
     errors: str = "strict"
@@ -76,11 +85,21 @@ class Decoding:
         if self.max_line_bytes < 1:
             raise UsageError(f"--max-line-bytes must be at least 1, not {self.max_line_bytes}")
         try:
-            codecs.lookup(self.encoding)
+            if self.encoding != AUTO:
+                codecs.lookup(self.encoding)
         except LookupError:
-            raise UsageError(f"unknown encoding '{self.encoding}'") from None
+            raise UsageError(f"unknown encoding '{self.encoding}'", hint="name a Python codec, or auto") from None
         if self.errors not in ERROR_POLICIES:
             raise UsageError(f"--errors must be one of {', '.join(ERROR_POLICIES)}, not '{self.errors}'")
+
+    def for_source(self, source: ByteSource) -> Decoding:
+        """This decoding for `source`: with encoding "auto", the encoding told from its first bytes (recorded as
+        `source.encoding`); else itself."""
+        if self.encoding != AUTO:
+            return self
+        if source.encoding is None:
+            source.encoding = detect_encoding(source.sample(AUTO_SAMPLE_BYTES), source.name)
+        return replace(self, encoding=source.encoding)
 
     @property
     def codec_errors(self) -> str:
@@ -96,7 +115,31 @@ class Decoding:
     @property
     def blockwise(self) -> bool:
         """True when blocks of whole lines can be decoded at once with the same result (see decoded_blocks)."""
+        if self.encoding == AUTO:
+            return False  # not known before an input is opened
         return codecs.lookup(self.encoding).name in BLOCKWISE_CODECS
+
+
+def detect_encoding(sample: bytes, name: str) -> str:
+    """The encoding of text that starts with `sample`: the one its byte-order mark names; UTF-8 when the sample is
+    valid UTF-8 (ASCII included; a character cut at the sample's end allowed); else charset-normalizer's best guess.
+    Returns a Python codec name. Raises InputError naming the input when no encoding fits.
+    """
+    for bom, encoding in BOMS:
+        if sample.startswith(bom):
+            return encoding
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.start >= len(sample) - 3:
+            return "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None:
+        raise InputError(f"{name}: cannot tell its text encoding", hint="pass it with --encoding (e.g. latin-1)")
+    return codecs.lookup(best.encoding).name
 
 
 def display_name(path: str) -> str:
@@ -207,6 +250,14 @@ class ByteSource:
         self.compression = compression_of(buffered.peek(8)[:8])
         if self.compression is not None:
             self.stream = _decompressed(buffered, self.compression)
+        self.encoding: str | None = None  # told by Decoding.for_source under --encoding auto
+
+    def sample(self, size: int) -> bytes:
+        """Up to `size` bytes of the (decompressed) content from its start, read without consuming the stream: the
+        file itself for a plain file, else what the stream's buffer holds."""
+        if self.path != STDIO and self.compression is None:
+            return os.pread(self._raw.fileno(), size, 0)
+        return _peek(self.stream, size)
 
     def position(self) -> int:
         try:
@@ -233,6 +284,7 @@ def decoded_lines(source: ByteSource, decoding: Decoding, keep_ends: bool = Fals
     (InputError); so does text that looks like UTF-16 without a byte-order mark. Truncated gzip data is an
     input error, not a traceback.
     """
+    decoding = decoding.for_source(source)
     check_text_head(source, decoding)
     limit = decoding.max_line_bytes
     try:
@@ -333,6 +385,7 @@ def decoded_blocks(source: ByteSource, decoding: Decoding, size: int = 1 << 20) 
     Joined, the blocks hold the lines decoded_lines yields, with the same byte-order mark handling and the
     same errors, word for word (an invalid byte is reported with its line). Needs `decoding.blockwise`.
     """
+    decoding = decoding.for_source(source)
     if not decoding.blockwise:
         raise ValueError(f"{decoding.encoding} cannot be decoded block by block")
     check_text_head(source, decoding)
@@ -387,22 +440,35 @@ def _decode_error(name: str, line: int | None, decoding: Decoding, exc: UnicodeD
     bad = exc.object[exc.start : exc.start + 1].hex()
     return InputError(
         f"{where}: not valid {decoding.encoding} (byte 0x{bad} at column {exc.start + 1})",
-        hint="pass the right --encoding (e.g. latin-1), or --errors replace",
+        hint="pass the right --encoding (e.g. latin-1, or auto), or --errors replace",
     )
 
 
 @contextlib.contextmanager
-def seekable_path(path: str, suffix: str) -> Iterator[str]:
-    """A real file path for formats that must seek (Parquet, NPY): stdin is spooled to a temporary file."""
-    if path != STDIO:
-        check_readable(path)
-        yield path
-        return
-    fd, spooled = tempfile.mkstemp(prefix="embedcli-stdin-", suffix=suffix)
+def spooled_stdin(head: bytes = b"") -> Iterator[str]:
+    """The one stdin spool: `head` (bytes already taken from stdin) and the rest of stdin copied to a file that can
+    be seeked and read again, `$TMPDIR/embedcli-<pid>-<random>.part`. It is removed on the way out (an error or
+    Ctrl-C included); one a killed run left behind (its pid is no longer alive) is removed by the next run that
+    spools or writes in that folder (`outputs.sweep_stale`)."""
+    directory = tempfile.gettempdir()
+    sweep_stale(directory)
+    fd, spooled = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
+            out.write(head)
             shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
         yield spooled
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(spooled)
+
+
+@contextlib.contextmanager
+def seekable_path(path: str) -> Iterator[str]:
+    """A real file path for formats that must seek (Parquet, NPY): a file itself, or stdin spooled (spooled_stdin)."""
+    if path != STDIO:
+        check_readable(path)
+        yield path
+        return
+    with spooled_stdin() as spooled:
+        yield spooled

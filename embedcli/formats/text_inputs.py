@@ -23,13 +23,12 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import orjson
 
 from embedcli.errors import InputError, UsageError
-from embedcli.formats import STDIO, InputFormat, data_suffix, input_format_for
+from embedcli.formats import STDIO, InputFormat, Quoting, data_suffix, input_format_for
 from embedcli.formats.sources import (
     HEAD_BYTES,
     REPLACEMENTS,
@@ -39,16 +38,10 @@ from embedcli.formats.sources import (
     decoded_lines,
     seekable_path,
 )
-from embedcli.records import Record
+from embedcli.records import KeptRecord, Record
 
-
-class Quoting(str, Enum):
-    """How CSV/TSV fields may be quoted: `minimal` (RFC 4180: "a, b" and "" inside quotes) or `none` (quotes are
-    ordinary characters; a field cannot hold the delimiter or a newline). CSV defaults to minimal, TSV to none, as
-    the TSV convention has no quoting and its files often hold lone quotes inside fields (STS-B)."""
-
-    none = "none"
-    minimal = "minimal"
+# The columns every vector file has: kept input columns may not take their names.
+RESERVED_COLUMNS = ("id", "text", "embedding")
 
 
 @dataclass(frozen=True)
@@ -65,16 +58,30 @@ class FieldSpec:
     id_column: str | None = None
     header: bool = True
     quoting: Quoting | None = None
+    keep_columns: tuple[str, ...] = ()  # other fields/columns carried to the output beside each vector
+
+    def __post_init__(self) -> None:
+        taken = [c for c in self.keep_columns if c in RESERVED_COLUMNS]
+        if taken:
+            raise UsageError(
+                f"--keep-columns: '{taken[0]}' is a column embedcli writes itself",
+                hint="the output already has id, text and embedding; keep other columns",
+            )
+        if len(set(self.keep_columns)) != len(self.keep_columns):
+            raise UsageError("--keep-columns names a column twice")
 
     @property
     def names_json_fields(self) -> bool:
-        """True when a JSON field other than the defaults was asked for (then plain text on stdin is refused)."""
-        return self.id_field is not None or self.text_field != "text"
+        """True when a JSON field other than the defaults, or a kept column, was asked for (then plain text on stdin
+        is refused)."""
+        return self.id_field is not None or self.text_field != "text" or bool(self.keep_columns)
 
 
 @dataclass
 class RecordReader:
-    """Iterates over the records of several inputs in order, counting what it skipped and how far it got."""
+    """Iterates over the records of several inputs in order, counting what it skipped and how far it got.
+
+    Under `--encoding auto`, `encodings` names the encoding each input (each document of a folder) was read in."""
 
     paths: list[str]
     texts: list[str] = field(default_factory=list)
@@ -83,8 +90,10 @@ class RecordReader:
     input_format: InputFormat | None = None
     name_ids: bool = False  # prefix ids with the input's name even for one input (stable keys of a store)
     glob: str | None = None  # which files of folder inputs are documents (None: by suffix, see formats.documents)
+    labels: list[str] | None = None  # the names ids carry for `paths` (a fetched copy keeps its URL); None: paths
     skipped_blank: int = 0
     skipped_files: int = 0  # files in folders left out: binary, or not documents
+    encodings: dict[str, str] = field(default_factory=dict)  # input name -> encoding told (--encoding auto)
     _replaced_before: int | None = None
     _done_bytes: int = 0
     _current: ByteSource | None = None
@@ -97,6 +106,8 @@ class RecordReader:
             raise UsageError("--glob picks files in folders: name a folder to read")
         if self.paths.count(STDIO) > 1:
             raise UsageError("stdin ('-') can be read only once")
+        if self.labels is not None and len(self.labels) != len(self.paths):
+            raise ValueError("labels must name every path")
 
     @property
     def total_bytes(self) -> int | None:
@@ -104,6 +115,18 @@ class RecordReader:
         if STDIO in self.paths or any(os.path.isdir(p) for p in self.paths):
             return None
         return sum(os.path.getsize(p) for p in self.paths)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The extra columns every record carries, known before reading: the kept columns, then `title` when a
+        folder holds Markdown or HTML documents (None for a document without one)."""
+        from embedcli.formats.documents import folder_has_titles
+
+        names = list(self.fields.keep_columns)
+        folders = [p for p in self.paths if p != STDIO and os.path.isdir(p)]
+        if "title" not in names and any(folder_has_titles(p, self.glob) for p in folders):
+            names.append("title")
+        return names
 
     @property
     def replaced(self) -> int:
@@ -123,20 +146,20 @@ class RecordReader:
             else:
                 self.skipped_blank += 1
         prefix_names = len(self.paths) > 1 or self.name_ids
-        for path in self.paths:
-            prefix = f"{'stdin' if path == STDIO else path}:" if prefix_names else ""
+        for path, label in zip(self.paths, self.labels or self.paths, strict=True):
+            prefix = f"{'stdin' if path == STDIO else label}:" if prefix_names else ""
             records: Iterable[Record]
             if path != STDIO and os.path.isdir(path):
-                records = self._documents(path)
+                records = self._documents(path, prefix)
             else:
                 records = self._read_one(path, input_format_for(path, self.input_format))
             for record in records:
                 if not record.text.strip():
                     self.skipped_blank += 1
                     continue
-                yield Record(prefix + record.id, record.text)
+                yield record.with_id(prefix + record.id) if prefix else record
 
-    def _documents(self, path: str) -> Iterator[Record]:
+    def _documents(self, path: str, prefix: str) -> Iterator[Record]:
         from embedcli.formats.documents import DocumentFolder
 
         folder = DocumentFolder(path, self.glob, self.decoding)
@@ -144,6 +167,7 @@ class RecordReader:
             yield from folder
         finally:
             self.skipped_files += folder.skipped
+            self.encodings.update((prefix + name, e) for name, e in folder.encodings.items())  # named as the ids
 
     def _read_one(self, path: str, fmt: InputFormat) -> Iterator[Record]:
         if fmt is InputFormat.parquet:
@@ -156,6 +180,11 @@ class RecordReader:
             if fmt is InputFormat.jsonl and _first_char(source) == b"[":
                 yield from _json_array_records(source, self.decoding, self.fields)
             elif fmt is InputFormat.txt:
+                if self.fields.keep_columns:
+                    raise UsageError(
+                        f"--keep-columns: {source.name} is plain text, one text a line, with no other columns",
+                        hint="keep columns of JSON, JSONL, CSV, TSV or Parquet inputs",
+                    )
                 yield from (Record(str(n), line) for n, line in decoded_lines(source, self.decoding))
             elif fmt is InputFormat.jsonl:
                 yield from _jsonl_records(source, self.decoding, self.fields)
@@ -163,6 +192,8 @@ class RecordReader:
                 yield from _delimited_records(source, self.decoding, self.fields, fmt)
             self._done_bytes += source.size or 0
             self._current = None
+            if source.encoding is not None:
+                self.encodings[source.name] = source.encoding
 
 
 _MISSING = object()
@@ -186,7 +217,13 @@ def _sniff_stdin(source: ByteSource, fields: FieldSpec) -> InputFormat:
     """JSON lines when stdin's first non-blank line starts with `{` (or is an array); else refuse the JSON fields."""
     if _first_char(source) in (b"{", b"["):
         return InputFormat.jsonl
-    given = "--id-field" if fields.id_field is not None else "--text-field"
+    given = (
+        "--id-field"
+        if fields.id_field is not None
+        else "--text-field"
+        if fields.text_field != "text"
+        else "--keep-columns"
+    )
     raise UsageError(
         f"{given} applies to JSON input, but stdin does not start with a JSON object",
         hint="pipe JSON lines (one object per line), pass --input-format, or drop the option for plain text lines",
@@ -220,6 +257,7 @@ def _jsonl_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) ->
 
 def _json_array_records(source: ByteSource, decoding: Decoding, fields: FieldSpec) -> Iterator[Record]:
     """The objects of a JSON array input, ids numbered from 1 in array order unless --id-field says otherwise."""
+    decoding = decoding.for_source(source)
     try:
         data = source.stream.read()
     except (EOFError, OSError) as exc:
@@ -257,7 +295,12 @@ def _row_record(row: object, fields: FieldSpec, number: int, where: str) -> Reco
             f"{where}: field '{fields.text_field}' holds {kind}, not text",
             hint="texts are JSON strings (numbers are read as text too); a dotted path reaches nested fields",
         )
-    return Record(_id_value(row, fields.id_field, number, where), _text_value(value))
+    record_id = _id_value(row, fields.id_field, number, where)
+    if not fields.keep_columns:
+        return Record(record_id, _text_value(value))
+    # A kept field absent from one object is null there: JSON objects need not all have the same keys.
+    kept = {name: field_value(row, name) for name in fields.keep_columns}
+    return KeptRecord(record_id, _text_value(value), {k: None if v is _MISSING else v for k, v in kept.items()})
 
 
 def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec, fmt: InputFormat) -> Iterator[Record]:
@@ -285,8 +328,9 @@ def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec
         id_at = None
         if fields.id_column is not None:
             id_at = _column_index(source.name, header, fields.id_column, "--id-column", fields.header)
+        kept = {c: _column_index(source.name, header, c, "--keep-columns", fields.header) for c in fields.keep_columns}
         # With a header every row has its width; without one, rows may be ragged past the columns used.
-        needed = len(header) if fields.header else max(text_at, id_at or 0) + 1
+        needed = len(header) if fields.header else max(text_at, id_at or 0, *kept.values()) + 1
         rows = reader if fields.header else _chain_one(first, reader)
         number = 0
         for row in rows:
@@ -296,7 +340,10 @@ def _delimited_records(source: ByteSource, decoding: Decoding, fields: FieldSpec
             if len(row) < needed or (fields.header and len(row) > needed):
                 raise _field_count_error(source.name, line, len(row), needed, fields.header, kind, quoting)
             record_id = str(number) if id_at is None else row[id_at]
-            yield Record(record_id, row[text_at])
+            if kept:
+                yield KeptRecord(record_id, row[text_at], {c: row[i] for c, i in kept.items()})
+            else:
+                yield Record(record_id, row[text_at])
     except csv.Error as exc:
         raise InputError(f"{source.name}:{line}: malformed {kind} ({exc})") from None
 
@@ -333,7 +380,7 @@ def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
     import pyarrow.parquet as pq
 
     name = "<stdin>" if path == STDIO else path
-    with seekable_path(path, ".parquet") as real_path:
+    with seekable_path(path) as real_path:
         try:
             parquet = pq.ParquetFile(real_path)
         except Exception as exc:  # pyarrow raises several types for "not Parquet"
@@ -345,14 +392,20 @@ def _parquet_records(path: str, fields: FieldSpec) -> Iterator[Record]:
         if fields.id_column is not None:
             id_column = header[_column_index(name, header, fields.id_column, "--id-column", True)]
             columns.append(id_column)
+        kept = {c: header[_column_index(name, header, c, "--keep-columns", True)] for c in fields.keep_columns}
+        columns += [c for c in kept.values() if c not in columns]
         number = 0
         for batch in parquet.iter_batches(batch_size=4096, columns=columns):
             texts = batch.column(text_column).to_pylist()
             ids = batch.column(id_column).to_pylist() if id_column else None
+            values = {c: batch.column(source).to_pylist() for c, source in kept.items()}
             for i, text in enumerate(texts):
                 number += 1
                 record_id = str(number) if ids is None or ids[i] is None else str(ids[i])
-                yield Record(record_id, _text_value(text))
+                if kept:
+                    yield KeptRecord(record_id, _text_value(text), {c: v[i] for c, v in values.items()})
+                else:
+                    yield Record(record_id, _text_value(text))
 
 
 def _text_value(value: object) -> str:

@@ -9,16 +9,12 @@ batches: it is read whole with `read_vector_table` and sliced.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from embedcli.errors import InputError, UsageError
+from embedcli.errors import InputError
 from embedcli.formats import STDIO, OutputFormat
 from embedcli.formats.lance_store import is_store
 from embedcli.formats.shard_folder import is_shard_folder, shard_parts
@@ -27,8 +23,7 @@ from embedcli.formats.vector_files import (
     check_stream_end,
     provenance_of,
     read_vector_table,
-    sniff_format,
-    vector_format_for,
+    vector_input,
     vector_table_from_arrow,
 )
 from embedcli.provenance import Provenance
@@ -84,12 +79,8 @@ class VectorBatches:
             self._parts, self.fmt = shard_parts(self.path), OutputFormat.parquet
             self._open_arrow()
             return
-        fmt = vector_format_for(self.path, self._requested)
-        if self.path == STDIO:
-            self._real, fmt = self._stack.enter_context(_spooled_stdin(fmt))
-        elif fmt is None:
-            with open(self.path, "rb") as f:
-                fmt = _sniffed(f.read(8), self.name)
+        # Read more than once (fit, then transform): stdin is spooled whatever its format.
+        self._real, fmt = self._stack.enter_context(vector_input(self.path, self._requested, reread=True))
         self.fmt = fmt
         if fmt is OutputFormat.jsonl:
             self._table = read_vector_table(self._real, fmt, self.vector_column)
@@ -210,34 +201,3 @@ class VectorBatches:
                 pending, count = [], 0
         if pending:
             yield pa.Table.from_batches(pending)
-
-
-def _sniffed(head: bytes, name: str) -> OutputFormat:
-    fmt = sniff_format(head)
-    if fmt is None:
-        raise InputError(
-            f"{name}: not a vector file embedcli knows",
-            hint="expected Parquet, Arrow, NPY or JSONL (as written by `embedcli embed`)",
-        )
-    return fmt
-
-
-@contextlib.contextmanager
-def _spooled_stdin(fmt: OutputFormat | None) -> Iterator[tuple[str, OutputFormat]]:
-    """stdin copied to a temporary file (it is read more than once), with its format sniffed from the first bytes."""
-    stream = sys.stdin.buffer
-    head = stream.read(8)
-    if not head:
-        raise UsageError(
-            "no input on stdin", hint="pipe vectors in, e.g. `embedcli embed docs.txt | embedcli reduce -`"
-        )
-    fmt = fmt or _sniffed(head, "<stdin>")
-    fd, spooled = tempfile.mkstemp(prefix="embedcli-stdin-", suffix="." + fmt.value)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(head)
-            shutil.copyfileobj(stream, out, 1 << 20)
-        yield spooled, fmt
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(spooled)

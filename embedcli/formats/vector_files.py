@@ -10,6 +10,7 @@ never a shorter table.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import sys
 from collections.abc import Callable, Iterator
@@ -22,10 +23,10 @@ from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, VECTOR_SUFFIXES, OutputFormat, data_suffix
 from embedcli.formats.lance_store import is_store, open_store
 from embedcli.formats.outputs import METADATA_KEY
-from embedcli.formats.sources import check_readable, seekable_path
+from embedcli.formats.sources import check_readable, spooled_stdin
 from embedcli.precision import Precision, dequantize
 from embedcli.provenance import Provenance
-from embedcli.records import VectorTable
+from embedcli.records import RowIds, VectorTable
 
 # The Arrow IPC end-of-stream marker: a continuation token, then a zero metadata length.
 ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
@@ -57,6 +58,61 @@ def vector_format_for(path: str, override: OutputFormat | None = None) -> Output
     return VECTOR_SUFFIXES.get(data_suffix(path))
 
 
+# Formats that must seek: read from stdin only through a spool.
+_SEEKING = frozenset({OutputFormat.npy, OutputFormat.parquet, OutputFormat.arrow})
+
+
+@contextlib.contextmanager
+def vector_input(
+    path: str, fmt: OutputFormat | None = None, reread: bool = False
+) -> Iterator[tuple[str, OutputFormat]]:
+    """The one way in for a vector file or stream: its format (`fmt`, else the suffix, else sniffed from the first
+    bytes) and a path to read it from. A file is read in place. stdin ('-') is spooled to a temporary file
+    (`sources.spooled_stdin`, removed when the block ends) when it is read more than once (`reread`) or its format
+    must seek (NPY, Parquet, Arrow file); else the path given is '-' and the reader streams stdin (an Arrow stream,
+    JSON Lines).
+
+    Raises UsageError for an unreadable path or nothing on stdin, InputError when the first bytes are no vector
+    format.
+    """
+    check_readable(path)
+    fmt = vector_format_for(path, fmt)
+    if path != STDIO:
+        if fmt is None:
+            with open(path, "rb") as f:
+                fmt = sniffed(f.read(8), path)
+        yield path, fmt
+        return
+    stream = sys.stdin.buffer
+    head = b""  # bytes taken from stdin to sniff it, when it cannot be peeked at: they go into the spool
+    if fmt is None:
+        if hasattr(stream, "peek"):
+            first = stream.peek(8)[:8]
+        else:
+            first = head = stream.read(8)
+        if not first:
+            raise UsageError(
+                "no input on stdin", hint="pipe vectors in, e.g. `embedcli embed docs.txt | embedcli similar - QUERY`"
+            )
+        fmt = sniffed(first, "<stdin>")
+    if reread or head or fmt in _SEEKING:
+        with spooled_stdin(head) as spooled:
+            yield spooled, fmt
+    else:
+        yield STDIO, fmt
+
+
+def sniffed(head: bytes, name: str) -> OutputFormat:
+    """The vector format `head` (the first bytes of `name`) starts like; InputError when it is none of them."""
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise InputError(
+            f"{name}: not a vector file embedcli knows",
+            hint="expected Parquet, Arrow, NPY or JSONL (as written by `embedcli embed`)",
+        )
+    return fmt
+
+
 def read_vector_table(
     path: str,
     fmt: OutputFormat | None = None,
@@ -73,54 +129,34 @@ def read_vector_table(
         return open_store(path, version).to_vector_table()
     if version is not None:
         raise UsageError("--version reads an older version of a store (.lance); this input has none")
-    check_readable(path)
-    fmt = vector_format_for(path, fmt)
-    if fmt is None:
-        fmt = _sniff_path(path)
     name = "<stdin>" if path == STDIO else path
-    try:
-        if fmt is OutputFormat.npy:
-            with seekable_path(path, ".npy") as real:
+    with vector_input(path, fmt) as (real, fmt):
+        try:
+            if fmt is OutputFormat.npy:
                 vectors = np.load(real, mmap_mode="r" if mmap and path != STDIO else None)
-            if vectors.ndim != 2:
-                raise InputError(f"{name}: expected a 2-D matrix, got shape {vectors.shape}")
-            return VectorTable(ids=[str(i) for i in range(1, len(vectors) + 1)], vectors=vectors)
-        if fmt is OutputFormat.jsonl:
-            return _read_jsonl(path, name, vector_column)
-        return vector_table_from_arrow(_read_arrow(path, fmt), name, vector_column)
-    except (InputError, UsageError):
-        raise
-    except (OSError, ValueError, EOFError) as exc:  # np.load says EOFError for an empty file
-        raise InputError(f"{name}: cannot read as {fmt.value}: {exc or 'no data'}") from None
+                if vectors.ndim != 2:
+                    raise InputError(f"{name}: expected a 2-D matrix, got shape {vectors.shape}")
+                return VectorTable(ids=RowIds(len(vectors)), vectors=vectors)
+            if fmt is OutputFormat.jsonl:
+                return _read_jsonl(real, name, vector_column)
+            return vector_table_from_arrow(_read_arrow(real, name, fmt), name, vector_column)
+        except (InputError, UsageError):
+            raise
+        except (OSError, ValueError, EOFError) as exc:  # np.load says EOFError for an empty file
+            raise InputError(f"{name}: cannot read as {fmt.value}: {exc or 'no data'}") from None
 
 
-def _sniff_path(path: str) -> OutputFormat:
-    if path == STDIO:
-        head = sys.stdin.buffer.peek(8)[:8] if hasattr(sys.stdin.buffer, "peek") else b""
-    else:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    fmt = sniff_format(head)
-    if fmt is None:
-        raise InputError(
-            f"{'<stdin>' if path == STDIO else path}: not a vector file embedcli knows",
-            hint="expected Parquet, Arrow, NPY or JSONL (as written by `embedcli embed`)",
-        )
-    return fmt
-
-
-def _read_arrow(path: str, fmt: OutputFormat) -> Any:
+def _read_arrow(path: str, name: str, fmt: OutputFormat) -> Any:
+    """An Arrow table from a file, or from '-' (an Arrow stream on stdin)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    name = "<stdin>" if path == STDIO else path
     if fmt is OutputFormat.arrows:
         return _read_arrow_stream(path, name)
     try:
-        with seekable_path(path, "." + fmt.value) as real:
-            if fmt is OutputFormat.parquet:
-                return pq.read_table(real)
-            return pa.ipc.open_file(pa.memory_map(real)).read_all()
+        if fmt is OutputFormat.parquet:
+            return pq.read_table(path)
+        return pa.ipc.open_file(pa.memory_map(path)).read_all()
     except pa.ArrowInvalid as exc:
         raise InputError(f"{name}: not a valid {fmt.value} file ({exc})") from None
 
@@ -236,17 +272,20 @@ def _read_jsonl(path: str, name: str, vector_column: str) -> VectorTable:
     ids: list[str] = []
     texts: list[Any] = []
     rows: list[list[float]] = []
-    others: dict[str, list[Any]] = {}  # the other fields (chunk spans...), named by the first row, None when absent
+    others: dict[str, list[Any]] = {}
     for number, row in _jsonl_rows(path, name):
         if vector_column not in row:
             raise InputError(f"{name}:{number}: no field '{vector_column}'")
         rows.append(row[vector_column])
         ids.append(str(row.get("id", number)))
         texts.append(row.get("text"))
-        if not others and len(rows) == 1:
-            others = {key: [] for key in row if key not in ("id", "text", vector_column)}
-        for key, values in others.items():
-            values.append(row.get(key))
+        for key, value in row.items():
+            if key not in ("id", "text", vector_column):
+                # A field first seen on a later row is null on the rows before it.
+                others.setdefault(key, [None] * (len(rows) - 1)).append(value)
+        for values in others.values():
+            if len(values) < len(rows):
+                values.append(None)
     if not rows:
         raise InputError(f"{name}: no vectors")
     try:

@@ -35,6 +35,7 @@ class WholeTexts:
     fields: FieldSpec = field(default_factory=FieldSpec)
     input_format: InputFormat | None = None
     glob: str | None = None
+    labels: list[str] | None = None  # the names ids carry for `paths` (a fetched copy keeps its URL); None: paths
     skipped_blank: int = 0
     skipped_files: int = 0
     _replaced_before: int | None = None
@@ -55,12 +56,12 @@ class WholeTexts:
         self._replaced_before = REPLACEMENTS.count
         for record in literal_records(self.texts):
             yield from self._kept(record)
-        for path in self.paths:
+        for path, label in zip(self.paths, self.labels or self.paths, strict=True):
             if self._is_plain_text(path):
                 text = read_document(Path(path), self.decoding)
                 if text is None:
                     raise InputError(f"{path}: a binary file (it holds NUL bytes), not text")
-                name = "stdin" if path == STDIO else path
+                name = "stdin" if path == STDIO else label
                 if path != STDIO:
                     self.sizes[name] = os.path.getsize(path)
                 yield from self._kept(Record(name, text))
@@ -72,6 +73,7 @@ class WholeTexts:
                 input_format=self.input_format,
                 name_ids=len(self.paths) > 1,
                 glob=self.glob,
+                labels=[label],
             )
             self._current = reader
             for record in reader:

@@ -6,7 +6,11 @@ Why hand-written rather than plotly or datamapplot: plotly's inline plotly.js al
 figure JSON stores every coordinate as decimal text; datamapplot's interactive page loads deck.gl from a CDN
 unless told to work offline. This page's script is a few kilobytes, coordinates travel as base64 float32, and a
 canvas draws 100,000 points in tens of milliseconds (figures in bench/bench_maps.py).
-The page exposes `window.embedcliMap` (`toScreen(i)`, `count`, `ready`) so a browser test can hover a point.
+Image corpora (`pictures`): a sample of points carry a small JPEG (a data URI, so the page stays one file that opens
+anywhere offline, rather than a folder of files beside it that could be moved apart), drawn at their points where
+they do not overlap (zooming in shows more), shown on hover, and each cluster's examples beside its legend entry.
+The page exposes `window.embedcliMap` (`toScreen(i)`, `count`, `ready`, `pictures`: how many pictures the last frame
+drew) so a browser test can hover a point.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from embedcli.errors import UsageError
 from embedcli.reduce.maps import NOISE, PALETTE, THEMES, Coloring
 from embedcli.reduce.settings import Theme
+from embedcli.reduce.thumbnails import MapPictures, jpeg_data_uri
 
 TEXT_CHARS = 300  # hover text is cut here; the page stays small with long documents
 
@@ -34,10 +39,12 @@ def draw_html(
     coloring: Coloring | None = None,
     title: str = "",
     theme: Theme | str = Theme.light,
+    pictures: MapPictures | None = None,
 ) -> int:
     """Write an interactive map of `points` (n, 2+; the first two columns) as one HTML page into `out`.
 
     `texts[i]` is shown when hovering point i and is what the search box matches (case-insensitive substring).
+    `pictures`: the sampled points' pictures and each cluster's examples travel inside the page as JPEG data URIs.
     Returns the number of bytes written. Raises UsageError for fewer than 2 dimensions or mismatched lengths.
     """
     points = np.asarray(points, dtype=np.float32)
@@ -63,6 +70,7 @@ def draw_html(
         "named": bool(coloring is not None and coloring.named),
         "centres": _centres(points, groups, coloring),
         "texts": [_short(t) for t in texts] if texts is not None else [""] * n,
+        **_pictures(pictures, len(coloring.names) if coloring is not None else 1),
     }
     # "<" as \u003c: no text can close the <script> element it travels in.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
@@ -75,6 +83,20 @@ def draw_html(
     encoded = page.encode("utf-8")
     out.write(encoded)
     return len(encoded)
+
+
+def _pictures(pictures: MapPictures | None, groups: int) -> dict[str, Any]:
+    """The page's pictures: `pics` [[position, data URI]], `shown` (positions drawn at their point, in order) and
+    `examples` (per group, the positions of its examples)."""
+    if pictures is None:
+        return {"pics": [], "shown": [], "examples": []}
+    examples = [pictures.examples.get(g, []) for g in range(groups)]
+    used = dict.fromkeys([*pictures.sample, *(p for e in examples for p in e)])
+    return {
+        "pics": [[p, jpeg_data_uri(pictures.pictures[p])] for p in used],
+        "shown": pictures.sample,
+        "examples": examples,
+    }
 
 
 def _b64(values: np.ndarray) -> str:
@@ -121,11 +143,13 @@ input{font:inherit;padding:3px 6px;width:240px}
 #legend span{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px}
 #tooltip{position:absolute;pointer-events:none;max-width:360px;padding:6px 8px;border-radius:4px}
 #tooltip b{display:block;font-size:11px;opacity:.7}
+#tooltip img{display:block;max-width:128px;max-height:128px;margin-top:4px}
+#legend img{height:24px;vertical-align:middle;margin-left:3px;border-radius:2px}
 </style></head>
 <body class="__THEME__">
 <header><h1 id="title"></h1><input id="search" type="search" placeholder="Search texts" autocomplete="off">
 <span id="found"></span></header>
-<canvas id="map"></canvas><div id="legend"></div><div id="tooltip" hidden><b></b><span></span></div>
+<canvas id="map"></canvas><div id="legend"></div><div id="tooltip" hidden><b></b><span></span><img hidden alt=""></div>
 <script id="data" type="application/json">__DATA__</script>
 <script>__SCRIPT__</script>
 </body></html>
@@ -143,6 +167,11 @@ const tip = document.getElementById("tooltip"), search = document.getElementById
 const legend = document.getElementById("legend");
 document.getElementById("title").textContent = D.title;
 const lower = D.texts.map(t => t.toLowerCase());
+const PIC = new Map(); let picturesDrawn = 0;
+// Pictures come from data URIs only: nothing to fetch (set through setAttribute, as tests look for fetching markup).
+const URI = new Map(D.pics);
+for (const [i, uri] of D.pics) { const im = new Image(); im.onload = () => redraw(); im.setAttribute("src", uri);
+  PIC.set(i, im); }
 let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
 for (let i = 0; i < N; i++) {
   x0 = Math.min(x0, X[i]); x1 = Math.max(x1, X[i]); y0 = Math.min(y0, Y[i]); y1 = Math.max(y1, Y[i]); }
@@ -182,9 +211,23 @@ function draw() {
     }
   }
   ctx.globalAlpha = 1;
+  if (PIC.size) pictures();
   if (hovered >= 0) { ctx.strokeStyle = document.body.className === "dark" ? "#fff" : "#000"; ctx.lineWidth = 1.5;
     ctx.beginPath(); ctx.arc(sx(hovered), sy(hovered), radius + 3, 0, 7); ctx.stroke(); }
   if (D.named) names();
+}
+function pictures() { // at their points, where one fits over no picture drawn before it
+  const boxes = [], side = 48; let drawn = 0;
+  for (const i of D.shown) {
+    const im = PIC.get(i); if (!im || !im.complete || !im.naturalWidth) continue;
+    if ((match !== null && !match[i]) || (focus !== -2 && G[i] !== focus)) continue;
+    const s = side / Math.max(im.naturalWidth, im.naturalHeight), w = im.naturalWidth * s, h = im.naturalHeight * s;
+    const px = sx(i), py = sy(i), b = [px - w / 2 - 2, py - h / 2 - 2, px + w / 2 + 2, py + h / 2 + 2];
+    if (b[2] < 0 || b[3] < 0 || b[0] > W || b[1] > H) continue; // off screen (one cut by the edge is drawn)
+    if (boxes.some(o => b[0] < o[2] && o[0] < b[2] && b[1] < o[3] && o[1] < b[3])) continue;
+    boxes.push(b); ctx.fillStyle = colour(G[i]); ctx.fillRect(b[0] + 0.5, b[1] + 0.5, w + 3, h + 3);
+    ctx.drawImage(im, px - w / 2, py - h / 2, w, h); drawn++; }
+  picturesDrawn = drawn;
 }
 function names() { // the largest groups first; a name that would overlap one already drawn is skipped
   ctx.font = "bold 13px system-ui,sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
@@ -218,6 +261,7 @@ function hover(mx, my) {
   if (i < 0) { tip.hidden = true; delete tip.dataset.index; return; }
   tip.querySelector("b").textContent = G[i] < 0 ? D.greyName : D.names[G[i]];
   tip.querySelector("span").textContent = D.texts[i]; tip.dataset.index = i; tip.hidden = false;
+  const pic = tip.querySelector("img"); pic.hidden = !URI.has(i); if (URI.has(i)) pic.setAttribute("src", URI.get(i));
   tip.style.left = Math.min(mx + 14, W - 370) + "px"; tip.style.top = (my + 44 + 14) + "px";
 }
 let drag = null;
@@ -242,6 +286,8 @@ const entries = D.names.map((n, g) => [g, n]); if (counts.get(-1)) entries.push(
 for (const [g, n] of entries) { if (!counts.get(g)) continue;
   const row = document.createElement("div"), dot = document.createElement("span");
   dot.style.background = colour(g); row.append(dot, n + " (" + counts.get(g).toLocaleString() + ")");
+  for (const p of (g >= 0 && D.examples[g]) || []) { const im = document.createElement("img");
+    im.setAttribute("src", URI.get(p)); im.alt = D.texts[p]; row.append(im); }
   row.dataset.group = g; row.addEventListener("click", () => { focus = focus === g ? -2 : g;
     for (const r of legend.children) r.classList.toggle("off", focus !== -2 && +r.dataset.group !== focus);
     redraw(); });
@@ -249,7 +295,7 @@ for (const [g, n] of entries) { if (!counts.get(g)) continue;
 if (entries.length < 2) legend.hidden = true;
 addEventListener("resize", () => { resize(); fit(); redraw(); });
 resize(); fit(); draw();
-window.embedcliMap = { count: N, ready: true,
+window.embedcliMap = { count: N, ready: true, get pictures() { return picturesDrawn; },
   toScreen(i) { const r = canvas.getBoundingClientRect(); return [r.left + sx(i), r.top + sy(i)]; } };
 })();
 """

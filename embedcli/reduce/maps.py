@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, BinaryIO
@@ -22,6 +22,7 @@ import numpy as np
 
 from embedcli.errors import UsageError
 from embedcli.reduce.settings import Theme  # defined with the other choices the CLI lists, without numpy
+from embedcli.reduce.thumbnails import MapPictures
 
 NOISE = -1
 # Okabe & Ito (2008), without black, then Paul Tol's "muted" scheme: both chosen to stay distinct under the
@@ -128,6 +129,7 @@ class DrawnMap:
     figure: Any
     labels: list[Any] = field(default_factory=list)
     dropped: int = 0
+    pictures: Any = None  # map_pictures.PlacedPictures when pictures were asked for
 
 
 def draw_static(
@@ -141,12 +143,15 @@ def draw_static(
     size: float | tuple[float, float] = 10.0,
     dpi: int = 100,
     theme: Theme | str = Theme.light,
+    pictures: MapPictures | None = None,
 ) -> DrawnMap:
     """Draw `points` (n, 2+; the first two columns) as a map into the binary file `out`.
 
     `coloring`: None draws every point in one colour. `annotations`: {point position: text} labels a few points
     (placed with the cluster names, without overlap). `size`: inches (one number: square), `dpi`: dots per inch
-    (PNG pixels = size × dpi). Raises UsageError for fewer than 2 dimensions, a bad size or dpi.
+    (PNG pixels = size × dpi). `pictures` (image corpora): each cluster shown by its examples instead of its name,
+    and sampled points by their picture (`map_pictures`). Raises UsageError for fewer than 2 dimensions, a bad size
+    or dpi.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] < 2:
@@ -178,8 +183,22 @@ def draw_static(
         side, bottom, top = 8 / (72 * width), 8 / (72 * height), (26 if title else 8) / (72 * height)
         figure.subplots_adjust(left=side, right=1 - side, bottom=bottom, top=1 - top)
     drawn = DrawnMap(figure)
-    wanted = _label_requests(points, coloring, annotations)
-    drawn.labels, drawn.dropped = place_labels(axes, wanted, colours)
+    taken: list[tuple[float, float, float, float]] = []
+    shown: set[int] = set()
+    if pictures is not None:
+        from embedcli.reduce.map_pictures import picture_side, place_strips
+
+        side = picture_side(width, height)
+        drawn.pictures = place_strips(axes, points, pictures, _group_colors(coloring), colours.background, side, taken)
+        shown = drawn.pictures.clusters
+    wanted = _label_requests(points, coloring, annotations, shown)
+    drawn.labels, drawn.dropped = place_labels(axes, wanted, colours, taken)
+    if pictures is not None:
+        from embedcli.reduce.map_pictures import place_point_pictures
+
+        frames = _point_colors(coloring, len(points), colours)
+        place_point_pictures(axes, points, pictures, frames, side, taken, drawn.pictures)
+        drawn.dropped += drawn.pictures.dropped
     from matplotlib import rc_context
 
     # SVG keeps plain text (the title, the legend) as text, searchable and smaller; names with a halo are outlines.
@@ -248,15 +267,28 @@ def _frame(axes: Any, x: np.ndarray, y: np.ndarray, colours: Colours) -> None:
         spine.set_color(colours.frame)
 
 
+def _group_colors(coloring: Coloring | None) -> dict[int, str]:
+    return dict(enumerate(coloring.colors)) if coloring is not None else {}
+
+
+def _point_colors(coloring: Coloring | None, count: int, colours: Colours) -> list[str]:
+    """Each point's colour as drawn (a numeric column's points take their bin's colour)."""
+    if coloring is None:
+        return [colours.frame] * count
+    palette = [*coloring.colors, colours.grey]  # index -1: grey
+    return [palette[g] for g in coloring.groups]
+
+
 def _label_requests(
-    points: np.ndarray, coloring: Coloring | None, annotations: dict[int, str] | None
+    points: np.ndarray, coloring: Coloring | None, annotations: dict[int, str] | None, shown: Collection[int] = ()
 ) -> list[tuple[float, float, str, float]]:
-    """(x, y, text, font size) in placement order: cluster names by cluster size, then point annotations."""
+    """(x, y, text, font size) in placement order: cluster names by cluster size (not those of the clusters in
+    `shown`, drawn by their pictures), then point annotations."""
     wanted: list[tuple[float, float, str, float]] = []
     if coloring is not None and coloring.named:
         sizes = np.bincount(coloring.groups[coloring.groups >= 0], minlength=len(coloring.names))
         for group in np.argsort(-sizes, kind="stable"):
-            if sizes[group] == 0:
+            if sizes[group] == 0 or int(group) in shown:
                 continue
             members = points[coloring.groups == group, :2]
             # The member nearest the median, so a name sits on its cluster even when the cluster is curved.
@@ -271,11 +303,17 @@ def _short(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def place_labels(axes: Any, wanted: list[tuple[float, float, str, float]], colours: Colours) -> tuple[list[Any], int]:
+def place_labels(
+    axes: Any,
+    wanted: list[tuple[float, float, str, float]],
+    colours: Colours,
+    taken: list[tuple[float, float, float, float]] | None = None,
+) -> tuple[list[Any], int]:
     """Place each (x, y, text, font size) at the first free position on rings around (x, y), in display space.
 
     A position is free when the text's box (padded by PAD pixels) lies inside the axes box and overlaps no box
-    placed before. Returns the placed Text artists and the count left out. The axes' limits must be final.
+    placed before, nor one in `taken` (boxes already drawn; the placed labels' boxes are appended to it).
+    Returns the placed Text artists and the count left out. The axes' limits must be final.
     """
     from matplotlib.patheffects import withStroke
 
@@ -284,7 +322,7 @@ def place_labels(axes: Any, wanted: list[tuple[float, float, str, float]], colou
     frame = axes.get_window_extent(renderer)
     to_data = axes.transData.inverted()
     placed: list[Any] = []
-    boxes: list[tuple[float, float, float, float]] = []
+    boxes = taken if taken is not None else []
     dropped = 0
     pad = 2.0 * figure.dpi / 72
     for x, y, text, fontsize in wanted:

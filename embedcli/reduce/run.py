@@ -226,7 +226,9 @@ class ReductionRun:
             y = self._output(x, offset)
             if writer is not None:
                 texts = batch.texts if batch.texts is not None else [""] * len(batch.ids)
-                writer.write(EmbeddedBatch(batch.ids, [t or "" for t in texts], y, self._cluster_columns(y)))
+                # The input's other columns (kept by embed --keep-columns) go on, so a map can be coloured by them.
+                columns = {**batch.columns, **self._cluster_columns(y)}
+                writer.write(EmbeddedBatch(list(batch.ids), [t or "" for t in texts], y, columns))
             if samples is not None:
                 samples.add(batch, x, y, offset)
             offset += len(x)

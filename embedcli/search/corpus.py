@@ -9,6 +9,7 @@ before any search, a block at a time.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from embedcli.formats.word_vectors import load_word_vectors, vocab_path_for
 from embedcli.metrics import Metric
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
-from embedcli.records import VectorTable
+from embedcli.records import RowIds, VectorTable
 from embedcli.search.top_k import Decoder, SearchCorpus
 
 CHECK_ROWS = 16_384  # rows validated per block (a few MiB of temporaries)
@@ -43,7 +44,7 @@ class Corpus:
     """Rows to search. `vectors` is (n, width) as stored; `decode` (None: read as float32) gives (n, dimension)."""
 
     name: str
-    ids: list[str]
+    ids: Sequence[str]  # a list, or RowIds (row numbers made when asked for) for a corpus without ids
     vectors: np.ndarray
     dimension: int
     precision: Precision = Precision.float32
@@ -53,10 +54,15 @@ class Corpus:
     words: Any = None  # gensim KeyedVectors when the corpus is a word-vector file
     owned: bool = False  # vectors is a private float32 array search may normalise in place
     notes: list[str] = field(default_factory=list)
-    spans: list[tuple[str, int, int]] | None = None  # (document id, start, end) of each row when rows are chunks
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # other columns of the rows (kept by embed)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def spans(self) -> list[tuple[str, int, int] | None] | None:
+        """(document id, start, end) of each row when the rows are chunks (`embed --chunk`), from its columns."""
+        return chunk_spans(self.columns)
 
     def floats(self, rows: np.ndarray | slice) -> np.ndarray:
         """Decoded float32 vectors of `rows`."""
@@ -68,6 +74,8 @@ class Corpus:
         if self.words is not None:
             index = self.words.key_to_index
             return index.get(key, index.get(key.lower()))
+        if isinstance(self.ids, RowIds):
+            return self.ids.row_of(key)
         if not hasattr(self, "_id_rows"):
             self._id_rows = {row_id: i for i, row_id in reversed(list(enumerate(self.ids)))}
         return self._id_rows.get(key)
@@ -183,19 +191,23 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         provenance=table.provenance,
         owned=owned and vectors.flags.writeable and vectors.flags.c_contiguous,
         notes=[stored.note] if stored.note else [],
-        spans=chunk_spans(table.columns),
+        columns=table.columns,
     )
 
 
 CHUNK_COLUMNS = ("doc_id", "start", "end")
 
 
-def chunk_spans(columns: dict[str, list[Any]]) -> list[tuple[str, int, int]] | None:
-    """(document id, start, end) per row from the columns `embed --chunk` writes; None when they are not all there."""
+def chunk_spans(columns: dict[str, list[Any]]) -> list[tuple[str, int, int] | None] | None:
+    """(document id, start, end) per row from the columns `embed --chunk` writes; None when they are not all there,
+    and None for a row that lacks one (a corpus merged with one of whole documents)."""
     if not all(name in columns for name in CHUNK_COLUMNS):
         return None
     doc_ids, starts, ends = (columns[name] for name in CHUNK_COLUMNS)
-    return [(str(d), int(s), int(e)) for d, s, e in zip(doc_ids, starts, ends, strict=True)]
+    return [
+        None if d is None or s is None or e is None else (str(d), int(s), int(e))
+        for d, s, e in zip(doc_ids, starts, ends, strict=True)
+    ]
 
 
 def _streamed_corpus(path: str, vector_column: str) -> Corpus:
@@ -207,16 +219,16 @@ def _streamed_corpus(path: str, vector_column: str) -> Corpus:
         raise InputError(f"{path}: the corpus has no rows")
     ids: list[str] = []
     texts: list[str] = []
-    spans: list[tuple[str, int, int]] = []
+    columns: dict[str, list[Any]] = {name: [] for name in batches.column_names}
     for batch in batches.batches(65_536):
         ids += batch.ids
         texts += batch.texts or []
-        spans += chunk_spans(batch.columns) or []
+        for name, values in batch.columns.items():
+            columns[name] += values
     matrix: Any = BatchedMatrix(batches)
-    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance)
+    table = VectorTable(ids=ids, vectors=matrix, texts=texts or None, provenance=batches.provenance, columns=columns)
     corpus = _table_corpus(table, path)
     corpus.owned = False
-    corpus.spans = spans if len(spans) == len(ids) else None
     return corpus
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,11 +35,11 @@ class Queries:
     at a time, and each row excludes itself.
     """
 
-    labels: list[str]
+    labels: Sequence[str]
     vectors: np.ndarray | None
     exclude: list[tuple[int, int]] = field(default_factory=list)
     every_row: bool = False
-    ids: list[str] | None = None  # ids of vector queries, for --exclude-self
+    ids: Sequence[str] | None = None  # ids of vector queries, for --exclude-self
 
 
 def text_queries(corpus: Corpus, texts: list[str], choice: ModelChoice) -> tuple[Queries, list[str]]:

@@ -10,16 +10,20 @@ from embedcli.embed import ModelChoice
 from embedcli.errors import UsageError
 from embedcli.metrics import Metric
 from embedcli.search import analogies
+from embedcli.search.corpora import corpus_paths, load_corpora
 from embedcli.search.corpus import load_corpus
 from embedcli.search.neighbours import Hit, Rescoring, SearchWith, find_similar
 from embedcli.search.queries import every_row, file_queries, text_queries
+from embedcli.search.where import corpus_where, subset
 
 
 @dataclass(frozen=True)
 class SimilarRequest:
-    """What to search: a corpus path and one kind of query (texts/words, a file, an analogy, pairs, or none)."""
+    """What to search: a corpus (a path, or several paths, globs and folders searched as one, see
+    `search.corpora`), which of its rows (`where`, an SQL predicate on its columns) and one kind of query
+    (texts/words, a file, an analogy, pairs, or none)."""
 
-    corpus: str
+    corpus: str | list[str]
     texts: list[str] = field(default_factory=list)
     queries_file: str | None = None
     positive: list[str] = field(default_factory=list)
@@ -37,6 +41,7 @@ class SimilarRequest:
     ef: int | None = None  # the index's search breadth (None: tuned at build time)
     exact_kernel: str = "auto"  # exact search: auto, bf16 or float32 (`neighbours.SearchWith`)
     cache_dir: Path | None = None  # where the exact kernels' measured speeds are cached
+    where: str | None = None  # search only the corpus rows for which this predicate holds (`search.where`)
 
 
 @dataclass
@@ -51,7 +56,15 @@ class SimilarResult:
 
 def run_similar(request: SimilarRequest) -> SimilarResult:
     """Load the corpus, build the queries, validate, and return the hits to stream."""
-    corpus = load_corpus(request.corpus, version=request.version)
+    paths = corpus_paths([request.corpus] if isinstance(request.corpus, str) else list(request.corpus))
+    if request.index is not None and len(paths) > 1:
+        raise UsageError("--index searches the one corpus it was built on", hint="drop --index, or name one corpus")
+    if request.index is not None and request.where is not None:
+        raise UsageError("--where filters rows for exact search; an index holds every row", hint="drop --index")
+    corpus = load_corpora(paths, request.version)
+    full_rows, kept = len(corpus), None
+    if request.where is not None:
+        corpus, kept = corpus_where(corpus, request.where)
     metric = request.metric or (Metric.hamming if corpus.precision.is_packed else Metric.cosine)
     if request.index is not None:
         from embedcli.search.indexed import index_metric
@@ -76,10 +89,11 @@ def run_similar(request: SimilarRequest) -> SimilarResult:
         queries = every_row(corpus)
     rescoring = None
     if request.rescore:  # hamming ranks bits; the float originals are compared by cosine
-        rescoring = Rescoring(load_corpus(request.rescore), Metric.cosine if metric is Metric.hamming else metric)
-    way = SearchWith(
-        request.index, request.ef, request.exact_kernel, request.cache_dir, request.corpus, request.version
-    )
+        original = load_corpus(request.rescore)
+        if kept is not None and len(original) == full_rows:
+            original = subset(original, kept)  # the same rows as the filtered corpus
+        rescoring = Rescoring(original, Metric.cosine if metric is Metric.hamming else metric)
+    way = SearchWith(request.index, request.ef, request.exact_kernel, request.cache_dir, paths[0], request.version)
     hits, more = find_similar(
         corpus, queries, metric, request.k, request.threshold, request.exclude_self, rescoring, way
     )

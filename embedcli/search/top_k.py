@@ -25,7 +25,7 @@ CORPUS_BLOCK_BYTES = 16 << 20  # one corpus block as float32: its prepared copy 
 QUERY_CHUNK = 1024  # queries scored together (and reported together)
 FIRST_BLOCK_ROWS = 2048  # rows of the block that sets the first floors
 GROUP = 256  # columns whose maximum is checked before their elements
-ROWS_AT_BATCH = 64  # rows gathered between releases of their pages (`rows_at`)
+ROWS_AT_BATCH = 8  # rows gathered between releases of their pages (`rows_at`): each may map a large folio
 NO_ROW = np.iinfo(np.int64).max  # row index of an empty slot: sorts after every real row
 
 Decoder = Callable[[np.ndarray], np.ndarray]

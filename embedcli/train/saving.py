@@ -10,26 +10,21 @@ import contextlib
 import os
 import shutil
 import tempfile
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from embedcli.errors import UsageError
-from embedcli.formats import STDIO, data_suffix
+from embedcli.formats import STDIO, WordVectorFormat, data_suffix
 from embedcli.formats.outputs import METADATA_KEY, AtomicTarget
 from embedcli.formats.targets import check_not_protected as check_not_input
 from embedcli.formats.word_vectors import MODEL_FILE, MODEL_MARKER, vocab_path_for
 from embedcli.train.settings import Algorithm
 
-
-class VectorFileFormat(str, Enum):
-    binary = "bin"  # word2vec binary; FastText: Facebook .bin with subwords
-    text = "txt"  # word2vec text (also .vec); GloVe's .txt is `glove`
-    glove = "glove"  # GloVe text: word2vec text without its header line, as the Stanford tool writes it
-    parquet = "parquet"
-    npy = "npy"
+# The registry's formats of word-vector files, as `train --format` offers them (defined in formats, which --help
+# can import without this module's writers).
+VectorFileFormat = WordVectorFormat
 
 
 _SUFFIXES = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedcli.cli.app import app
+from embedcli.cli.app import COMMANDS
 
 # numpy and everything TID253 keeps out of module level (pyproject.toml), plus what they would drag in.
 HEAVY = (
@@ -36,11 +36,12 @@ HEAVY = (
     "huggingface_hub",
     "pandas",
 )
-COMMANDS = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+# The modules of the commands, which the root --help and the completion of a command name must not import.
+COMMAND_MODULES = {name: command.module for name, command in COMMANDS.items()}
 DOMAINS = ("embed", "search", "reduce", "train", "inspect")
 # The only domain modules --help may load: those holding the choices Typer shows (enums), which import nothing that
-# computes. train.saving holds VectorFileFormat until the formats registry takes it over.
-CHOICES = {"embedcli.reduce.settings", "embedcli.train.settings", "embedcli.train.saving"}
+# computes.
+CHOICES = {"embedcli.reduce.settings", "embedcli.train.settings"}
 
 PROBE = """
 import json, sys
@@ -91,12 +92,38 @@ def test_help_loads_no_heavy_library(tmp_path: Path, args: list[str]) -> None:
     assert domain_code(modules) == []
 
 
+def command_modules(modules: list[str]) -> list[str]:
+    return sorted(set(modules) & set(COMMAND_MODULES.values()))
+
+
+def test_root_help_imports_no_command_module(tmp_path: Path) -> None:
+    modules, shown = modules_loaded(tmp_path, ["--help"])
+    assert all(name in shown for name in COMMANDS)  # every command is listed, with its summary
+    assert "Turn texts, images or sounds into vectors" in shown
+    assert command_modules(modules) == []
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_command_help_imports_that_command_only(tmp_path: Path, command: str) -> None:
+    modules, shown = modules_loaded(tmp_path, [command, "--help"])
+    assert f"embedcli {command}" in shown
+    assert command_modules(modules) == [COMMAND_MODULES[command]]
+
+
+def test_completing_a_command_name_imports_no_command_module(tmp_path: Path) -> None:
+    env = {"_EMBEDCLI_COMPLETE": "complete_bash", "COMP_WORDS": "embedcli ", "COMP_CWORD": "1"}
+    modules, shown = modules_loaded(tmp_path, [], env)
+    assert shown.split() == list(COMMANDS)
+    assert command_modules(modules) == []
+
+
 def test_tab_completion_loads_no_heavy_library(tmp_path: Path) -> None:
     env = {"_EMBEDCLI_COMPLETE": "complete_bash", "COMP_WORDS": "embedcli embed --ba", "COMP_CWORD": "2"}
     modules, shown = modules_loaded(tmp_path, [], env)
     assert "--backend" in shown.split()
     assert heavy(modules) == []
     assert domain_code(modules) == []
+    assert command_modules(modules) == ["embedcli.cli.embed"]
 
 
 def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:

@@ -92,7 +92,9 @@ def test_clusters_become_columns_of_the_output(planted, tmp_path):
     out = tmp_path / "map.parquet"
     run_cli("reduce", str(path), "--clusters", "3", "-o", str(out), check=True)
     table = pq.read_table(out)
-    assert table.column_names == ["id", "text", "embedding", "cluster", "cluster_name"]
+    # The input's own columns go on (its genre), then the clusters.
+    assert table.column_names == ["id", "text", "embedding", "genre", "cluster", "cluster_name"]
+    assert table.column("genre").to_pylist() == pq.read_table(path).column("genre").to_pylist()
     clusters = table.column("cluster").to_pylist()
     names = table.column("cluster_name").to_pylist()
     assert sorted(set(clusters)) == [0, 1, 2] and None not in names

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from conftest import free_port
 
 from embedcli.backends.base import BackendOptions
 from embedcli.embed.pipeline import EmbedSettings
@@ -21,6 +22,7 @@ from embedcli.formats import OutputFormat
 from embedcli.formats.shard_folder import MANIFEST, read_shard_table
 from embedcli.formats.text_inputs import FieldSpec
 from embedcli.formats.vector_files import read_vector_table
+from embedcli.precision import Precision, quantize
 
 pytest.importorskip("ray")
 # Every test here runs Ray actors that import torch and load a model: tens of seconds on 2 cores.
@@ -31,32 +33,6 @@ ROWS = 300
 BATCH = 8  # window = 8 * 16 = 128 rows: shards of 128 rows cut the stream where the local engine does
 SHARD_ROWS = 128
 WORKERS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> str:
-    """moto's standalone S3 server on 127.0.0.1 (a real HTTP S3 API), credentials in the environment."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # Set before Ray starts: actor processes inherit the environment, the only place credentials come from.
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint,
-    )
-    yield endpoint
-    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +67,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _request(inputs: list[str], target: str, model: Path, ray: RayOptions | None, fmt=OutputFormat.parquet):
+def _request(
+    inputs: list[str],
+    target: str,
+    model: Path,
+    ray: RayOptions | None,
+    fmt=OutputFormat.parquet,
+    precision: Precision = Precision.float32,
+):
     return EmbedRequest(
         inputs=inputs,
         target=target,
@@ -99,7 +82,7 @@ def _request(inputs: list[str], target: str, model: Path, ray: RayOptions | None
         fields=FieldSpec(id_column="id", id_field="id"),
         model=str(model),
         backend_options=BackendOptions(batch_size=BATCH),
-        settings=EmbedSettings(batch_size=BATCH),
+        settings=EmbedSettings(batch_size=BATCH, precision=precision),
         ray=ray,
     )
 
@@ -180,6 +163,74 @@ def test_into_a_store_through_ray_skips_unchanged_rows(ray_cluster, tmp_path, ti
     assert second.store is not None and (second.store.summary.unchanged, second.store.summary.embedded) == (40, 0)
 
 
+def test_int8_through_ray_is_quantized_under_one_calibration_equal_to_the_local_engines(
+    ray_cluster, corpus, tiny_st_dir, tmp_path
+):
+    import pyarrow.parquet as pq
+
+    local_out = tmp_path / "local.parquet"
+    EmbedJob(_request([str(corpus)], str(local_out), tiny_st_dir, None, precision=Precision.int8)).run()
+    local = read_vector_table(str(local_out))
+    out = tmp_path / "vectors"
+    EmbedJob(_request([str(corpus)], str(out), tiny_st_dir, _ray(), precision=Precision.int8)).run()
+    table = read_shard_table(str(out))
+    assert table.vectors.dtype == np.int8 and table.ids == local.ids
+    manifest = orjson.loads((out / MANIFEST).read_bytes())
+    ranges = np.asarray(manifest["provenance"]["quantization_ranges"], np.float32)
+    # Measured once, on the run's first window, as the local engine measures it: not per shard, not per actor.
+    np.testing.assert_allclose(ranges, local.provenance.quantization_ranges, rtol=0, atol=1e-6)
+    for shard in manifest["shards"]:
+        recorded = orjson.loads(pq.read_schema(out / shard["name"]).metadata[b"embedcli"])["quantization_ranges"]
+        np.testing.assert_array_equal(np.asarray(recorded, np.float32), ranges)
+    codes = np.abs(table.vectors.astype(np.int16) - local.vectors.astype(np.int16))
+    assert codes.max() <= 1 and (codes == 0).mean() > 0.999  # floats equal to 1e-6: a code moves only at an edge
+    again = EmbedJob(_request([str(corpus)], str(out), tiny_st_dir, _ray(), precision=Precision.int8)).run()
+    assert again.shards is not None and (again.shards.skipped, again.shards.computed) == (3, 0)
+
+
+def test_int8_into_a_store_through_ray_keeps_one_calibration(ray_cluster, tmp_path, tiny_st_dir):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(
+        "".join(orjson.dumps({"id": f"d{i}", "text": f"sentence {i} about {i % 7}"}).decode() + "\n" for i in range(60))
+    )
+    store = str(tmp_path / "kb.lance")
+    first = EmbedJob(_request([str(docs)], store, tiny_st_dir, _ray(), OutputFormat.lance, Precision.int8)).run()
+    assert first.store is not None and first.store.summary.new == 60
+    stored = read_vector_table(store)
+    ranges = np.asarray(stored.provenance.quantization_ranges, np.float32)
+    assert stored.vectors.dtype == np.int8 and ranges.shape == (2, stored.vectors.shape[1])
+    floats = tmp_path / "floats.parquet"
+    EmbedJob(_request([str(docs)], str(floats), tiny_st_dir, None)).run()
+    expected = read_vector_table(str(floats))
+    by_id = dict(zip(expected.ids, expected.vectors, strict=True))
+    # Every row, whichever actor embedded it, holds the codes of its float vector under the store's one calibration.
+    oracle = quantize(np.stack([by_id[i] for i in stored.ids]), Precision.int8, ranges)
+    codes = np.abs(np.asarray(stored.vectors).astype(np.int16) - oracle.astype(np.int16))
+    assert codes.max() <= 1 and (codes == 0).mean() > 0.99  # floats equal to 1e-6: a code moves only at an edge
+    second = EmbedJob(_request([str(docs)], store, tiny_st_dir, _ray(), OutputFormat.lance, Precision.int8)).run()
+    assert second.store is not None and (second.store.summary.unchanged, second.store.summary.embedded) == (60, 0)
+
+
+def test_ray_data_reads_the_shard_folder_and_the_store(ray_cluster, corpus, tiny_st_dir, local_vectors, tmp_path):
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    out = tmp_path / "vectors"
+    EmbedJob(_request([str(corpus)], str(out), tiny_st_dir, _ray())).run()
+    rows = ray.data.read_parquet(str(out)).take_all()  # the markers and the manifest are not Parquet: left out
+    assert sorted(r["id"] for r in rows) == sorted(local_vectors.ids)
+    got = {r["id"]: np.asarray(r["embedding"]) for r in rows}
+    np.testing.assert_allclose(np.stack([got[i] for i in local_vectors.ids]), local_vectors.vectors, atol=1e-6)
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(orjson.dumps({"id": f"d{i}", "text": f"text {i}"}).decode() + "\n" for i in range(20)))
+    store = str(tmp_path / "kb.lance")
+    EmbedJob(_request([str(docs)], store, tiny_st_dir, _ray(), OutputFormat.lance)).run()
+    stored = ray.data.read_lance(store).take_all()
+    assert sorted(r["id"] for r in stored) == sorted(f"d{i}" for i in range(20))
+    assert {len(r["embedding"]) for r in stored} == {local_vectors.vectors.shape[1]}
+
+
 def test_s3_round_trip_through_a_real_s3_api(ray_cluster, moto_endpoint, corpus, tiny_st_dir, local_vectors):
     import s3fs
 
@@ -246,7 +297,7 @@ def test_the_cli_joins_a_cluster_started_with_ray_start(corpus, tiny_st_dir, tmp
     import signal
     import time
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("RAY_ADDRESS", None)
     env["RAY_AUTH_MODE"] = "token"  # `ray start` enables token auth; a client joining it says so (Ray's docs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,27 @@ def test_a_kind_keeps_only_that_kind(tree: Path) -> None:
 def test_named_files_keep_their_names_and_are_listed_once(tree: Path) -> None:
     png = tree / "a" / "x.png"
     listing = find_media([png, tree / "a", str(png)])
-    # x.png once, under the name it was given first, then photo.dat and voice.flac from the folder
-    assert [f.id for f in listing.files] == [str(png), "b/photo.dat", "voice.flac"]
+    # x.png once, under the name it was given first, then photo.dat and voice.flac from the folder, named through it
+    assert [f.id for f in listing.files] == [str(png), f"{tree}/a/b/photo.dat", f"{tree}/a/voice.flac"]
+    assert listing.root == os.path.abspath(os.curdir)
+
+
+def test_one_folder_gives_ids_relative_to_it_and_records_it_as_the_root(tree: Path) -> None:
+    listing = find_media([tree / "a"])
+    assert listing.root == str(tree / "a")
+    assert all((Path(listing.root) / f.id).samefile(f.path) for f in listing.files)
+
+
+def test_two_folders_with_the_same_relative_path_give_two_ids_prefixed_by_the_folder(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tree / "c").mkdir()
+    Image.new("RGB", (4, 4)).save(tree / "c" / "x.png")
+    monkeypatch.chdir(tree)
+    listing = find_media(["a", "c/"], kind=MediaKind.image)
+    assert [f.id for f in listing.files] == ["a/b/photo.dat", "a/x.png", "c/x.png"]
+    assert listing.root == str(tree)
+    assert all((Path(listing.root) / f.id).samefile(f.path) for f in listing.files)
 
 
 def test_named_non_media_missing_and_wrong_kind_are_refused(tree: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 from embedcli.reduce.clusters import cluster_points, name_clusters
 from embedcli.reduce.map_page import draw_html
 from embedcli.reduce.maps import PALETTE, cluster_coloring
+from embedcli.reduce.thumbnails import MapPictures, gather_pictures
 
 BROWSER = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 WIDTH, HEIGHT = 900, 700
@@ -79,7 +80,11 @@ def page(tmp_path_factory: pytest.TempPathFactory, corpus) -> Iterator[DevTools]
     html = folder / "map.html"
     with html.open("wb") as out:
         draw_html(points, out, texts=texts, coloring=cluster_coloring(labels, name_clusters(labels, texts)), title="t")
-    profile = folder / "profile"
+    yield from _opened(html, folder / "profile")
+
+
+def _opened(html: Path, profile: Path) -> Iterator[DevTools]:
+    """`html` open in headless Chromium at the fixed viewport, until the generator is closed."""
     browser = subprocess.Popen(
         [
             BROWSER,
@@ -189,3 +194,57 @@ def test_wheel_zooms_and_drag_pans(page) -> None:
     page.mouse("mouseReleased", 460, 340, button="left", clickCount=1)
     end = page.evaluate("embedcliMap.toScreen(0)")
     assert end[0] - start[0] == pytest.approx(60, abs=1) and end[1] - start[1] == pytest.approx(40, abs=1)
+
+
+# --- pictures (image corpora) -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def picture_page(tmp_path_factory: pytest.TempPathFactory, corpus) -> Iterator[tuple[DevTools, MapPictures]]:
+    """The same points as an image corpus: each point's picture a pure colour per cluster (none of the palette)."""
+    if BROWSER is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    pytest.importorskip("websocket", reason="websocket-client is not installed (pip install websocket-client)")
+    from PIL import Image
+
+    points, _, labels = corpus
+    folder = tmp_path_factory.mktemp("pictures")
+    ids = [f"{i}.png" for i in range(len(points))]
+    for i, label in enumerate(labels):
+        Image.fromarray(np.full((32, 48, 3), PICTURE_COLOURS[max(int(label), 0) % 3], dtype=np.uint8)).save(
+            folder / ids[i]
+        )
+    pictures = gather_pictures(points, ids, str(folder), count=60, seed=0, clusters=labels)
+    html = folder / "map.html"
+    with html.open("wb") as out:
+        draw_html(points, out, texts=ids, coloring=cluster_coloring(labels, {}), pictures=pictures)
+    for tools in _opened(html, folder / "profile"):
+        yield tools, pictures
+
+
+PICTURE_COLOURS = ((255, 0, 255), (0, 255, 0), (0, 0, 255))
+
+
+def test_pictures_are_drawn_at_their_points_and_shown_on_hover(picture_page) -> None:
+    from PIL import Image
+
+    page, pictures = picture_page
+    drawn = _wait(lambda: page.evaluate("embedcliMap.pictures"), "the pictures to be drawn")
+    assert 0 < drawn <= len(pictures.sample)
+    shot = page.send("Page.captureScreenshot", format="png")
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")).astype(int)
+    for colour in PICTURE_COLOURS:  # pictures of each cluster, on the map or beside the legend
+        assert (np.abs(pixels - colour).sum(axis=2) < 30).sum() > 300, colour
+    assert page.evaluate("document.querySelectorAll('#legend img').length") == sum(map(len, pictures.examples.values()))
+    i = pictures.sample[0]
+    x, y = page.evaluate(f"embedcliMap.toScreen({i})")
+    page.mouse("mouseMoved", x, y)
+    shown = _wait(lambda: page.evaluate("tooltip.hidden ? null : [+tooltip.dataset.index, "
+                                        "!tooltip.querySelector('img').hidden]"), "the tooltip")  # fmt: skip
+    assert shown == [i, True]
+    j = next(j for j in range(len(pictures.pictures) + 1000) if j not in pictures.pictures)
+    x, y = page.evaluate(f"embedcliMap.toScreen({j})")
+    page.mouse("mouseMoved", x, y)
+    shown = _wait(lambda: page.evaluate("tooltip.hidden ? null : [+tooltip.dataset.index, "
+                                        "!tooltip.querySelector('img').hidden]"), "the tooltip")  # fmt: skip
+    assert shown == [j, False]  # a point without a picture shows its text only
