@@ -175,3 +175,13 @@ def test_a_streamed_corpus_of_chunks_names_spans_too(workdir, tiny):
     invoke("embed", "book.txt", "--chunk", "24", *tiny, "-o", "chunks.parquet")
     whole, streamed = load_corpus("chunks.parquet", stream=False), load_corpus("chunks.parquet", stream=True)
     assert streamed.spans == whole.spans and whole.spans is not None and len(whole.spans) == len(whole.ids)
+
+
+def test_where_on_chunk_columns_keeps_the_spans(workdir, tiny):
+    book = excerpt(workdir, 6_000)
+    text = book.read_bytes().decode("utf-8-sig")
+    invoke("embed", "book.txt", "--chunk", "24", *tiny, "-o", "chunks.parquet")
+    out = invoke("similar", "chunks.parquet", "fortune", "-k", "3", "--where", "chunk > 3", "-f", "jsonl").stdout
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert len(hits) == 3 and all(int(h["id"].split("#")[1]) > 3 for h in hits)
+    assert all(h["doc_id"] == "book.txt" and text[h["start"] : h["end"]] == h["text"] for h in hits)
