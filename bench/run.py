@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in bench/, each as ratios against the library it wraps, measured side by side.
 
-Usage: python bench/run.py [--quick] [NAME ...]   (NAME: embed, train, similar, reduce, onnx, help)
+Usage: python bench/run.py [--quick] [NAME ...]   (NAME: embed, chunks, train, similar, reduce, onnx, help, …)
 """
 
 from __future__ import annotations

@@ -67,6 +67,12 @@ class Backend(ABC):
         """The length limit (in tokens) beyond which texts are truncated, if the backend has one."""
         return None
 
+    @property
+    def tokenizer(self) -> Any | None:
+        """The model's own fast tokenizer (a `tokenizers.Tokenizer`), for chunking texts by its tokens; None when
+        the backend has none (word vectors, media)."""
+        return None
+
     @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray: ...
 

@@ -50,6 +50,10 @@ class SentenceTransformerBackend(Backend):
     def max_length(self) -> int | None:
         return self._model.max_seq_length
 
+    @property
+    def tokenizer(self) -> Any | None:
+        return getattr(self._model.tokenizer, "backend_tokenizer", None)  # None for a slow (Python) tokenizer
+
     def embed(self, texts: list[str]) -> np.ndarray:
         prompt = self.options.prompt or ""
         texts = cut_long_texts(texts, self.max_length, token_counter(self._model.tokenizer))

@@ -52,6 +52,10 @@ class TransformersBackend(Backend):
     def max_length(self) -> int | None:
         return self._limit
 
+    @property
+    def tokenizer(self) -> Any | None:
+        return getattr(self._tokenizer, "backend_tokenizer", None)  # None for a slow (Python) tokenizer
+
     def embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
         over, batches = text_batches(self._tokenizer, texts, self.options.batch_size, self._limit, self._device)

@@ -27,6 +27,12 @@ class OnError(str, Enum):
     skip = "skip"
 
 
+class PoolChoice(str, Enum):  # embed.chunking.Pool, named here so --help loads no library
+    mean = "mean"
+    max = "max"
+    first = "first"
+
+
 EPILOG = """\
 Examples:
 
@@ -45,6 +51,10 @@ Examples:
   embedcli embed notes/ --glob '**/*.md' -o notes.parquet
 
   embedcli embed corpus.txt.zst -o v.parquet
+
+  embedcli embed book.txt --chunk 200 --overlap 20 -o chunks.parquet
+
+  embedcli embed notes/ --chunk 200 --pool mean -o docs.parquet
 
   embedcli embed table.csv --text-column text -o v.parquet
 
@@ -129,6 +139,26 @@ def embed(
     threads: opt.ThreadsOpt = None,
     max_length: Annotated[
         int | None, typer.Option("--max-length", min=1, help="Truncate texts to this many tokens.")
+    ] = None,
+    chunk: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk",
+            metavar="TOKENS",
+            min=1,
+            help="Cut each document (a whole .txt file, a file of a folder, a record) into chunks of at most this "
+            "many model tokens, at word boundaries; one row per chunk (doc_id, chunk, start, end).",
+            show_default=False,
+        ),
+    ] = None,
+    overlap: Annotated[
+        int, typer.Option("--overlap", metavar="TOKENS", min=0, help="Tokens shared by consecutive chunks.")
+    ] = 0,
+    pool: Annotated[
+        PoolChoice | None,
+        typer.Option(
+            "--pool", help="One vector per document from its chunks' vectors (needs --chunk).", show_default=False
+        ),
     ] = None,
     prompt: Annotated[
         str | None, typer.Option("--prompt", help="Text put before every input (e.g. 'query: ').")
@@ -234,6 +264,7 @@ def embed(
     """
     # The command's library loads here, not with the module: `embedcli --help` imports every command module.
     from embedcli.backends.layers import parse_layers
+    from embedcli.embed.chunking import ChunkOptions, Pool
     from embedcli.embed.into_store import StoreOptions
     from embedcli.embed.media import MediaOptions
     from embedcli.embed.pipeline import EmbedSettings
@@ -243,6 +274,8 @@ def embed(
 
     if layer is not None and layers is not None:
         raise UsageError("give --layer or --layers, not both")
+    if chunk is None and (pool is not None or overlap):
+        raise UsageError("--overlap and --pool apply to chunks", hint="add --chunk TOKENS")
     chosen_layers = layer if layer is not None else layers
     selection = parse_layers(chosen_layers) if chosen_layers is not None else None
     paths = resolve_inputs(inputs, has_literal=bool(text) or files is not None)
@@ -283,6 +316,7 @@ def embed(
             max_seconds=max_seconds,
         ),
         ray=ray,
+        chunking=ChunkOptions(chunk, overlap, Pool(pool.value) if pool else None) if chunk is not None else None,
     )
     if (prune or rebuild) and out_format is not OutputFormat.lance:
         raise UsageError("--prune and --rebuild apply to a store: write to -o NAME.lance")
@@ -327,6 +361,9 @@ def _summarize_store(outcome: EmbedOutcome, path: str, inputs: list[str]) -> Non
 def _summarize(outcome: EmbedOutcome) -> None:
     report, meta, skipped = outcome.report, outcome.provenance, outcome.skipped_blank
     noun = {"image": "image", "audio": "clip"}.get(outcome.modality, "text")
+    chunks = outcome.chunks
+    if chunks is not None:
+        noun = "document" if chunks.pooled else "chunk"
     parts = [
         f"embedded {plural(report.count, noun)} in {report.seconds:.1f} s ({report.rate:,.0f} {noun}s/s)",
         f"{outcome.dimension}-d {meta.precision}",
@@ -342,8 +379,13 @@ def _summarize(outcome: EmbedOutcome) -> None:
         parts.append(f"{plural(outcome.skipped_files, 'other file')} in folders left out")
     if outcome.encodings:
         parts.append(_encodings(outcome.encodings))
+    if chunks is not None:
+        parts.append(f"{plural(chunks.chunks, 'chunk')} of {plural(chunks.documents, 'document')}")
+        if chunks.cut_words:
+            parts.append(f"{plural(chunks.cut_words, 'chunk')} cut inside a word longer than a chunk")
     if report.truncated:
-        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens")
+        hint = "" if chunks is not None else " (--chunk TOKENS embeds all of a long text)"
+        parts.append(f"{plural(report.truncated, 'text')} truncated to {meta.max_length} tokens{hint}")
     if outcome.shards is not None:
         shards = outcome.shards
         parts.append(

@@ -248,17 +248,18 @@ def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None)
 
     console, count = console or make_console(), 0
     for query, group in _by_query(hits):
-        columns = ["rank", metric.score_name, "id"] + (["text"] if any(h.text is not None for h in group) else [])
+        spans = any(h.span is not None for h in group)
+        columns = ["rank", metric.score_name, "id"] + (["document", "span"] if spans else [])
+        columns += ["text"] if any(h.text is not None for h in group) else []
         table = Table(title=Text(visible(query)), title_justify="left", show_edge=False)
         for name in columns:
             table.add_column(name, justify="right" if name in ("rank", metric.score_name) else "left")
         for hit in group:
-            cells: list[str | Text] = [
-                str(hit.rank),
-                f"{hit.score:.4f}",
-                Text(visible(hit.id)),
-                Text(visible(hit.text or "")),
-            ]
+            cells: list[str | Text] = [str(hit.rank), f"{hit.score:.4f}", Text(visible(hit.id))]
+            if spans:  # the document and the characters [start, end) of it that the chunk holds
+                document, start, end = hit.span or ("", 0, 0)
+                cells += [Text(visible(document)), f"{start:,}–{end:,}" if hit.span else ""]
+            cells.append(Text(visible(hit.text or "")))
             table.add_row(*cells[: len(columns)])
             count += 1
         console.print(table)

@@ -21,6 +21,8 @@ from embedcli.formats.word_vectors import load_word_vectors
 from embedcli.provenance import Provenance
 
 if TYPE_CHECKING:
+    from embedcli.embed.chunked import ChunkSummary
+    from embedcli.embed.chunking import ChunkOptions
     from embedcli.embed.ray_engine import RayOptions, ShardSummary
 
 
@@ -59,6 +61,7 @@ class EmbedRequest:
     store: StoreOptions = field(default_factory=StoreOptions)
     media: MediaOptions = field(default_factory=MediaOptions)
     ray: RayOptions | None = None  # None: the local engine; else run on Ray into a shard folder or a store
+    chunking: ChunkOptions | None = None  # --chunk: documents cut into token chunks (embed.chunked)
 
 
 @dataclass
@@ -80,4 +83,5 @@ class EmbedOutcome:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     skipped_files: int = 0
     shards: ShardSummary | None = None  # set by --engine ray
+    chunks: ChunkSummary | None = None  # set by --chunk
     encodings: dict[str, str] = field(default_factory=dict)  # input -> encoding told by --encoding auto

@@ -96,6 +96,8 @@ class EmbedJob:
         Remote inputs (s3://, gs://, any fsspec URL) are copied to a temporary folder first and keep their URLs in
         ids; a remote output is written locally, then uploaded in one PUT."""
         request = self.request
+        if request.chunking is not None and (request.ray is not None or self.media is not None):
+            raise UsageError("--chunk cuts texts, on the local engine", hint="drop --chunk (or --engine ray)")
         if request.ray is not None:
             from embedcli.embed.ray_engine import embed_with_ray
 
@@ -118,6 +120,11 @@ class EmbedJob:
         assert reader is not None
         if request.backend_options.extra.get("layers") is not None and backend_name != "transformers":
             raise UsageError("--layer/--layers on texts need --backend transformers (or an image or audio model)")
+        if request.chunking is not None:
+            from embedcli.embed.chunked import embed_chunked
+
+            backend = open_backend(backend_name, model_ref, request.backend_options)
+            return embed_chunked(request, backend, reader, on_progress)
         run = EmbeddingRun(open_backend(backend_name, model_ref, request.backend_options), request.settings)
         if request.output_format is OutputFormat.lance:
             assert request.target is not None  # the resolver refuses a store on stdout

@@ -1,6 +1,8 @@
 """Writing search hits: JSON Lines (streamed, query by query), CSV and Parquet files, atomically.
 
 A hit is (query, rank, id, score, text); `text` is left out (JSONL) or empty (CSV/Parquet null) when unknown.
+Hits in a corpus of chunks (`embed --chunk`) also name the document and the span: `doc_id`, `start`, `end` (JSONL
+keys; CSV and Parquet columns after `score`, present when the first hit has them).
 Into a pipe, JSONL is flushed after each query, so `| head` ends the search early and quietly (`PipeClosed`).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -19,6 +22,7 @@ from embedcli.formats.outputs import AtomicTarget, StdoutBytes, naming_write_err
 
 ROWS_PER_GROUP = 65_536
 COLUMNS = ("query", "rank", "id", "score", "text")
+SPAN_COLUMNS = ("doc_id", "start", "end")
 
 
 class HitLike(Protocol):
@@ -32,10 +36,14 @@ class HitLike(Protocol):
     def score(self) -> float: ...
     @property
     def text(self) -> str | None: ...
+    @property
+    def span(self) -> tuple[str, int, int] | None: ...
 
 
 def _json_line(hit: HitLike) -> bytes:
     row: dict[str, Any] = {"query": hit.query, "rank": hit.rank, "id": hit.id, "score": hit.score}
+    if hit.span is not None:
+        row["doc_id"], row["start"], row["end"] = hit.span
     if hit.text is not None:
         row["text"] = hit.text
     return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
@@ -83,13 +91,26 @@ def _write_jsonl(hits: Iterable[HitLike], sink: Any) -> int:
     return count
 
 
+def _with_spans(hits: Iterable[HitLike]) -> tuple[bool, Iterable[HitLike]]:
+    """Whether the hits name spans (judged by the first), and the hits, none lost to the look."""
+    iterator = iter(hits)
+    first = next(iterator, None)
+    if first is None:
+        return False, []
+    return first.span is not None, itertools.chain([first], iterator)
+
+
 def _write_csv(hits: Iterable[HitLike], sink: Any) -> int:
     text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=True)
     writer = csv.writer(text)
-    writer.writerow(COLUMNS)
+    spans, hits = _with_spans(hits)
+    writer.writerow(COLUMNS[:4] + SPAN_COLUMNS + COLUMNS[4:] if spans else COLUMNS)
     count = 0
     for hit in hits:
-        writer.writerow([hit.query, hit.rank, hit.id, repr(hit.score), "" if hit.text is None else hit.text])
+        row: list[Any] = [hit.query, hit.rank, hit.id, repr(hit.score)]
+        if spans:
+            row += list(hit.span or ("", "", ""))
+        writer.writerow([*row, "" if hit.text is None else hit.text])
         count += 1
     text.flush()
     text.detach()
@@ -100,15 +121,11 @@ def _write_parquet(hits: Iterable[HitLike], target: str | None) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema(
-        [
-            ("query", pa.string()),
-            ("rank", pa.int32()),
-            ("id", pa.string()),
-            ("score", pa.float64()),
-            ("text", pa.string()),
-        ]
-    )
+    spans, hits = _with_spans(hits)
+    fields = [("query", pa.string()), ("rank", pa.int32()), ("id", pa.string()), ("score", pa.float64())]
+    if spans:
+        fields += [("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64())]
+    schema = pa.schema([*fields, ("text", pa.string())])
     count = 0
     with (
         AtomicTarget(target, ".parquet", stream=True) as atomic,
@@ -118,14 +135,17 @@ def _write_parquet(hits: Iterable[HitLike], target: str | None) -> int:
         sink = pa.PythonFile(atomic.stream(), mode="w") if atomic.direct else atomic.path
         writer = pq.ParquetWriter(sink, schema, compression="zstd")
         try:
-            columns: list[list[Any]] = [[] for _ in COLUMNS]
+            columns: list[list[Any]] = [[] for _ in schema.names]
             for hit in hits:
-                for column, value in zip(columns, (hit.query, hit.rank, hit.id, hit.score, hit.text), strict=True):
+                values: tuple[Any, ...] = (hit.query, hit.rank, hit.id, hit.score)
+                if spans:
+                    values += hit.span or (None, None, None)
+                for column, value in zip(columns, (*values, hit.text), strict=True):
                     column.append(value)
                 count += 1
                 if len(columns[0]) >= ROWS_PER_GROUP:
                     writer.write_table(pa.table(columns, schema=schema))
-                    columns = [[] for _ in COLUMNS]
+                    columns = [[] for _ in schema.names]
             writer.write_table(pa.table(columns, schema=schema))
         finally:
             # Closed inside the target's scope: a close that fails (a full disk) still removes the temporary file.

@@ -60,6 +60,11 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def spans(self) -> list[tuple[str, int, int] | None] | None:
+        """(document id, start, end) of each row when the rows are chunks (`embed --chunk`), from its columns."""
+        return chunk_spans(self.columns)
+
     def floats(self, rows: np.ndarray | slice) -> np.ndarray:
         """Decoded float32 vectors of `rows`."""
         raw = self.vectors[rows]
@@ -189,6 +194,21 @@ def _table_corpus(table: VectorTable, name: str) -> Corpus:
         notes=[stored.note] if stored.note else [],
         columns=table.columns,
     )
+
+
+CHUNK_COLUMNS = ("doc_id", "start", "end")
+
+
+def chunk_spans(columns: dict[str, list[Any]]) -> list[tuple[str, int, int] | None] | None:
+    """(document id, start, end) per row from the columns `embed --chunk` writes; None when they are not all there,
+    and None for a row that lacks one (a corpus merged with one of whole documents)."""
+    if not all(name in columns for name in CHUNK_COLUMNS):
+        return None
+    doc_ids, starts, ends = (columns[name] for name in CHUNK_COLUMNS)
+    return [
+        None if d is None or s is None or e is None else (str(d), int(s), int(e))
+        for d, s, e in zip(doc_ids, starts, ends, strict=True)
+    ]
 
 
 def _streamed_corpus(path: str, vector_column: str) -> Corpus:

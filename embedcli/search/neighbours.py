@@ -19,13 +19,15 @@ from embedcli.search.top_k import NO_ROW, QueryHits, SearchCorpus, search
 
 
 class Hit(NamedTuple):
-    """One line of output: the query (its text, word or id), the rank from 1, the corpus row's id, score, text."""
+    """One line of output: the query (its text, word or id), the rank from 1, the corpus row's id, score, text;
+    `span` (document id, start, end) when the corpus rows are chunks of documents (`embed --chunk`)."""
 
     query: str
     rank: int
     id: str
     score: float
     text: str | None
+    span: tuple[str, int, int] | None = None
 
 
 class _CorpusRows:
@@ -198,7 +200,7 @@ def _same_rows(corpus: Corpus, queries: Queries) -> list[tuple[int, int]]:
 
 
 def _hits(found: Iterator[QueryHits], corpus: Corpus, queries: Queries, metric: Metric) -> Iterator[Hit]:
-    texts = corpus.texts
+    texts, spans = corpus.texts, corpus.spans
     for result in found:
         label = queries.labels[result.query]
         shown = metric.shown(result.scores)
@@ -206,4 +208,5 @@ def _hits(found: Iterator[QueryHits], corpus: Corpus, queries: Queries, metric: 
             if row == NO_ROW:
                 continue
             shown_score = float(f"{score:.7g}")  # float32 carries about 7 significant digits
-            yield Hit(label, rank, corpus.ids[row], shown_score, texts[row] if texts is not None else None)
+            text = texts[row] if texts is not None else None
+            yield Hit(label, rank, corpus.ids[row], shown_score, text, spans[row] if spans is not None else None)

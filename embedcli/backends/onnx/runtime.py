@@ -82,6 +82,10 @@ class OnnxBackend(Backend):
     def max_length(self) -> int | None:
         return self._encoder.max_length
 
+    @property
+    def tokenizer(self) -> Any | None:
+        return self._encoder.tokenizer
+
     def embed(self, texts: list[str]) -> np.ndarray:
         vectors, truncated = self._encoder.encode(texts, self.options.batch_size, self.options.prompt)
         self.truncated += truncated
