@@ -125,9 +125,12 @@ def sweep_stale(directory: str, pattern: re.Pattern[str] = TEMP_NAME) -> list[st
     return removed
 
 
-def temp_prefix(name: str = "") -> str:
-    """The start of a recognisable temporary name: `.NAME.embedcli-<pid>-` (or `embedcli-<pid>-` without NAME)."""
-    return f".{name}.embedcli-{os.getpid()}-" if name else f"embedcli-{os.getpid()}-"
+def temp_prefix(name: str = "", owner: int | None = None) -> str:
+    """The start of a recognisable temporary name: `.NAME.embedcli-<pid>-` (or `embedcli-<pid>-` without NAME).
+    `owner` is the pid of the process that will remove the file (default this one): a forked helper that hands
+    its file to its parent names the parent, so the file is never swept while the parent lives."""
+    pid = os.getpid() if owner is None else owner
+    return f".{name}.embedcli-{pid}-" if name else f"embedcli-{pid}-"
 
 
 class SequentialSink(io.RawIOBase):

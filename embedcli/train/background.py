@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from embedcli.formats import STDIO
 from embedcli.formats.text_inputs import RecordReader
-from embedcli.train.sentences import TokenCorpus, cyclic_gc_paused
+from embedcli.train.sentences import TokenCorpus, cyclic_gc_paused, spool_for_parent
 
 
 def read_while_importing(
@@ -89,6 +89,7 @@ def _can_fork(reader: RecordReader, module: str) -> bool:
 def _child(read: Callable[[], TokenCorpus], reader: RecordReader, write_end: int) -> None:
     status = 1
     try:
+        spool_for_parent()
         corpus = read()
         data = pickle.dumps((corpus.path, corpus.counts, corpus.stats, reader.skipped_blank))
         try:

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from embedcli.errors import InputError
 from embedcli.formats import InputFormat, input_format_for
+from embedcli.formats.outputs import sweep_stale, temp_prefix
 from embedcli.formats.sources import ByteSource, decoded_blocks
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.records import Record
@@ -224,6 +225,25 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# The pid named in spool files: None for this process; a child forked to read the corpus (train.background) names
+# its parent, which adopts the file.
+_spool_owner: int | None = None
+
+
+def spool_for_parent() -> None:
+    """Called in a forked child whose spool its parent will own and remove."""
+    global _spool_owner
+    _spool_owner = os.getppid()
+
+
+def spool_file(directory: str | None) -> tuple[int, str]:
+    """A new spool for a corpus too large to keep in memory: `embedcli-<pid>-<random>.part` (one naming for every
+    temporary file), so a killed run's spool is swept by the next run (`outputs.sweep_stale`)."""
+    directory = directory or tempfile.gettempdir()
+    sweep_stale(directory)
+    return tempfile.mkstemp(prefix=temp_prefix(owner=_spool_owner), suffix=".part", dir=directory)
+
+
 class _CorpusBuilder:
     """Collects token lists, one per text, into a TokenCorpus: counted, cut into pieces of at most MAX_TOKENS
     tokens, kept in memory or spooled to a temporary file."""
@@ -239,7 +259,7 @@ class _CorpusBuilder:
         self.path: str | None = None
         self.out: TextIO | None = None
         if spool:
-            fd, self.path = tempfile.mkstemp(prefix="embedcli-corpus-", suffix=".txt", dir=spool_dir)
+            fd, self.path = spool_file(spool_dir)
             self.out = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
     def add(self, texts: list[list[str]], ids: list[str] | None = None) -> None:
@@ -314,7 +334,7 @@ def apply_phrases(corpus: TokenCorpus, min_count: int, threshold: float) -> tupl
             sentences.append(joined)
         new = TokenCorpus(counts, corpus.stats, corpus.ids, corpus.tags, sentences=sentences)
     else:
-        fd, path = tempfile.mkstemp(prefix="embedcli-corpus-", suffix=".txt", dir=os.path.dirname(corpus.path))
+        fd, path = spool_file(os.path.dirname(corpus.path))
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             for sentence in corpus:
                 joined = phrases[sentence]

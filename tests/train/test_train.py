@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -429,3 +431,16 @@ def test_one_worker_vectors_equal_gensim_called_directly(book_lines: list[str]) 
     direct = Word2Vec(sentences, vector_size=16, epochs=1, workers=1, min_count=3, seed=7)
     assert outcome.model.wv.index_to_key == direct.wv.index_to_key
     np.testing.assert_array_equal(outcome.model.wv.vectors, direct.wv.vectors)
+
+
+def test_a_killed_runs_corpus_spool_is_swept_by_the_next_run(corpus_file: Path, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = spool_dir / f"embedcli-{int(dead.stdout)}-abc123.part"  # what a SIGKILLed train leaves
+    left.write_text("the old run's spooled corpus\n")
+    run_cli(
+        "train", str(corpus_file), "-o", str(tmp_path / "v.parquet"), "--dim", "8", "--epochs", "1",
+        "--corpus-mode", "file", env={"TMPDIR": str(spool_dir)}, check=True,
+    )  # fmt: skip
+    assert os.listdir(spool_dir) == []

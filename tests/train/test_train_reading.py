@@ -161,6 +161,13 @@ with here, child:
     if spool:
         assert child.path != here.path
         assert Path(child.path).read_bytes() == Path(here.path).read_bytes()
+        # Both spools name this process, the one that removes them (the child named its parent), so a sweep by
+        # any run while this one lives leaves them alone.
+        import os
+        from embedcli.formats.outputs import sweep_stale, TEMP_NAME
+        for spooled in (here.path, child.path):
+            assert TEMP_NAME.search(Path(spooled).name).group(1) == str(os.getpid()), spooled
+        assert sweep_stale(tmp) == [] and Path(child.path).exists()
     else:
         assert child.path is None and child.sentences == here.sentences
     assert (child.counts, child.stats) == (here.counts, here.stats)
