@@ -38,7 +38,6 @@ from embedcli.errors import EmbedcliError, InputError, ModelError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.remote import fetch_inputs, fingerprint, is_remote, list_names, make_folder, staged
-from embedcli.formats.text_inputs import RecordReader
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
 from embedcli.records import Record
@@ -249,17 +248,11 @@ class _InputRecords:
     """The run's records in input order; remote inputs are copied to `scratch` but keep their URLs in ids."""
 
     def __init__(self, request: EmbedRequest, scratch: str) -> None:
+        from embedcli.embed.request import record_reader
+
         paths, self.inputs = fetch_inputs(request.inputs, scratch)
         self.fingerprints = [fingerprint(p) for p in self.inputs]
-        self.reader = RecordReader(
-            paths,
-            texts=list(request.texts),
-            decoding=request.decoding,
-            input_format=request.input_format,
-            fields=request.fields,
-            labels=self.inputs,
-            name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
-        )
+        self.reader = record_reader(request, paths, self.inputs)
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.reader)

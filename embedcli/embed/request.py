@@ -16,7 +16,7 @@ from embedcli.embed.media import (
 from embedcli.embed.pipeline import EmbedReport, EmbedSettings
 from embedcli.formats import OutputFormat
 from embedcli.formats.sources import Decoding
-from embedcli.formats.text_inputs import FieldSpec
+from embedcli.formats.text_inputs import FieldSpec, RecordReader
 from embedcli.formats.word_vectors import load_word_vectors
 from embedcli.provenance import Provenance
 
@@ -85,3 +85,19 @@ class EmbedOutcome:
     shards: ShardSummary | None = None  # set by --engine ray
     chunks: ChunkSummary | None = None  # set by --chunk
     encodings: dict[str, str] = field(default_factory=dict)  # input -> encoding told by --encoding auto
+
+
+def record_reader(request: EmbedRequest, paths: list[str], labels: list[str] | None = None) -> RecordReader:
+    """The reader of `request`'s text inputs at local `paths` (remote ones already fetched), named by `labels`
+    (their URLs) when given: one place for both engines, so they read inputs the same way."""
+    return RecordReader(
+        paths,
+        texts=list(request.texts),
+        decoding=request.decoding,
+        input_format=request.input_format,
+        fields=request.fields,
+        glob=request.glob,
+        labels=labels,
+        # A store keys rows by id: plain-text lines get file:line ids even from one file.
+        name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
+    )

@@ -27,7 +27,7 @@ from embedcli.embed.media import (
     write_rejects,
 )
 from embedcli.embed.pipeline import EmbeddingRun, EmbedReport
-from embedcli.embed.request import EmbedOutcome, EmbedRequest, open_backend
+from embedcli.embed.request import EmbedOutcome, EmbedRequest, open_backend, record_reader
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
 from embedcli.formats.outputs import open_vector_writer
@@ -63,21 +63,7 @@ class EmbedJob:
             backend_name = choose_backend(request.backend, resolve_model(request.model))
             self.media = media_inputs(request.inputs, request.media, backend_name)
             return
-        self.reader = self._reader(request.inputs)
-
-    def _reader(self, paths: list[str], labels: list[str] | None = None) -> RecordReader:
-        request = self.request
-        return RecordReader(
-            paths,
-            texts=list(request.texts),
-            decoding=request.decoding,
-            input_format=request.input_format,
-            fields=request.fields,
-            glob=request.glob,
-            labels=labels,
-            # A store keys rows by id: plain-text lines get file:line ids even from one file.
-            name_ids=request.output_format is OutputFormat.lance and request.fields.id_field is None,
-        )
+        self.reader = record_reader(request, request.inputs)
 
     @property
     def total_bytes(self) -> int | None:
@@ -104,7 +90,7 @@ class EmbedJob:
             return embed_with_ray(request, request.ray, on_progress)
         if self.reader is None and self.media is None:
             with tempfile.TemporaryDirectory(prefix="embedcli-inputs-") as scratch:
-                self.reader = self._reader(*fetch_inputs(request.inputs, scratch))
+                self.reader = record_reader(request, *fetch_inputs(request.inputs, scratch))
                 return self._run(on_progress)
         return self._run(on_progress)
 
