@@ -226,13 +226,15 @@ HIT_FIELDS = ("query", "rank", "id", "score", "text")
 
 
 def hit_columns(corpus: Corpus, wanted: Sequence[str] | None) -> list[str]:
-    """The corpus columns each hit carries: `wanted` (checked), or with None every column but the span's own
-    (`doc_id`, `start`, `end`, named by every chunk hit) and any named like a hit field (`query`, `rank`, ...).
+    """The corpus columns each hit carries: `wanted` (checked), or with None every column but a chunk's layout
+    (`doc_id`, `start`, `end`, which every chunk hit names, and `chunk`, which its id `DOC#N` names) and any named
+    like a hit field (`query`, `rank`, ...): hits of a chunk file keep the schema they had before kept columns.
 
     Raises UsageError, naming the columns there are, for a name the corpus lacks or one a hit already has."""
     spanned = set(CHUNK_COLUMNS) if corpus.spans is not None else set()
     if wanted is None:
-        return [name for name in corpus.columns if name not in spanned and name not in HIT_FIELDS]
+        layout = spanned | {"chunk"} if spanned else set()
+        return [name for name in corpus.columns if name not in layout and name not in HIT_FIELDS]
     for name in wanted:
         if name in spanned or name in HIT_FIELDS:
             raise UsageError(f"--show-columns {name}: every hit has its {name} already")
