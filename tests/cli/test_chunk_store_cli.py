@@ -43,7 +43,9 @@ def embed(folder: Path, model: Path, *args: str) -> subprocess.CompletedProcess:
 def check_spans(store: Path, text: str) -> dict:
     """Every stored chunk is `text[start:end]` of its document, numbered from 1 in order; returns the table."""
     table = read_vector_table(str(store))
-    rows = sorted(zip(table.ids, table.texts or [], *(table.columns[c] for c in ("doc_id", "chunk", "start", "end"))))
+    assert table.texts is not None
+    spans = (table.columns[name] for name in ("doc_id", "chunk", "start", "end"))
+    rows = sorted(zip(table.ids, table.texts, *spans, strict=True))
     assert len(rows) > 3
     for row_id, chunk_text, doc_id, number, start, end in rows:
         assert (row_id, doc_id) == (f"doc.txt#{number}", "doc.txt")
@@ -60,6 +62,8 @@ def test_a_chunk_store_keeps_spans_and_similar_names_them(tmp_path, tiny_st_dir)
     stored = check_spans(tmp_path / "kb.lance", text)
     assert stored["table"].provenance.extra["chunking"] == {"chunk": 16, "overlap": 4}
     assert open_store(tmp_path / "kb.lance").columns == ["doc_id", "chunk", "start", "end"]
+    info = run_cli("info", "kb.lance", cwd=tmp_path).stdout.decode()
+    assert "columns: id, text, content_hash, embedding, doc_id, chunk, start, end" in info
 
     done = run_cli("similar", "kb.lance", "a dog by the door", "-k", "3", "-f", "jsonl", cwd=tmp_path)
     hits = [json.loads(line) for line in done.stdout.splitlines()]
