@@ -354,7 +354,8 @@ def _summarize_store(outcome: EmbedOutcome, path: str, inputs: list[str]) -> Non
         f"{s.new:,} new, {s.changed:,} changed, {s.unchanged:,} unchanged, {s.deleted:,} deleted; "
         f"{s.embedded:,} embedded in {s.seconds:.1f} s · {path}: {stored.rows:,} rows, version {stored.version}"
     )
-    if outcome.modality == "text" and any(p == "-" or input_format_for(p) is InputFormat.txt for p in inputs):
+    plain = any(p == "-" or input_format_for(p) is InputFormat.txt for p in inputs)
+    if outcome.modality == "text" and plain and outcome.chunks is None:  # chunks are keyed DOC#N, not by line
         info("note: plain-text lines are keyed file:line, so inserting a line changes the ids after it")
 
 

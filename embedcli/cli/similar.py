@@ -39,6 +39,8 @@ Examples:
 
   embedcli similar v.parquet "refund" --where "genre = 'faq'"
 
+  embedcli similar v.parquet "refund" --show-columns genre,url
+
   embedcli similar --corpus faq.parquet --corpus manual.parquet "reset my password"
 
   embedcli similar vectors/ "reset my password"
@@ -95,6 +97,16 @@ def similar(
             metavar="SQL",
             help="Search only the corpus rows for which this SQL predicate on their columns holds, e.g. "
             "\"genre = 'faq'\" (DuckDB; the sql extra).",
+            show_default=False,
+        ),
+    ] = None,
+    show_columns: Annotated[
+        str | None,
+        typer.Option(
+            "--show-columns",
+            metavar="NAMES",
+            help="Corpus columns each hit shows, comma-separated (e.g. genre,url), or 'none'. Default: all of them "
+            "(those embed --keep-columns carried, a title, clusters) in JSONL, CSV and Parquet; none in the table.",
             show_default=False,
         ),
     ] = None,
@@ -199,6 +211,7 @@ def similar(
         exact_kernel=exact_kernel.value,
         cache_dir=cache_root(),
         where=where,
+        columns=_shown_columns(show_columns, out),
     )
     result = run_similar(request)
     for message in result.warnings:
@@ -207,9 +220,22 @@ def similar(
         count = _render(result.hits, result.metric)
     else:
         with progress_bar("searching", result.queries, enabled=not quiet and result.queries > 1) as update:
-            count = write_hits(_reporting(result.hits, update), target, out)
+            count = write_hits(_reporting(result.hits, update), target, out, result.columns)
     if not quiet and out is not HitFormat.table:
         info(f"{plural(count, 'hit')} by {result.metric.value} {result.metric.score_name}")
+
+
+def _shown_columns(names: str | None, out: HitFormat) -> list[str] | None:
+    """The corpus columns hits show: those named ('none': none); unnamed, all of them in files (None), none in the
+    table, which stays narrow enough for a terminal."""
+    if names is None:
+        return [] if out is HitFormat.table else None
+    if names.strip().lower() == "none":
+        return []
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    if not chosen:
+        raise UsageError("--show-columns takes column names, comma-separated, or 'none'")
+    return chosen
 
 
 def _reporting(hits: Iterable[Hit], update: Callable[[int, int], None]) -> Iterator[Hit]:
@@ -249,7 +275,8 @@ def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None)
     console, count = console or make_console(), 0
     for query, group in _by_query(hits):
         spans = any(h.span is not None for h in group)
-        columns = ["rank", metric.score_name, "id"] + (["document", "span"] if spans else [])
+        shown = list(dict.fromkeys(name for h in group for name in h.columns or {}))
+        columns = ["rank", metric.score_name, "id"] + (["document", "span"] if spans else []) + shown
         columns += ["text"] if any(h.text is not None for h in group) else []
         table = Table(title=Text(visible(query)), title_justify="left", show_edge=False)
         for name in columns:
@@ -259,6 +286,8 @@ def _render(hits: Iterable[Hit], metric: Metric, console: Console | None = None)
             if spans:  # the document and the characters [start, end) of it that the chunk holds
                 document, start, end = hit.span or ("", 0, 0)
                 cells += [Text(visible(document)), f"{start:,}–{end:,}" if hit.span else ""]
+            values = hit.columns or {}
+            cells += [Text(visible("" if values.get(name) is None else str(values[name]))) for name in shown]
             cells.append(Text(visible(hit.text or "")))
             table.add_row(*cells[: len(columns)])
             count += 1

@@ -29,7 +29,7 @@ from embedcli.formats import OutputFormat
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
-from embedcli.records import EmbeddedBatch, Record
+from embedcli.records import EmbeddedBatch, KeptRecord, Record
 
 
 @dataclass
@@ -84,12 +84,16 @@ class ChunkedRun:
     def report(self) -> EmbedReport:
         return self.run.report
 
-    def provenance(self) -> Provenance:
-        """The run's provenance with the chunking recorded (`chunk`, `overlap`, `pool`)."""
-        chunking = {"chunk": self.options.size, "overlap": self.options.overlap}
+    def chunking(self) -> dict[str, int | str]:
+        """The chunking as recorded in the provenance: `chunk`, `overlap` and (pooled) `pool`."""
+        chunking: dict[str, int | str] = {"chunk": self.options.size, "overlap": self.options.overlap}
         if self.options.pool is not None:
-            chunking["pool"] = self.options.pool.value  # type: ignore[assignment]
-        return Provenance.from_dict({**self.run.provenance().to_dict(), "chunking": chunking})
+            chunking["pool"] = self.options.pool.value
+        return chunking
+
+    def provenance(self) -> Provenance:
+        """The run's provenance with the chunking recorded (`chunking`)."""
+        return Provenance.from_dict({**self.run.provenance().to_dict(), "chunking": self.chunking()})
 
     def records(self, documents: Iterable[Record], spans: deque[ChunkRow] | None = None) -> Iterator[Record]:
         """The chunks of `documents` as records, each one's row facts appended to `spans` (when given) as it is
@@ -102,6 +106,14 @@ class ChunkedRun:
                 if spans is not None:
                     spans.append(ChunkRow(document, span.number, len(found), span.start, span.end))
                 yield Record(f"{document.id}#{span.number}", document.text[span.start : span.end])
+
+    def kept_records(self, documents: Iterable[Record]) -> Iterator[KeptRecord]:
+        """The chunks of `documents` as records that carry their `doc_id`, `chunk`, `start` and `end` (for a store)."""
+        spans: deque[ChunkRow] = deque()
+        for record in self.records(documents, spans):
+            row = spans.popleft()
+            columns = {"doc_id": row.document.id, "chunk": row.number, "start": row.start, "end": row.end}
+            yield KeptRecord(record.id, record.text, columns)
 
     def batches(
         self, documents: Iterable[Record], on_progress: Callable[[EmbedReport], None] | None = None
@@ -230,15 +242,18 @@ def embed_chunked(
             on_progress(documents.bytes_read + chunked.bytes_embedded, report.count)
 
     if fmt is OutputFormat.lance:
+        from embedcli.formats.lance_store import CHUNK_FIELDS
+
         assert request.target is not None
-        records = chunked.records(documents)  # a store keeps id and text: the span is in neither
         stored = embed_into_store(
             request.target,
             chunked.run,
-            records,
+            chunked.kept_records(documents),
             request.keep_text,
             request.store,
             lambda n: on_progress(documents.bytes_read, n) if on_progress is not None else None,
+            recorded={"chunking": chunked.chunking()},
+            columns=CHUNK_FIELDS,
         )
         chunked.summary.chunks = stored.summary.new + stored.summary.changed + stored.summary.unchanged
         if not chunked.summary.chunks:

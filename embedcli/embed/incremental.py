@@ -2,7 +2,9 @@
 
 A record is unchanged when its id is stored with the same content hash (of exactly what is embedded: the text
 after the prompt) and the store's settings equal the run's (`settings_mismatch`); only new and changed records
-are embedded. The planner keeps the stored (id -> hash) map and the ids seen so far, never any vector.
+are embedded. A record with columns (a chunk's `doc_id`, `chunk`, `start`, `end`) is hashed with them too, so a
+chunk whose text stays but moves within its document is written again, its span right. The planner keeps the
+stored (id -> hash) map and the ids seen so far, never any vector.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ VECTOR_SETTINGS = (
 # sentence-transformers neither) without changing the vectors: compared through the family instead.
 _FAMILY_KEYS = ("backend", "pooling", "quantize")
 REBUILD_HINT = "pass --rebuild to embed everything again into this store, or write to another store"
+# An input record for the planner: (id, text, where) or (id, text, where, the values of the store's other columns).
+Incoming = tuple[str, str, str] | tuple[str, str, str, Mapping[str, Any] | None]
 
 
 def content_hash(text: str) -> str:
@@ -65,6 +69,7 @@ class PlannedRecord(NamedTuple):
     where: str
     change: Change
     hash: str
+    columns: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -105,8 +110,10 @@ class Planner:
         self._seen: dict[str, str] = {}
         self.summary = IncrementalSummary()
 
-    def classify(self, record_id: str, text: str, where: str) -> PlannedRecord:
-        """The verdict for one record; counts it in `summary`."""
+    def classify(
+        self, record_id: str, text: str, where: str, columns: Mapping[str, Any] | None = None
+    ) -> PlannedRecord:
+        """The verdict for one record (with `columns`, the values of the store's other columns); counts it."""
         earlier = self._seen.get(record_id)
         if earlier is not None:
             raise InputError(
@@ -115,6 +122,8 @@ class Planner:
             )
         self._seen[record_id] = where
         digest = self.digest(text) if self.digest is not None else content_hash(self.prompt + text)
+        if columns:
+            digest = content_hash(digest + json.dumps(columns, sort_keys=True, default=str))
         stored = self._stored.get(record_id)
         if stored is None:
             change = Change.new
@@ -125,12 +134,12 @@ class Planner:
         else:
             change = Change.unchanged
             self.summary.unchanged += 1
-        return PlannedRecord(record_id, text, where, change, digest)
+        return PlannedRecord(record_id, text, where, change, digest, columns)
 
-    def plan(self, records: Iterable[tuple[str, str, str]]) -> Iterator[PlannedRecord]:
-        """Classify (id, text, where) triples lazily, in input order."""
-        for record_id, text, where in records:
-            yield self.classify(record_id, text, where)
+    def plan(self, records: Iterable[Incoming]) -> Iterator[PlannedRecord]:
+        """Classify (id, text, where[, columns]) records lazily, in input order."""
+        for record in records:
+            yield self.classify(*record)
 
     def absent(self) -> list[str]:
         """Stored ids not seen in the input so far (what `--prune` deletes), in stored order."""
@@ -139,7 +148,7 @@ class Planner:
 
 def update_store(
     store: LanceStore,
-    records: Iterable[tuple[str, str, str]],
+    records: Iterable[Incoming],
     embed: Callable[[list[str]], np.ndarray],
     *,
     prompt: str = "",
@@ -150,9 +159,9 @@ def update_store(
     lock_wait_seconds: float = 0.0,
     digest: Callable[[str], str] | None = None,
 ) -> IncrementalSummary:
-    """Bring `store` up to date with (id, text, where) `records`: embed only new and changed texts, commit them
-    in batches, then with `prune` delete the stored ids absent from the input (after every upsert, so a crash
-    never prunes). `embed` maps a list of texts (without the prompt) to an array (n, store.width) in the
+    """Bring `store` up to date with (id, text, where[, columns]) `records`: embed only new and changed texts,
+    commit them in batches, then with `prune` delete the stored ids absent from the input (after every upsert, so
+    a crash never prunes). `embed` maps a list of texts (without the prompt) to an array (n, store.width) in the
     store's dtype; `digest` replaces the hash of prompt + text (see `Planner`). Check the settings first
     (`check_settings`). Raises StoreBusy when another process writes the store, InputError on a duplicate id
     (rows committed before it stay, and a re-run skips them).
@@ -186,7 +195,9 @@ def _embed_into(
     vectors = embed(texts)
     summary.embedded += len(texts)
     new = all(p.change is Change.new for p in pending)
-    writer.add([p.id for p in pending], [p.hash for p in pending], vectors, texts, new=new)
+    names = dict.fromkeys(name for p in pending for name in p.columns or {})
+    columns = {name: [(p.columns or {}).get(name) for p in pending] for name in names}
+    writer.add([p.id for p in pending], [p.hash for p in pending], vectors, texts, new=new, columns=columns)
 
 
 def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str | None:
@@ -205,7 +216,17 @@ def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str 
         before, now = stored.get(key), run.get(key)
         if before != now:
             return f"the store was made with {key} {_show(before)} and this run uses {key} {_show(now)}"
+    before, now = stored.get("chunking"), run.get("chunking")
+    if before != now:  # other chunks are other rows: a store holds one chunking
+        made = f"with {_chunking(before)}" if before else "without --chunk"
+        uses = f"uses {_chunking(now)}" if now else "has no --chunk"
+        return f"the store was made {made} and this run {uses}"
     return None
+
+
+def _chunking(recorded: Mapping[str, Any]) -> str:
+    """A recorded chunking as the options that made it: `--chunk 200 --overlap 20`."""
+    return " ".join(f"--{key} {recorded[key]}" for key in ("chunk", "overlap", "pool") if recorded.get(key) is not None)
 
 
 def check_settings(path: str, stored: Mapping[str, Any], run: Mapping[str, Any]) -> None:

@@ -2,24 +2,27 @@
 
 The store keeps, per row, the id, the text, a content hash of exactly what was embedded (prompt + text) and the
 vector; its provenance (model, backend, every setting that changes a vector) is the store's schema metadata. A run
-whose settings differ is refused before anything is embedded (`--rebuild` starts the store afresh). Rows are
+whose settings differ is refused before anything is embedded (`--rebuild` starts the store afresh). A store of
+chunks (`embed --chunk`) records the chunking among its settings and keeps each chunk's `doc_id`, `chunk`, `start`
+and `end` as columns. Rows are
 committed in batches as new versions, so a crash leaves the last committed version and a re-run resumes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from embedcli.embed.incremental import IncrementalSummary, check_settings, update_store
+from embedcli.embed.incremental import Incoming, IncrementalSummary, check_settings, update_store
 from embedcli.embed.pipeline import EmbeddingRun
 from embedcli.errors import UsageError
 from embedcli.formats.lance_store import LanceStore, create_store, is_store, open_store
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
-from embedcli.records import Record
+from embedcli.records import Record, columns_of
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ def embed_into_store(
     embed_texts: Callable[[list[str]], np.ndarray] | None = None,
     digest: Callable[[str], str] | None = None,
     embed_rows: int | None = None,
+    recorded: Mapping[str, Any] | None = None,
+    columns: Sequence[tuple[str, str]] = (),
 ) -> StoreOutcome:
     """Update the store at `path` (created when absent) from `records`, embedding with `run`.
 
@@ -58,8 +63,14 @@ def embed_into_store(
     `embed_texts` (another engine's, e.g. Ray actors, or the media path) replaces `run` for the embedding itself;
     `run` still states the settings and provenance. `digest` hashes a record's text instead of prompt + text
     (images and sounds: the text is a handle on a file, hashed by its bytes); `embed_rows` records per embed call.
+    `recorded` adds settings to the run's provenance (`chunking`), compared with the store's like the others;
+    `columns` are the other columns a new store gets (`CHUNK_FIELDS`), filled from the records' kept columns.
     """
-    wanted = run.provenance()
+
+    def provenance() -> Provenance:
+        return Provenance.from_dict({**run.provenance().to_dict(), **(recorded or {})})
+
+    wanted = provenance()
     precision = run.settings.precision
     if is_store(path) and not options.rebuild:
         store = open_store(path)
@@ -71,7 +82,9 @@ def embed_into_store(
             )
         _reuse_ranges(run, store, precision)
     else:
-        store = create_store(path, wanted.to_dict(), precision, run.dimension, keep_text, rebuild=options.rebuild)
+        store = create_store(
+            path, wanted.to_dict(), precision, run.dimension, keep_text, rebuild=options.rebuild, columns=columns
+        )
     had_ranges = store.provenance.get("quantization_ranges") is not None
     embedded = 0
 
@@ -88,7 +101,7 @@ def embed_into_store(
 
     summary = update_store(
         store,
-        _triples(records),
+        _triples(records, store.columns),
         embed,
         prompt=run.backend.options.prompt or "",
         prune=options.prune,
@@ -98,11 +111,11 @@ def embed_into_store(
         commit_seconds=options.commit_seconds,
         digest=digest,
     )
-    recorded = run.provenance()
-    new_ranges = recorded.quantization_ranges is not None and not had_ranges  # int8/uint8: measured on batch one
-    moved = recorded.media_root != store.provenance.get("media_root")  # files read from another folder this time
+    final = provenance()
+    new_ranges = final.quantization_ranges is not None and not had_ranges  # int8/uint8: measured on batch one
+    moved = final.media_root != store.provenance.get("media_root")  # files read from another folder this time
     if new_ranges or moved:
-        store.update_provenance(recorded.to_dict())
+        store.update_provenance(final.to_dict())
     store.refresh()
     return StoreOutcome(summary, Provenance.from_dict(store.provenance), store.version, store.count_rows())
 
@@ -114,7 +127,13 @@ def _reuse_ranges(run: EmbeddingRun, store: LanceStore, precision: Precision) ->
         run.use_ranges(np.asarray(ranges, dtype=np.float32))
 
 
-def _triples(records: Iterable[Record]) -> Iterator[tuple[str, str, str]]:
-    """(id, text, where) for the planner; `where` names a record in messages about duplicate ids."""
+def _triples(records: Iterable[Record], names: Sequence[str]) -> Iterator[Incoming]:
+    """(id, text, where[, columns]) for the planner; `where` names a record in messages about duplicate ids. Only
+    the store's own other columns (`names`) go along: a document's title, kept by the reader, does not."""
     for number, record in enumerate(records, start=1):
-        yield record.id, record.text, f"record {number:,} (id {record.id!r})"
+        where = f"record {number:,} (id {record.id!r})"
+        kept = columns_of(record) if names else None
+        if kept is None:
+            yield record.id, record.text, where
+        else:
+            yield record.id, record.text, where, {name: kept.get(name) for name in names}

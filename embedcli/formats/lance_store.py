@@ -1,5 +1,8 @@
 """A vector store that grows: a Lance dataset of (id, text, content_hash, embedding) with versioned commits.
 
+A store of chunks (`embed --chunk`) also has the columns `doc_id`, `chunk`, `start`, `end` (`CHUNK_FIELDS`), after
+the embedding; reads hand such extra columns on as the rows' columns, as a Parquet file's are.
+
 Every write (an upsert of a batch, a delete) is one atomic commit and makes a new version; a crash leaves the
 store at its last commit, and any older version stays readable. The provenance (model and every setting that
 changes a vector) is JSON in the schema metadata under `METADATA_KEY`, as in Parquet and Arrow outputs.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +38,8 @@ LOCK_NAME = "_embedcli.lock"
 ID, TEXT, HASH, EMBEDDING = "id", "text", "content_hash", "embedding"
 _PRIMARY_KEY = {b"lance-schema:unenforced-primary-key": b"true"}
 _VALUE_TYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "uint8": "uint8"}
+# The columns of a store of chunks: (name, Arrow type alias), as `embed --chunk` writes them into a vector file.
+CHUNK_FIELDS = (("doc_id", "string"), ("chunk", "int64"), ("start", "int64"), ("end", "int64"))
 
 
 class StoreBusy(EmbedcliError):
@@ -55,8 +60,15 @@ def is_store(path: str | Path) -> bool:
     return (Path(path) / "_versions").is_dir()
 
 
-def store_schema(provenance: dict[str, Any], precision: Precision, dimension: int, with_text: bool = True) -> Any:
-    """The Arrow schema of a store: id, [text], content_hash, embedding (fixed-size list of `precision.width`)."""
+def store_schema(
+    provenance: dict[str, Any],
+    precision: Precision,
+    dimension: int,
+    with_text: bool = True,
+    columns: Sequence[tuple[str, str]] = (),
+) -> Any:
+    """The Arrow schema of a store: id, [text], content_hash, embedding (fixed-size list of `precision.width`),
+    then `columns` ((name, Arrow type alias) pairs, e.g. `CHUNK_FIELDS`), nullable."""
     import pyarrow as pa
 
     value_type = pa.from_numpy_dtype(precision.dtype)
@@ -65,6 +77,7 @@ def store_schema(provenance: dict[str, Any], precision: Precision, dimension: in
         fields.append(pa.field(TEXT, pa.string()))
     fields.append(pa.field(HASH, pa.string(), nullable=False))
     fields.append(pa.field(EMBEDDING, pa.list_(value_type, precision.width(dimension)), nullable=False))
+    fields += [pa.field(name, pa.type_for_alias(alias)) for name, alias in columns]
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(provenance, sort_keys=True).encode()})
 
 
@@ -123,17 +136,19 @@ def create_store(
     dimension: int,
     with_text: bool = True,
     rebuild: bool = False,
+    columns: Sequence[tuple[str, str]] = (),
 ) -> LanceStore:
     """Create an empty store at `path` (version 1), or with `rebuild` replace an existing store's rows and
-    provenance by a new empty version (older versions stay readable). Raises UsageError when `path` is already
-    a store and `rebuild` is false, InputError when `path` exists and is something else."""
+    provenance by a new empty version (older versions stay readable); `columns` as in `store_schema`. Raises
+    UsageError when `path` is already a store and `rebuild` is false, InputError when `path` exists and is
+    something else."""
     lance = import_lance()
     target = Path(path)
     if is_store(target) and not rebuild:
         raise UsageError(f"{path} is already a Lance store", hint="open it, or pass --rebuild to start it afresh")
     if target.exists() and not target.is_dir():
         raise InputError(f"{path} exists and is not a directory: cannot create a Lance store there")
-    schema = store_schema(provenance, precision, dimension, with_text)
+    schema = store_schema(provenance, precision, dimension, with_text, columns)
     mode = "overwrite" if is_store(target) else "create"
     with lance_errors(path):
         dataset = lance.write_dataset(schema.empty_table(), str(target), mode=mode)
@@ -184,6 +199,12 @@ class LanceStore:
         return TEXT in self._dataset.schema.names
 
     @property
+    def columns(self) -> list[str]:
+        """The store's other columns (after the embedding), e.g. a store of chunks' `doc_id`, `chunk`, `start`,
+        `end`; [] for a plain store."""
+        return [name for name in self._dataset.schema.names if name not in (ID, TEXT, HASH, EMBEDDING)]
+
+    @property
     def width(self) -> int:
         """Stored values per row (dimension, or dimension / 8 for packed binary)."""
         return int(self._dataset.schema.field(EMBEDDING).type.list_size)
@@ -210,17 +231,20 @@ class LanceStore:
             yield batch.column(ID).to_pylist(), batch.column(HASH).to_pylist()
 
     def iter_batches(self, batch_rows: int = 8_192, with_text: bool = True) -> Iterator[EmbeddedBatch]:
-        """The rows streamed as EmbeddedBatch (ids, texts, vectors of shape (n, width) in the stored dtype).
+        """The rows streamed as EmbeddedBatch (ids, texts, vectors of shape (n, width) in the stored dtype, and the
+        store's other `columns` by name).
 
         `texts` is empty when the store has no text column or `with_text` is false."""
-        columns = [ID, EMBEDDING] + ([TEXT] if with_text and self.has_text else [])
+        others = self.columns
+        columns = [ID, EMBEDDING] + ([TEXT] if with_text and self.has_text else []) + others
         for batch in self._dataset.scanner(columns=columns, batch_size=batch_rows).to_batches():
             if batch.num_rows == 0:
                 continue
             values = batch.column(EMBEDDING).flatten().to_numpy(zero_copy_only=False)
             texts = batch.column(TEXT).to_pylist() if TEXT in columns else []
             ids = batch.column(ID).to_pylist()
-            yield EmbeddedBatch(ids=ids, texts=texts, vectors=values.reshape(len(ids), self.width))
+            extra = {name: batch.column(name).to_pylist() for name in others}
+            yield EmbeddedBatch(ids=ids, texts=texts, vectors=values.reshape(len(ids), self.width), columns=extra)
 
     def update_provenance(self, provenance: dict[str, Any]) -> None:
         """Replace the recorded provenance as one commit (e.g. to add int8/uint8 calibration ranges measured
@@ -238,15 +262,23 @@ class LanceStore:
         )
         ids = [i for b in batches for i in b.ids]
         texts = [t for b in batches for t in b.texts] if with_text and self.has_text else None
-        return VectorTable(ids=ids, vectors=vectors, texts=texts, provenance=Provenance.from_dict(self.provenance))
+        columns = {name: [v for b in batches for v in b.columns[name]] for name in self.columns}
+        provenance = Provenance.from_dict(self.provenance)
+        return VectorTable(ids=ids, vectors=vectors, texts=texts, provenance=provenance, columns=columns)
 
     def upsert(
-        self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str] | None = None,
+        columns: Mapping[str, Sequence[Any]] | None = None,
     ) -> tuple[int, int]:
         """Insert or replace rows by id as one commit; returns (inserted, updated).
 
-        `vectors` has shape (len(ids), width) and the store's dtype (converted losslessly or rejected)."""
-        table = self._table(ids, hashes, vectors, texts)
+        `vectors` has shape (len(ids), width) and the store's dtype (converted losslessly or rejected); `columns`
+        the values of the store's other columns by name (null where not given)."""
+        table = self._table(ids, hashes, vectors, texts, columns)
         builder = self._dataset.merge_insert(ID).when_matched_update_all().when_not_matched_insert_all()
         with lance_errors(self.path):
             stats = builder.execute(table)
@@ -254,13 +286,18 @@ class LanceStore:
         return int(stats["num_inserted_rows"]), int(stats["num_updated_rows"])
 
     def append(
-        self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None = None
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str] | None = None,
+        columns: Mapping[str, Sequence[Any]] | None = None,
     ) -> int:
         """Add rows known to be absent as one commit (cheaper than `upsert`: no join on id); returns the count.
 
         Only for ids read as absent under `store_lock`: an id already stored would then occur twice."""
         lance = import_lance()
-        table = self._table(ids, hashes, vectors, texts)
+        table = self._table(ids, hashes, vectors, texts, columns)
         with lance_errors(self.path):
             lance.write_dataset(table, self._dataset, mode="append")
         self.refresh()
@@ -296,7 +333,12 @@ class LanceStore:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     def _table(
-        self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray, texts: Sequence[str] | None
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        vectors: np.ndarray,
+        texts: Sequence[str] | None,
+        others: Mapping[str, Sequence[Any]] | None = None,
     ) -> Any:
         import pyarrow as pa
 
@@ -312,6 +354,9 @@ class LanceStore:
             columns[TEXT] = pa.array(list(texts) if texts is not None else [None] * len(ids), pa.string())
         columns[HASH] = pa.array(list(hashes), pa.string())
         columns[EMBEDDING] = pa.FixedSizeListArray.from_arrays(flat, self.width)
+        for name in self.columns:
+            given = (others or {}).get(name)
+            columns[name] = pa.array(list(given) if given is not None else [None] * len(ids), schema.field(name).type)
         return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
     def refresh(self) -> None:

@@ -8,9 +8,10 @@ already committed with the same content hash (see `embedcli.embed.incremental`),
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class StoreWriter:
         self._hashes: list[str] = []
         self._texts: list[str] = []
         self._vectors: list[np.ndarray] = []
+        self._columns: dict[str, list[Any]] = {}
         self._since = clock()
         self._failed = False
         self._all_new = True
@@ -82,12 +84,16 @@ class StoreWriter:
         vectors: np.ndarray,
         texts: Sequence[str] | None = None,
         new: bool = False,
+        columns: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
         """Buffer rows (vectors of shape (len(ids), store.width)); commit when the batch is full or old enough.
 
         `new` says the ids were read as absent while this writer held the lock: a commit of only such rows is an
-        append, any other an upsert by id."""
+        append, any other an upsert by id. `columns` holds the rows' values of the store's other columns."""
         self._all_new = self._all_new and new
+        for name in self.store.columns:
+            given = (columns or {}).get(name)
+            self._columns.setdefault(name, []).extend(given if given is not None else [None] * len(ids))
         self._ids.extend(ids)
         self._hashes.extend(hashes)
         self._texts.extend(texts if texts is not None else [""] * len(ids))
@@ -104,16 +110,16 @@ class StoreWriter:
             texts = self._texts if self.store.has_text else None
             vectors = np.concatenate(self._vectors)
             if self._all_new:
-                inserted, updated = self.store.append(self._ids, self._hashes, vectors, texts), 0
+                inserted, updated = self.store.append(self._ids, self._hashes, vectors, texts, self._columns), 0
             else:
-                inserted, updated = self.store.upsert(self._ids, self._hashes, vectors, texts)
+                inserted, updated = self.store.upsert(self._ids, self._hashes, vectors, texts, self._columns)
         except BaseException:
             self._failed = True
             raise
         self.inserted += inserted
         self.updated += updated
         self.commits += 1
-        self._ids, self._hashes, self._texts, self._vectors = [], [], [], []
+        self._ids, self._hashes, self._texts, self._vectors, self._columns = [], [], [], [], {}
         self._all_new = True
 
     def delete(self, ids: Sequence[str]) -> int:

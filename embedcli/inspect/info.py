@@ -61,7 +61,7 @@ def describe_file(path: str, version: int | None = None) -> FileInfo:
             precision=str(provenance.get("precision") or store.value_dtype),
             bytes=store.size_bytes(),
             has_text=store.has_text,
-            columns=["id", *(["text"] if store.has_text else []), "content_hash", "embedding"],
+            columns=["id", *(["text"] if store.has_text else []), "content_hash", "embedding", *store.columns],
             provenance=provenance,
             versions=[
                 VersionInfo(v.number, v.timestamp.isoformat(), v.rows, v.operation, v.inserted, v.updated, v.deleted)

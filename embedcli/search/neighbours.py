@@ -3,7 +3,7 @@ originals of a quantized corpus."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -12,7 +12,7 @@ import numpy as np
 
 from embedcli.errors import InputError, UsageError
 from embedcli.metrics import Metric, exact, prepare
-from embedcli.search.corpus import Corpus
+from embedcli.search.corpus import CHUNK_COLUMNS, Corpus
 from embedcli.search.kernel_choice import choose_kernel
 from embedcli.search.queries import Queries, check_queries
 from embedcli.search.top_k import NO_ROW, QueryHits, SearchCorpus, search
@@ -20,7 +20,8 @@ from embedcli.search.top_k import NO_ROW, QueryHits, SearchCorpus, search
 
 class Hit(NamedTuple):
     """One line of output: the query (its text, word or id), the rank from 1, the corpus row's id, score, text;
-    `span` (document id, start, end) when the corpus rows are chunks of documents (`embed --chunk`)."""
+    `span` (document id, start, end) when the corpus rows are chunks of documents (`embed --chunk`); `columns`
+    the row's values of the corpus columns asked for (`hit_columns`: e.g. those `embed --keep-columns` carried)."""
 
     query: str
     rank: int
@@ -28,6 +29,7 @@ class Hit(NamedTuple):
     score: float
     text: str | None
     span: tuple[str, int, int] | None = None
+    columns: dict[str, Any] | None = None
 
 
 class _CorpusRows:
@@ -83,8 +85,11 @@ def find_similar(
     exclude_self: bool = False,
     rescore: Rescoring | None = None,
     way: SearchWith | None = None,
+    columns: Sequence[str] = (),
 ) -> tuple[Iterator[Hit], list[str]]:
     """Validate, then search lazily: hits come query by query, best first. Returns (hits, warnings).
+
+    Each hit carries its row's values of the corpus `columns` named (see `hit_columns`).
 
     With `rescore`, the search keeps RESCORE_FACTOR x k candidates in the corpus's own precision, then ranks them
     by their exact scores on the float originals (`rescore.metric`, whose scale the hits and threshold use).
@@ -118,7 +123,7 @@ def find_similar(
             found = search(prepared, searchable, wanted, exclude=exclude, min_score=None if rescore else min_score)  # type: ignore[arg-type]
     if rescore is not None:
         found = _rescored(found, corpus, queries, rescore, k, min_score)
-    return _hits(found, corpus, queries, final), warnings
+    return _hits(found, corpus, queries, final, columns), warnings
 
 
 def _fast_corpus(corpus: Corpus, searchable: SearchCorpus, metric: Metric, n_queries: int, way: SearchWith) -> Any:
@@ -199,14 +204,41 @@ def _same_rows(corpus: Corpus, queries: Queries) -> list[tuple[int, int]]:
     return [(q, row) for q, key in enumerate(keys) for row in by_key.get(key, [])]
 
 
-def _hits(found: Iterator[QueryHits], corpus: Corpus, queries: Queries, metric: Metric) -> Iterator[Hit]:
+def _hits(
+    found: Iterator[QueryHits], corpus: Corpus, queries: Queries, metric: Metric, columns: Sequence[str] = ()
+) -> Iterator[Hit]:
     texts, spans = corpus.texts, corpus.spans
+    shown = {name: corpus.columns[name] for name in columns}
     for result in found:
         label = queries.labels[result.query]
-        shown = metric.shown(result.scores)
-        for rank, (row, score) in enumerate(zip(result.rows.tolist(), shown.tolist(), strict=True), start=1):
+        scores = metric.shown(result.scores)
+        for rank, (row, score) in enumerate(zip(result.rows.tolist(), scores.tolist(), strict=True), start=1):
             if row == NO_ROW:
                 continue
             shown_score = float(f"{score:.7g}")  # float32 carries about 7 significant digits
             text = texts[row] if texts is not None else None
-            yield Hit(label, rank, corpus.ids[row], shown_score, text, spans[row] if spans is not None else None)
+            span = spans[row] if spans is not None else None
+            values = {name: column[row] for name, column in shown.items()} if shown else None
+            yield Hit(label, rank, corpus.ids[row], shown_score, text, span, values)
+
+
+HIT_FIELDS = ("query", "rank", "id", "score", "text")
+
+
+def hit_columns(corpus: Corpus, wanted: Sequence[str] | None) -> list[str]:
+    """The corpus columns each hit carries: `wanted` (checked), or with None every column but a chunk's layout
+    (`doc_id`, `start`, `end`, which every chunk hit names, and `chunk`, which its id `DOC#N` names) and any named
+    like a hit field (`query`, `rank`, ...): hits of a chunk file keep the schema they had before kept columns.
+
+    Raises UsageError, naming the columns there are, for a name the corpus lacks or one a hit already has."""
+    spanned = set(CHUNK_COLUMNS) if corpus.spans is not None else set()
+    if wanted is None:
+        layout = spanned | {"chunk"} if spanned else set()
+        return [name for name in corpus.columns if name not in layout and name not in HIT_FIELDS]
+    for name in wanted:
+        if name in spanned or name in HIT_FIELDS:
+            raise UsageError(f"--show-columns {name}: every hit has its {name} already")
+        if name not in corpus.columns:
+            there = ", ".join(n for n in corpus.columns if n not in spanned) or "none but id and text"
+            raise UsageError(f"--show-columns: {corpus.name} has no column '{name}'", hint=f"columns here: {there}")
+    return list(dict.fromkeys(wanted))

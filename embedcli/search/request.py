@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from embedcli.embed import ModelChoice
 from embedcli.errors import UsageError
@@ -12,7 +13,7 @@ from embedcli.metrics import Metric
 from embedcli.search import analogies
 from embedcli.search.corpora import corpus_paths, load_corpora
 from embedcli.search.corpus import load_corpus
-from embedcli.search.neighbours import Hit, Rescoring, SearchWith, find_similar
+from embedcli.search.neighbours import Hit, Rescoring, SearchWith, find_similar, hit_columns
 from embedcli.search.queries import every_row, file_queries, text_queries
 from embedcli.search.where import corpus_where, subset
 
@@ -42,6 +43,7 @@ class SimilarRequest:
     exact_kernel: str = "auto"  # exact search: auto, bf16 or float32 (`neighbours.SearchWith`)
     cache_dir: Path | None = None  # where the exact kernels' measured speeds are cached
     where: str | None = None  # search only the corpus rows for which this predicate holds (`search.where`)
+    columns: list[str] | None = None  # corpus columns each hit carries (None: all but the span's, see `hit_columns`)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class SimilarResult:
     metric: Metric
     warnings: list[str]
     queries: int = 0  # how many queries the hits answer (0: a few word pairs or an analogy), for progress
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # the corpus columns the hits carry, whole, in order
 
 
 def run_similar(request: SimilarRequest) -> SimilarResult:
@@ -65,6 +68,7 @@ def run_similar(request: SimilarRequest) -> SimilarResult:
     full_rows, kept = len(corpus), None
     if request.where is not None:
         corpus, kept = corpus_where(corpus, request.where)
+    shown = hit_columns(corpus, request.columns)
     metric = request.metric or (Metric.hamming if corpus.precision.is_packed else Metric.cosine)
     if request.index is not None:
         from embedcli.search.indexed import index_metric
@@ -95,6 +99,8 @@ def run_similar(request: SimilarRequest) -> SimilarResult:
         rescoring = Rescoring(original, Metric.cosine if metric is Metric.hamming else metric)
     way = SearchWith(request.index, request.ef, request.exact_kernel, request.cache_dir, paths[0], request.version)
     hits, more = find_similar(
-        corpus, queries, metric, request.k, request.threshold, request.exclude_self, rescoring, way
+        corpus, queries, metric, request.k, request.threshold, request.exclude_self, rescoring, way, shown
     )
-    return SimilarResult(hits, rescoring.metric if rescoring else metric, warnings + more, len(queries.labels))
+    final = rescoring.metric if rescoring else metric
+    columns = {name: corpus.columns[name] for name in shown}
+    return SimilarResult(hits, final, warnings + more, len(queries.labels), columns)
