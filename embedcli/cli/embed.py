@@ -113,7 +113,8 @@ def embed(
         typer.Option(
             "--keep-columns",
             metavar="A,B",
-            help="Carry these input fields/columns (JSON, CSV/TSV, Parquet) into the output beside each vector.",
+            help="Carry these input fields/columns (JSON, CSV/TSV, Parquet) into the output beside each vector "
+            "(a .lance store too; with --chunk, onto each chunk of the document).",
             show_default=False,
         ),
     ] = None,

@@ -2,6 +2,7 @@
 
 Chunk rows have the id `<doc>#<n>` (n from 1), the chunk's text, and the columns `doc_id`, `chunk`, `start`, `end`
 (`text[start:end]` of the document is the chunk). Pooled rows have the document's id and text and a `chunks` column.
+Both carry, after those, their document's values of the columns `--keep-columns` names.
 
 Pooling is defined on the model's own vectors: each document's vector is the mean (or element-wise max, or the
 first) of its chunks' vectors as the model gives them, before any of embed's own shaping; then --dim, --normalize
@@ -14,7 +15,7 @@ Memory: one document's text, and the chunks of one window of batches, at a time.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -29,7 +30,10 @@ from embedcli.formats import OutputFormat
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
-from embedcli.records import EmbeddedBatch, KeptRecord, Record
+from embedcli.records import EmbeddedBatch, KeptRecord, Record, columns_of
+
+# The columns chunk rows (and pooled rows) have of their own: a kept input column may not take these names.
+CHUNK_COLUMNS = ("doc_id", "chunk", "start", "end", "chunks")
 
 
 @dataclass
@@ -45,11 +49,14 @@ class ChunkSummary:
 class ChunkedRun:
     """Embeds documents chunk by chunk with `backend`. Iterate `batches()`; `run` holds the report and provenance.
 
-    Raises UsageError when the backend has no fast tokenizer, or when a chunk (with the model's special tokens and
-    the prompt) would not fit the model's length limit.
+    Rows carry their document's values of the `kept` columns (`--keep-columns`). Raises UsageError when the
+    backend has no fast tokenizer, or when a chunk (with the model's special tokens and the prompt) would not fit
+    the model's length limit.
     """
 
-    def __init__(self, backend: Backend, settings: EmbedSettings, options: ChunkOptions) -> None:
+    def __init__(
+        self, backend: Backend, settings: EmbedSettings, options: ChunkOptions, kept: Sequence[str] = ()
+    ) -> None:
         tokenizer = backend.tokenizer
         if tokenizer is None:
             raise UsageError(
@@ -57,6 +64,7 @@ class ChunkedRun:
                 hint="use a transformer model (sentence-transformers, transformers or onnx backend)",
             )
         self.options = options
+        self.kept = tuple(kept)
         self.splitter = TokenSplitter(tokenizer, options)
         self._check_fits(backend)
         self.run = EmbeddingRun(backend, settings)
@@ -108,12 +116,13 @@ class ChunkedRun:
                 yield Record(f"{document.id}#{span.number}", document.text[span.start : span.end])
 
     def kept_records(self, documents: Iterable[Record]) -> Iterator[KeptRecord]:
-        """The chunks of `documents` as records that carry their `doc_id`, `chunk`, `start` and `end` (for a store)."""
+        """The chunks of `documents` as records that carry their `doc_id`, `chunk`, `start` and `end`, then their
+        document's kept columns (for a store)."""
         spans: deque[ChunkRow] = deque()
         for record in self.records(documents, spans):
             row = spans.popleft()
             columns = {"doc_id": row.document.id, "chunk": row.number, "start": row.start, "end": row.end}
-            yield KeptRecord(record.id, record.text, columns)
+            yield KeptRecord(record.id, record.text, {**columns, **self._kept_row(row.document)})
 
     def batches(
         self, documents: Iterable[Record], on_progress: Callable[[EmbedReport], None] | None = None
@@ -133,8 +142,19 @@ class ChunkedRun:
                 "chunk": [r.number for r in rows],
                 "start": [r.start for r in rows],
                 "end": [r.end for r in rows],
+                **self._kept_of([r.document for r in rows]),
             }
             yield batch
+
+    def _kept_row(self, document: Record) -> dict[str, object]:
+        """The `kept` columns' values of `document` (None where it has none)."""
+        values = columns_of(document) or {}
+        return {name: values.get(name) for name in self.kept}
+
+    def _kept_of(self, documents: Sequence[Record]) -> dict[str, list[object]]:
+        """The `kept` columns' values of `documents` by column, one per document."""
+        rows = [self._kept_row(d) for d in documents]
+        return {name: [row[name] for row in rows] for name in self.kept}
 
     def _advance(self, chunk: ChunkRow) -> None:
         """Count the share of a whole-read document's bytes that its chunks up to `chunk` cover."""
@@ -153,7 +173,7 @@ class ChunkedRun:
         held: list[np.ndarray] = []  # the chunk vectors of the document being pooled
         self.run.start_clock()  # the documents' time includes embedding their chunks
         for batch in self.chunk_run.batches(self.records(documents, spans)):
-            ids, texts, vectors, counts = [], [], [], []
+            ids, texts, vectors, counts, pooled = [], [], [], [], []
             for row in batch.vectors:
                 chunk = spans.popleft()
                 self._advance(chunk)
@@ -164,13 +184,14 @@ class ChunkedRun:
                     texts.append(chunk.document.text)
                     vectors.append(pool_vectors(np.stack(held), pool))
                     counts.append(chunk.of)
+                    pooled.append(chunk.document)
                     held = []
             if ids:
                 shaped = self.run.shaped(ids, np.stack(vectors))
                 self.run.report.truncated = self.run.backend.truncated
                 if on_progress is not None:
                     on_progress(self.run.report)
-                yield EmbeddedBatch(ids, texts, shaped.vectors, {"chunks": counts})
+                yield EmbeddedBatch(ids, texts, shaped.vectors, {"chunks": counts, **self._kept_of(pooled)})
         self.run.report.notes = self.run.backend.notes()
 
 
@@ -206,7 +227,7 @@ def embed_chunked(
     named by its labels, chunk, embed, write one output.
 
     Raises UsageError for outputs that cannot hold chunk rows (NPY without --pool: ids and spans would be lost;
-    a store with --pool) and InputError when there is no text.
+    a store with --pool), for a kept column named like a chunk row's own, and InputError when there is no text.
     """
     from embedcli.embed.into_store import embed_into_store
     from embedcli.formats.outputs import open_vector_writer
@@ -216,8 +237,13 @@ def embed_chunked(
     options = request.chunking
     assert options is not None
     fmt = request.output_format
-    if request.fields.keep_columns:
-        raise UsageError("--keep-columns does not go with --chunk (yet)", hint="drop one of them")
+    kept = request.fields.keep_columns
+    taken = [name for name in kept if name in CHUNK_COLUMNS]
+    if taken:
+        raise UsageError(
+            f"--keep-columns: '{taken[0]}' is a column --chunk writes itself",
+            hint=f"chunk rows already have {', '.join(CHUNK_COLUMNS[:4])} (pooled rows: chunks); keep other columns",
+        )
     if fmt is OutputFormat.npy and options.pool is None:
         raise UsageError(
             "chunk rows carry a document id and a character span, which an .npy matrix cannot hold",
@@ -234,7 +260,7 @@ def embed_chunked(
         input_format=request.input_format,
         glob=request.glob,
     )
-    chunked = ChunkedRun(backend, request.settings, options)
+    chunked = ChunkedRun(backend, request.settings, options, kept)
     chunked.sizes = documents.sizes
 
     def progress(report: EmbedReport) -> None:
@@ -254,6 +280,7 @@ def embed_chunked(
             lambda n: on_progress(documents.bytes_read, n) if on_progress is not None else None,
             recorded={"chunking": chunked.chunking()},
             columns=CHUNK_FIELDS,
+            kept=kept,
         )
         chunked.summary.chunks = stored.summary.new + stored.summary.changed + stored.summary.unchanged
         if not chunked.summary.chunks:

@@ -2,8 +2,9 @@
 
 A record is unchanged when its id is stored with the same content hash (of exactly what is embedded: the text
 after the prompt) and the store's settings equal the run's (`settings_mismatch`); only new and changed records
-are embedded. A record with columns (a chunk's `doc_id`, `chunk`, `start`, `end`) is hashed with them too, so a
-chunk whose text stays but moves within its document is written again, its span right. The planner keeps the
+are embedded. A record with columns (a chunk's `doc_id`, `chunk`, `start`, `end`, the columns `--keep-columns`
+carried) is hashed with them too, so a chunk whose text stays but moves within its document is written again, its
+span right, and so is a row whose kept `genre` changed. The planner keeps the
 stored (id -> hash) map and the ids seen so far, never any vector.
 """
 
@@ -220,6 +221,11 @@ def settings_mismatch(stored: Mapping[str, Any], run: Mapping[str, Any]) -> str 
     if before != now:  # other chunks are other rows: a store holds one chunking
         made = f"with {_chunking(before)}" if before else "without --chunk"
         uses = f"uses {_chunking(now)}" if now else "has no --chunk"
+        return f"the store was made {made} and this run {uses}"
+    before, now = stored.get("keep_columns"), run.get("keep_columns")
+    if set(before or ()) != set(now or ()):  # the kept columns are the store's columns, and in each row's hash
+        made = f"with --keep-columns {','.join(before)}" if before else "without --keep-columns"
+        uses = f"uses --keep-columns {','.join(now)}" if now else "has no --keep-columns"
         return f"the store was made {made} and this run {uses}"
     return None
 

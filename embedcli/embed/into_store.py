@@ -4,12 +4,14 @@ The store keeps, per row, the id, the text, a content hash of exactly what was e
 vector; its provenance (model, backend, every setting that changes a vector) is the store's schema metadata. A run
 whose settings differ is refused before anything is embedded (`--rebuild` starts the store afresh). A store of
 chunks (`embed --chunk`) records the chunking among its settings and keeps each chunk's `doc_id`, `chunk`, `start`
-and `end` as columns. Rows are
-committed in batches as new versions, so a crash leaves the last committed version and a re-run resumes.
+and `end` as columns; a store made with `embed --keep-columns` records the kept columns among its settings, holds
+them as columns (typed from the first rows) and hashes them with each row's text. Rows are committed in batches
+as new versions, so a crash leaves the last committed version and a re-run resumes.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +21,13 @@ import numpy as np
 from embedcli.embed.incremental import Incoming, IncrementalSummary, check_settings, update_store
 from embedcli.embed.pipeline import EmbeddingRun
 from embedcli.errors import UsageError
-from embedcli.formats.lance_store import LanceStore, create_store, is_store, open_store
+from embedcli.formats.lance_store import LanceStore, column_types, create_store, is_store, open_store
 from embedcli.precision import Precision
 from embedcli.provenance import Provenance
 from embedcli.records import Record, columns_of
+
+# Rows read ahead to type the kept columns of a new store (the Parquet writer types them from its first batch).
+TYPED_FROM_ROWS = 1_024
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ def embed_into_store(
     embed_rows: int | None = None,
     recorded: Mapping[str, Any] | None = None,
     columns: Sequence[tuple[str, str]] = (),
+    kept: Sequence[str] = (),
 ) -> StoreOutcome:
     """Update the store at `path` (created when absent) from `records`, embedding with `run`.
 
@@ -64,8 +70,13 @@ def embed_into_store(
     `run` still states the settings and provenance. `digest` hashes a record's text instead of prompt + text
     (images and sounds: the text is a handle on a file, hashed by its bytes); `embed_rows` records per embed call.
     `recorded` adds settings to the run's provenance (`chunking`), compared with the store's like the others;
-    `columns` are the other columns a new store gets (`CHUNK_FIELDS`), filled from the records' kept columns.
+    `columns` are the other columns a new store gets (`CHUNK_FIELDS`), filled from the records' kept columns;
+    `kept` names the columns `--keep-columns` carried: recorded as a setting (`keep_columns`), and a new store gets
+    them after `columns`, typed from the first `TYPED_FROM_ROWS` records. Raises InputError when a kept value
+    does not fit its column's type.
     """
+    if kept:
+        recorded = {**(recorded or {}), "keep_columns": list(kept)}
 
     def provenance() -> Provenance:
         return Provenance.from_dict({**run.provenance().to_dict(), **(recorded or {})})
@@ -82,8 +93,14 @@ def embed_into_store(
             )
         _reuse_ranges(run, store, precision)
     else:
+        typed: list[tuple[str, Any]] = list(columns)
+        if kept:
+            rows = iter(records)
+            ahead = list(itertools.islice(rows, TYPED_FROM_ROWS))
+            typed += column_types({name: [(columns_of(r) or {}).get(name) for r in ahead] for name in kept})
+            records = itertools.chain(ahead, rows)
         store = create_store(
-            path, wanted.to_dict(), precision, run.dimension, keep_text, rebuild=options.rebuild, columns=columns
+            path, wanted.to_dict(), precision, run.dimension, keep_text, rebuild=options.rebuild, columns=typed
         )
     had_ranges = store.provenance.get("quantization_ranges") is not None
     embedded = 0
@@ -132,8 +149,8 @@ def _triples(records: Iterable[Record], names: Sequence[str]) -> Iterator[Incomi
     the store's own other columns (`names`) go along: a document's title, kept by the reader, does not."""
     for number, record in enumerate(records, start=1):
         where = f"record {number:,} (id {record.id!r})"
-        kept = columns_of(record) if names else None
-        if kept is None:
+        if not names:
             yield record.id, record.text, where
         else:
+            kept = columns_of(record) or {}
             yield record.id, record.text, where, {name: kept.get(name) for name in names}

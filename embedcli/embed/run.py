@@ -228,7 +228,8 @@ class EmbedJob:
                 on_progress(reader.bytes_read, embedded)
 
         request = self.request
-        stored = embed_into_store(path, run, reader, request.keep_text, request.store, progress)
+        kept = request.fields.keep_columns
+        stored = embed_into_store(path, run, reader, request.keep_text, request.store, progress, kept=kept)
         if not stored.summary.new + stored.summary.changed + stored.summary.unchanged:
             raise InputError(f"no text to embed ({_count(reader.skipped_blank, 'blank line')} skipped)")
         run.report.count = stored.summary.embedded
@@ -245,8 +246,6 @@ def _check_kept_columns(request: EmbedRequest) -> None:
             "--keep-columns: an NPY file holds only the vectors, with no room for other columns",
             hint="write .parquet, .arrow or .jsonl (or drop --keep-columns and join on the row order)",
         )
-    if request.output_format is OutputFormat.lance:
-        raise UsageError("--keep-columns writes to a vector file, not to a store (yet)", hint="write -o NAME.parquet")
     if request.ray is not None:
         raise UsageError("--keep-columns works with the local engine only (yet)", hint="drop --engine ray")
     if is_media_request(request.inputs, request.media):

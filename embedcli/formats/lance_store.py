@@ -1,7 +1,8 @@
 """A vector store that grows: a Lance dataset of (id, text, content_hash, embedding) with versioned commits.
 
 A store of chunks (`embed --chunk`) also has the columns `doc_id`, `chunk`, `start`, `end` (`CHUNK_FIELDS`), after
-the embedding; reads hand such extra columns on as the rows' columns, as a Parquet file's are.
+the embedding, and a store made with `embed --keep-columns` the kept columns, typed from the first rows
+(`column_types`); reads hand such extra columns on as the rows' columns, as a Parquet file's are.
 
 Every write (an upsert of a batch, a delete) is one atomic commit and makes a new version; a crash leaves the
 store at its last commit, and any older version stays readable. The provenance (model and every setting that
@@ -60,15 +61,33 @@ def is_store(path: str | Path) -> bool:
     return (Path(path) / "_versions").is_dir()
 
 
+def column_types(values: Mapping[str, Sequence[Any]]) -> list[tuple[str, Any]]:
+    """(name, Arrow type) of each column, from the values of its first rows (all None: string), for a new store's
+    kept columns. Raises InputError naming the column when its values have no one type (`3` and `"three"`)."""
+    import pyarrow as pa
+
+    types: list[tuple[str, Any]] = []
+    for name, given in values.items():
+        try:
+            kind = pa.array(list(given)).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise InputError(
+                f"column '{name}': its first rows hold values of more than one type ({first_line(exc)})",
+                hint="a kept column needs one type in every row (e.g. all numbers, or all strings)",
+            ) from None
+        types.append((name, pa.string() if pa.types.is_null(kind) else kind))
+    return types
+
+
 def store_schema(
     provenance: dict[str, Any],
     precision: Precision,
     dimension: int,
     with_text: bool = True,
-    columns: Sequence[tuple[str, str]] = (),
+    columns: Sequence[tuple[str, Any]] = (),
 ) -> Any:
     """The Arrow schema of a store: id, [text], content_hash, embedding (fixed-size list of `precision.width`),
-    then `columns` ((name, Arrow type alias) pairs, e.g. `CHUNK_FIELDS`), nullable."""
+    then `columns` ((name, Arrow type or type alias) pairs, e.g. `CHUNK_FIELDS`), nullable."""
     import pyarrow as pa
 
     value_type = pa.from_numpy_dtype(precision.dtype)
@@ -77,7 +96,7 @@ def store_schema(
         fields.append(pa.field(TEXT, pa.string()))
     fields.append(pa.field(HASH, pa.string(), nullable=False))
     fields.append(pa.field(EMBEDDING, pa.list_(value_type, precision.width(dimension)), nullable=False))
-    fields += [pa.field(name, pa.type_for_alias(alias)) for name, alias in columns]
+    fields += [pa.field(name, pa.type_for_alias(kind) if isinstance(kind, str) else kind) for name, kind in columns]
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(provenance, sort_keys=True).encode()})
 
 
@@ -136,7 +155,7 @@ def create_store(
     dimension: int,
     with_text: bool = True,
     rebuild: bool = False,
-    columns: Sequence[tuple[str, str]] = (),
+    columns: Sequence[tuple[str, Any]] = (),
 ) -> LanceStore:
     """Create an empty store at `path` (version 1), or with `rebuild` replace an existing store's rows and
     provenance by a new empty version (older versions stay readable); `columns` as in `store_schema`. Raises
@@ -277,7 +296,8 @@ class LanceStore:
         """Insert or replace rows by id as one commit; returns (inserted, updated).
 
         `vectors` has shape (len(ids), width) and the store's dtype (converted losslessly or rejected); `columns`
-        the values of the store's other columns by name (null where not given)."""
+        the values of the store's other columns by name (null where not given). Raises InputError naming the
+        column when a value does not fit that column's type."""
         table = self._table(ids, hashes, vectors, texts, columns)
         builder = self._dataset.merge_insert(ID).when_matched_update_all().when_not_matched_insert_all()
         with lance_errors(self.path):
@@ -356,7 +376,16 @@ class LanceStore:
         columns[EMBEDDING] = pa.FixedSizeListArray.from_arrays(flat, self.width)
         for name in self.columns:
             given = (others or {}).get(name)
-            columns[name] = pa.array(list(given) if given is not None else [None] * len(ids), schema.field(name).type)
+            kind = schema.field(name).type
+            try:
+                columns[name] = pa.array(list(given) if given is not None else [None] * len(ids), kind)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                # The type came from the first rows the store was made with; JSON values may change type later.
+                raise InputError(
+                    f"{self.path}: column '{name}': a value does not fit the type {kind} the store holds "
+                    f"({first_line(exc)})",
+                    hint="a kept column needs one type in every row (e.g. all numbers, or all strings)",
+                ) from None
         return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
     def refresh(self) -> None:

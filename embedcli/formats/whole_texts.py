@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedcli.errors import InputError
+from embedcli.errors import InputError, UsageError
 from embedcli.formats import STDIO, InputFormat, input_format_for
 from embedcli.formats.documents import read_document
 from embedcli.formats.sources import REPLACEMENTS, Decoding
@@ -58,6 +58,12 @@ class WholeTexts:
             yield from self._kept(record)
         for path, label in zip(self.paths, self.labels or self.paths, strict=True):
             if self._is_plain_text(path):
+                if self.fields.keep_columns:
+                    raise UsageError(
+                        f"--keep-columns: {'stdin' if path == STDIO else label} is plain text, one document with no "
+                        "other columns",
+                        hint="keep columns of JSON, JSONL, CSV, TSV or Parquet inputs",
+                    )
                 text = read_document(Path(path), self.decoding)
                 if text is None:
                     raise InputError(f"{path}: a binary file (it holds NUL bytes), not text")

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, SHARED_DATA, run_cli
 
+from embedcli.formats.vector_files import read_vector_table
 from embedcli.metrics import Metric, brute_force
 
 TITLES = [
@@ -96,8 +97,10 @@ def test_kept_columns_in_every_output_format_and_npy_refused(tmp_path, items, ti
     err = done.stderr.decode()
     assert done.returncode == 2 and "NPY file holds only the vectors" in err and ".parquet" in err
     assert not (tmp_path / "v.npy").exists()
-    done = run_cli(*args, "-o", str(tmp_path / "kb.lance"))
-    assert done.returncode == 2 and "not to a store" in done.stderr.decode()
+    run_cli(*args, "-o", str(tmp_path / "kb.lance"), "-q", check=True)  # a store keeps them too, with their types
+    stored = read_vector_table(str(tmp_path / "kb.lance"))
+    rows = sorted(zip(stored.ids, stored.columns["genre"], stored.columns["year"], strict=True))
+    assert [(g, y) for _, g, y in rows] == list(zip(GENRES, range(2019, 2025), strict=True))
     done = run_cli(*args[:-2], "--keep-columns", "colour", *model(tiny_st_dir), "-o", str(tmp_path / "x.parquet"))
     assert done.returncode == 1 and "no column 'colour'" in done.stderr.decode()
 
