@@ -30,6 +30,7 @@ from embedcli.embed.pipeline import EmbeddingRun, EmbedReport
 from embedcli.embed.request import EmbedOutcome, EmbedRequest, open_backend, record_reader
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import OutputFormat
+from embedcli.formats.lance_store import HASH
 from embedcli.formats.outputs import open_vector_writer
 from embedcli.formats.remote import fetch_inputs, is_remote, staged
 from embedcli.formats.text_inputs import RecordReader
@@ -245,6 +246,11 @@ def _check_kept_columns(request: EmbedRequest) -> None:
         raise UsageError(
             "--keep-columns: an NPY file holds only the vectors, with no room for other columns",
             hint="write .parquet, .arrow or .jsonl (or drop --keep-columns and join on the row order)",
+        )
+    if request.output_format is OutputFormat.lance and HASH in request.fields.keep_columns:
+        raise UsageError(
+            f"--keep-columns: '{HASH}' is a column a store writes itself",
+            hint="a store already has id, text, content_hash and embedding; keep other columns",
         )
     if request.ray is not None:
         raise UsageError("--keep-columns works with the local engine only (yet)", hint="drop --engine ray")

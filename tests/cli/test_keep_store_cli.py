@@ -106,6 +106,9 @@ def test_other_kept_columns_or_a_new_type_are_refused_in_one_line(tmp_path, tiny
     done = embed(tmp_path, tiny_st_dir, "--keep-columns", "genre", "-o", "plain.lance")
     assert done.returncode == 2
     assert "made without --keep-columns and this run uses --keep-columns genre" in done.stderr.decode()
+    done = embed(tmp_path, tiny_st_dir, "--keep-columns", "genre,content_hash", "-o", "kb.lance")
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("error: --keep-columns: 'content_hash' is a column a store writes itself")
     assert open_store(tmp_path / "kb.lance").version == version  # nothing written
 
     # The store typed genre as strings from its first rows: a number there later is one line, exit 1.
