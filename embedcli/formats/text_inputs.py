@@ -106,6 +106,14 @@ class RecordReader:
             raise UsageError("--glob picks files in folders: name a folder to read")
         if self.paths.count(STDIO) > 1:
             raise UsageError("stdin ('-') can be read only once")
+        other = [c for c in self.fields.keep_columns if c != "title"]
+        folder = next((p for p in self.paths if p != STDIO and os.path.isdir(p)), None)
+        if other and folder is not None:  # the values would all be null: refuse rather than write empty columns
+            raise UsageError(
+                f"--keep-columns {other[0]}: the documents of the folder {folder} have no columns (a Markdown or "
+                "HTML title is kept as `title` by itself)",
+                hint="keep columns of JSON, JSONL, CSV, TSV or Parquet inputs",
+            )
         if self.labels is not None and len(self.labels) != len(self.paths):
             raise ValueError("labels must name every path")
 

@@ -127,3 +127,13 @@ def test_no_color_and_NO_COLOR_give_plain_output_with_no_bold(tmp_path, flag, en
     err = done.stderr.decode()
     assert done.returncode == 2 and "error:" in err and "no such file" in err
     assert ("\x1b[" in err) == (not flag and not env), err
+
+
+def test_keep_columns_on_a_folder_of_documents_is_refused_not_left_null(tmp_path, tiny_st_dir):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# Alpha\n\nsome text\n")
+    out = tmp_path / "v.parquet"
+    proc = run_cli("embed", str(notes), "--keep-columns", "genre", "-m", str(tiny_st_dir), "-o", str(out))
+    assert proc.returncode == 2 and not out.exists()
+    assert "--keep-columns genre: the documents of the folder" in proc.stderr.decode()
