@@ -196,9 +196,17 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / max(1, int((truth >= 0).sum()))
 
 
-def _measure(native: Any, queries: np.ndarray, truth: _Truth, k: int, held: np.ndarray, total: int) -> Recall:
+def _measure(
+    native: Any, queries: np.ndarray, truth: _Truth, k: int, held: np.ndarray, total: int, target: float
+) -> Recall:
+    """Recall per ef of the grid, up to `EF_MARGIN` times the first ef that reaches `target`: the ef `tune_ef` can
+    choose from this set. The largest efs cost the most to search and no default reads them, so they are left
+    unmeasured (`Recall.at` floors to the largest measured ef, an under-estimate)."""
     by_ef = {}
+    enough: int | None = None
     for ef in EF_GRID:
+        if enough is not None and ef > enough:
+            break
         native.hnsw.efSearch = max(ef, k)
         _, found = native.search(queries, k)
         found = corpus_rows(found, held, total)
@@ -206,6 +214,8 @@ def _measure(native: Any, queries: np.ndarray, truth: _Truth, k: int, held: np.n
         if by_ef[ef] >= STOP_RECALL:  # no target asks for more; larger ef is recorded as reaching it too
             by_ef.update({e: by_ef[ef] for e in EF_GRID if e > ef})
             break
+        if enough is None and by_ef[ef] >= target:
+            enough = ef * EF_MARGIN
     return Recall(len(queries), k, by_ef)
 
 
@@ -276,9 +286,9 @@ def build_index(
         held_truth.add(graph, first, masked=inside)  # held-out queries' neighbours are the other rows
         drawn_truth.add(graph, first)
         first += len(graph)
-    held_recall = _measure(native, held_queries, held_truth, k, held, rows)
+    held_recall = _measure(native, held_queries, held_truth, k, held, rows, target_recall)
     native.add(held_queries)
-    drawn_recall = _measure(native, drawn_queries, drawn_truth, k, held, rows)
+    drawn_recall = _measure(native, drawn_queries, drawn_truth, k, held, rows, target_recall)
     header = IndexHeader(
         metric=metric,
         precision=precision,
