@@ -133,6 +133,27 @@ def temp_prefix(name: str = "", owner: int | None = None) -> str:
     return f".{name}.embedcli-{pid}-" if name else f"embedcli-{pid}-"
 
 
+def new_temp_file(directory: str | None = None, name: str = "", owner: int | None = None) -> tuple[int, str]:
+    """A new temporary file in `directory` ($TMPDIR by default) named for the sweep (`temp_prefix(name, owner)` +
+    random + `.part`), after the stale files of killed runs there are swept: (its open descriptor, its path)."""
+    directory = directory or tempfile.gettempdir()
+    sweep_stale(directory)
+    return tempfile.mkstemp(prefix=temp_prefix(name, owner), suffix=".part", dir=directory)
+
+
+@contextlib.contextmanager
+def temp_spool() -> Iterator[str]:
+    """The path of a new, empty spool in $TMPDIR (`new_temp_file`), removed on the way out (an error or Ctrl-C
+    included); one a killed run left behind is swept by the next run."""
+    fd, path = new_temp_file()
+    os.close(fd)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 class SequentialSink(io.RawIOBase):
     """A write-only, non-seekable binary stream over an open file (stdout, a device, a FIFO) that counts what
     it wrote (`tell()`, which pyarrow asks for) and turns a closed-pipe error into `PipeClosed`."""
@@ -284,9 +305,8 @@ class AtomicTarget:
         return self.temp
 
     def _make_temp(self, directory: str, name: str) -> str:
-        sweep_stale(directory)
         try:
-            fd, path = tempfile.mkstemp(prefix=temp_prefix(name), suffix=".part", dir=directory)
+            fd, path = new_temp_file(directory, name)
         except OSError as exc:
             raise cannot_write(self.target or directory, exc) from None
         os.close(fd)

@@ -121,7 +121,7 @@ def local_copy(path: str) -> Iterator[str]:
     """The remote file `path` copied to `$TMPDIR/embedcli-<pid>-<random>.part` for readers that must seek (Parquet,
     NPY, Arrow files) and memory maps; removed on the way out, and swept by the next run if this one is killed
     (`outputs.sweep_stale`), like the stdin spool. Raises UsageError when `path` does not exist or is a folder."""
-    from embedcli.formats.outputs import sweep_stale, temp_prefix
+    from embedcli.formats.outputs import temp_spool
 
     fs, inner = filesystem(path)
     try:
@@ -131,19 +131,12 @@ def local_copy(path: str) -> Iterator[str]:
             raise UsageError(f"no such input: {path}")
     except (PermissionError, OSError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
-    directory = tempfile.gettempdir()
-    sweep_stale(directory)
-    fd, local = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
-    os.close(fd)
-    try:
+    with temp_spool() as local:
         try:
             fs.get_file(inner, local)
         except (PermissionError, OSError) as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
         yield local
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(local)
 
 
 def fingerprint(path: str) -> dict[str, Any]:

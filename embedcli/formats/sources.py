@@ -14,7 +14,6 @@ import lzma
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, BinaryIO
 
 from embedcli.errors import InputError, UsageError
 from embedcli.formats import DEFAULT_MAX_LINE_BYTES, STDIO
-from embedcli.formats.outputs import sweep_stale, temp_prefix
+from embedcli.formats.outputs import temp_spool
 from embedcli.formats.remote import is_remote
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -452,17 +451,11 @@ def spooled_stdin(head: bytes = b"") -> Iterator[str]:
     be seeked and read again, `$TMPDIR/embedcli-<pid>-<random>.part`. It is removed on the way out (an error or
     Ctrl-C included); one a killed run left behind (its pid is no longer alive) is removed by the next run that
     spools or writes in that folder (`outputs.sweep_stale`)."""
-    directory = tempfile.gettempdir()
-    sweep_stale(directory)
-    fd, spooled = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with temp_spool() as spooled:
+        with open(spooled, "wb") as out:
             out.write(head)
             shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
         yield spooled
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(spooled)
 
 
 @contextlib.contextmanager

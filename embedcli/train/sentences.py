@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any, TextIO
 
 from embedcli.errors import InputError
 from embedcli.formats import InputFormat, input_format_for
-from embedcli.formats.outputs import sweep_stale, temp_prefix
+from embedcli.formats.outputs import new_temp_file
 from embedcli.formats.sources import ByteSource, decoded_blocks
 from embedcli.formats.text_inputs import RecordReader
 from embedcli.records import Record
@@ -239,9 +238,7 @@ def spool_for_parent() -> None:
 def spool_file(directory: str | None) -> tuple[int, str]:
     """A new spool for a corpus too large to keep in memory: `embedcli-<pid>-<random>.part` (one naming for every
     temporary file), so a killed run's spool is swept by the next run (`outputs.sweep_stale`)."""
-    directory = directory or tempfile.gettempdir()
-    sweep_stale(directory)
-    return tempfile.mkstemp(prefix=temp_prefix(owner=_spool_owner), suffix=".part", dir=directory)
+    return new_temp_file(directory, owner=_spool_owner)
 
 
 class _CorpusBuilder:
