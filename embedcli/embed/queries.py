@@ -9,7 +9,7 @@ import numpy as np
 
 from embedcli.backends import choose_backend
 from embedcli.backends.base import Backend, BackendOptions
-from embedcli.backends.models import resolve_model
+from embedcli.backends.models import ModelRef, resolve_model
 from embedcli.embed.media import MediaInputs, MediaItem, MediaOptions, media_batches
 from embedcli.embed.pipeline import EmbeddingRun, EmbedSettings
 from embedcli.embed.request import open_backend
@@ -30,6 +30,16 @@ class ModelChoice:
     announce: Callable[[str], None] | None = None  # told of slow one-time work (the first ONNX export of a model)
 
 
+def _query_model(recorded: str | None, choice: ModelChoice, corpus_name: str, queries: str, hint: str) -> ModelRef:
+    """The model that embeds `queries` for a corpus: `choice.model`, else the one the corpus records (`recorded`);
+    UsageError naming the corpus when there is neither."""
+    if choice.model is None and not recorded:
+        raise UsageError(
+            f"{corpus_name} does not record the model that made it, so {queries} cannot be embedded", hint=hint
+        )
+    return resolve_model(choice.model or recorded)
+
+
 def embed_query_texts(
     texts: list[str], provenance: Provenance, corpus_name: str, dimension: int, choice: ModelChoice
 ) -> tuple[np.ndarray, list[str]]:
@@ -38,12 +48,13 @@ def embed_query_texts(
     meta = provenance
     warnings: list[str] = []
     recorded = meta.model
-    if choice.model is None and not recorded:
-        raise UsageError(
-            f"{corpus_name} does not record the model that made it, so text queries cannot be embedded",
-            hint="pass --model (and --backend) naming that model, or give --queries as vectors",
-        )
-    model_ref = resolve_model(choice.model or recorded)
+    model_ref = _query_model(
+        recorded,
+        choice,
+        corpus_name,
+        "text queries",
+        "pass --model (and --backend) naming that model, or give --queries as vectors",
+    )
     if choice.model and recorded and resolve_model(recorded).location != model_ref.location:
         warnings.append(f"{corpus_name} was embedded with {recorded}, queries with {choice.model}: scores may mislead")
     backend_name = choice.backend or (_query_backend(meta) if not choice.model else None)
@@ -84,13 +95,9 @@ def embed_query_media(
     """Embed image or audio query files with the model the corpus records (or `choice.model`), shaped as the corpus
     was (normalisation, truncation). Returns float32 (len(paths), dimension); InputError for a bad file or one the
     model cannot take, or a dimension that differs from the corpus's."""
-    recorded = provenance.model
-    if choice.model is None and not recorded:
-        raise UsageError(
-            f"{corpus_name} does not record the model that made it, so image and audio queries cannot be embedded",
-            hint="pass --model naming that model",
-        )
-    model_ref = resolve_model(choice.model or recorded)
+    model_ref = _query_model(
+        provenance.model, choice, corpus_name, "image and audio queries", "pass --model naming that model"
+    )
     backend: Backend = open_backend(
         choice.backend or (provenance.backend if not choice.model else None),
         model_ref,
