@@ -148,6 +148,7 @@ class ExactKernel(str, Enum):
 
     auto = "auto"
     bf16 = "bf16"
+    int8 = "int8"
     float32 = "float32"
 
 
@@ -156,7 +157,7 @@ ExactKernelOpt = Annotated[
     typer.Option(
         "--exact-kernel",
         envvar="EMBEDCLI_EXACT_KERNEL",
-        help="Exact search kernel: auto (bf16 where the CPU has it and the job repays it), bf16, float32. "
-        "Results are the same.",
+        help="Exact search kernel: auto (the fastest for this CPU and job, import included), bf16 (torch), "
+        "int8 (onnxruntime), float32. Results are the same: low-precision scores only prune, exact ones rank.",
     ),
 ]

@@ -1,8 +1,12 @@
-"""Which exact kernel a job should use: bf16 where the CPU has the instructions and the job repays importing torch.
+"""Which exact kernel a job should use: the one whose import plus search time is least for this job on this CPU.
 
-A capability check (/proc/cpuinfo flags) decides whether bf16 can be fast at all; the break-even against the ~2 s
-of importing torch uses this machine kind's figures, or speeds measured once and cached in a directory the caller
-names (beside the model cache). Kept apart from `fast_exact` so that choosing imports neither torch nor the search.
+Kernels (`fast_exact`): "float32" (numpy, nothing to import), "int8" (onnxruntime's integer products, ~0.3 s to
+import; 127 levels with VNNI or AMX, else 63) and "bf16" (torch's oneDNN products, ~2 s to import; needs
+AVX512_BF16 or AMX-BF16). A capability check (/proc/cpuinfo flags, installed libraries) says which can run. Their
+speeds are this machine kind's figures or, given a directory beside the model cache, measured once on this machine
+by a small search with each kernel (`fast_exact.measure_rates`) and cached there. The measured speed is the whole
+search's (scoring, selection, rescoring), not the product's alone: int8's looser bound rescores more rows.
+Kept apart from `fast_exact` so that choosing imports neither torch nor onnxruntime nor the search.
 """
 
 from __future__ import annotations
@@ -11,17 +15,16 @@ import importlib.util
 import json
 import os
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-# Break-even of the bf16 kernel: the bf16 matmul scores about 6x faster than the float32 one here (2.4e11 against
-# 4e10 multiply-adds/s), so it saves about 2e-11 s per multiply-add; importing torch costs about 2 s.
-TORCH_IMPORT_S = 2.0
-F32_RATE = 4.0e10
-BF16_RATE = 2.4e11
-CACHE_FILE = "exact_kernel.json"
+# Multiply-adds per second of a whole exact search (k = 10, unit rows of d = 384) on this machine kind (2 cores,
+# AVX-512 with BF16, VNNI and AMX), from bench/bench_exact.py; and what each kernel's libraries cost to import.
+TYPICAL_RATES = {"float32": 1.2e11, "int8": 2.0e11, "bf16": 2.4e11}
+IMPORT_SECONDS = {"float32": 0.0, "int8": 0.3, "bf16": 2.0}
+IMPORTED_SECONDS = 0.05  # a kernel whose library is imported already still sets up its pass
+LIBRARIES = {"float32": (), "int8": ("onnxruntime", "onnx"), "bf16": ("torch",)}
+CACHE_FILE = "exact_kernels.json"
 
 
 def cpu_flags() -> set[str]:
@@ -36,50 +39,78 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def _measured_rates(cache_dir: Path | None) -> tuple[float, float]:
-    """(float32, bf16) multiply-adds per second: measured once (about a second) and cached in `cache_dir`."""
-    if cache_dir is None:
-        return F32_RATE, BF16_RATE
+def usable_kernels(flags: set[str] | None = None) -> list[str]:
+    """The kernels this CPU and installation can run fast, float32 first.
+
+    bf16 needs the instructions (without them oneDNN emulates it, slower than float32). int8 runs on any x86 CPU
+    with onnxruntime, but without VNNI its products are only measured, never assumed, to beat float32.
+    """
+    flags = cpu_flags() if flags is None else flags
+    kernels = ["float32"]
+    if all(importlib.util.find_spec(name) is not None for name in LIBRARIES["int8"]):
+        kernels.append("int8")
+    if {"avx512_bf16", "amx_bf16"} & flags and importlib.util.find_spec("torch") is not None:
+        kernels.append("bf16")
+    return kernels
+
+
+def _import_cost(kernel: str) -> float:
+    if all(name in sys.modules for name in LIBRARIES[kernel]):
+        return IMPORTED_SECONDS if LIBRARIES[kernel] else 0.0
+    return IMPORT_SECONDS[kernel]
+
+
+def _typical_rates(kernels: list[str], flags: set[str]) -> dict[str, float]:
+    rates = {kernel: TYPICAL_RATES[kernel] for kernel in kernels}
+    if "int8" in rates and not {"avx512_vnni", "avx_vnni", "amx_int8"} & flags:
+        rates["int8"] = 0.0  # not assumed: measured where a cache directory is given
+    return rates
+
+
+Measure = Callable[[list[str]], dict[str, float]]
+
+
+def _cached_rates(kernels: list[str], cache_dir: Path, measure: Measure) -> dict[str, float]:
     path = cache_dir / CACHE_FILE
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        return float(cached["float32"]), float(cached["bf16"])
-    except (OSError, ValueError, KeyError, TypeError):
+        if set(kernels) <= set(cached):
+            return {kernel: float(cached[kernel]) for kernel in kernels}
+    except (OSError, ValueError, TypeError):
         pass
-    import torch
-
-    rng = np.random.default_rng(0)
-    q = rng.standard_normal((512, 384), dtype=np.float32)
-    c = rng.standard_normal((8192, 384), dtype=np.float32)
-    qb, cb = torch.from_numpy(q).bfloat16(), torch.from_numpy(c).bfloat16()
-    rates = {}
-    for name, run in (("float32", lambda: q @ c.T), ("bf16", lambda: torch.mm(qb, cb.T))):
-        run()
-        started = time.perf_counter()
-        for _ in range(3):
-            run()
-        rates[name] = 3 * q.shape[0] * c.shape[0] * c.shape[1] / (time.perf_counter() - started)
+    rates = measure(kernels)
     cache_dir.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(rates), encoding="utf-8")
     os.replace(temporary, path)
-    return rates["float32"], rates["bf16"]
+    return rates
 
 
-def choose_kernel(n_queries: int, n_rows: int, dim: int, cache_dir: Path | None = None) -> str:
-    """The fastest exact kernel for this job on this CPU: "bf16" or "float32".
+def choose_kernel(
+    n_queries: int, n_rows: int, dim: int, cache_dir: Path | None = None, measure: Measure | None = None
+) -> str:
+    """The fastest exact kernel for this job on this CPU: "bf16", "int8" or "float32".
 
-    bf16 needs AVX512_BF16 or AMX-BF16 (from /proc/cpuinfo) and an installed torch, and must save more time than
-    importing torch costs (nothing when torch is imported already). With `cache_dir`, the two kernels' speeds are
-    measured once on this machine and cached there (`exact_kernel.json`); otherwise this machine's typical figures
-    are assumed. Without the bf16 instructions, float32 (numpy) is the fastest exact path.
+    Each usable kernel is charged its libraries' import (nothing when imported already) plus the job's multiply-
+    adds at its speed; the least total wins. With `cache_dir`, the speeds are measured once on this machine and
+    cached there (`exact_kernels.json`) by `measure` (`fast_exact.measure_rates`, passed in so that this module
+    needs nothing of the search); otherwise this machine kind's typical figures are assumed. A job too
+    small to repay any import stays on float32 without measuring anything.
     """
     flags = cpu_flags()
-    if not ({"avx512_bf16", "amx_bf16"} & flags) or importlib.util.find_spec("torch") is None:
-        return "float32"
+    kernels = usable_kernels(flags)
     work = float(n_queries) * n_rows * dim
-    needed = 0.05 if "torch" in sys.modules else TORCH_IMPORT_S  # seconds bf16 must save to be worth it
-    if work / F32_RATE < needed:  # cannot repay it whatever the speeds: measure nothing
+    cheapest = min((_import_cost(kernel) for kernel in kernels if kernel != "float32"), default=None)
+    if cheapest is None or work / TYPICAL_RATES["float32"] < cheapest:  # nothing can repay its import: measure nothing
         return "float32"
-    f32, bf16 = _measured_rates(cache_dir)
-    return "bf16" if work / f32 - work / bf16 > needed else "float32"
+    if cache_dir is not None and measure is not None:
+        rates = _cached_rates(kernels, cache_dir, measure)
+    else:
+        rates = _typical_rates(kernels, flags)
+    return cheapest_kernel(work, rates, {kernel: _import_cost(kernel) for kernel in rates})
+
+
+def cheapest_kernel(work: float, rates: dict[str, float], import_seconds: dict[str, float]) -> str:
+    """The kernel with the least import plus `work` multiply-adds at its rate (rate 0: not usable); float32 on a tie."""
+    seconds = {kernel: import_seconds[kernel] + work / rate for kernel, rate in rates.items() if rate > 0}
+    return min(seconds, key=lambda kernel: (seconds[kernel], kernel != "float32"))

@@ -56,7 +56,7 @@ class Rescoring:
     metric: Metric
 
 
-EXACT_KERNELS = ("auto", "bf16", "float32")
+EXACT_KERNELS = ("auto", "bf16", "int8", "float32")
 FAST_METRICS = (Metric.cosine, Metric.dot, Metric.euclidean)
 
 
@@ -64,8 +64,8 @@ FAST_METRICS = (Metric.cosine, Metric.dot, Metric.euclidean)
 class SearchWith:
     """How to search: an index file (`ann_file`; `ef` its breadth) or exact search with `kernel`.
 
-    `kernel` "auto" asks `kernel_choice.choose_kernel` (its measured speeds cached in `cache_dir`); "bf16" forces
-    the certified bf16 pass of `fast_exact` (same hits and scores); "float32" is `top_k`'s streaming search.
+    `kernel` "auto" asks `kernel_choice.choose_kernel` (its measured speeds cached in `cache_dir`); "bf16" and
+    "int8" force that certified pass of `fast_exact` (same hits and scores); "float32" is `top_k`'s streaming search.
     """
 
     index: str | None = None
@@ -127,7 +127,8 @@ def find_similar(
 
 
 def _fast_corpus(corpus: Corpus, searchable: SearchCorpus, metric: Metric, n_queries: int, way: SearchWith) -> Any:
-    """The corpus as `fast_exact.LowCorpus` when the bf16 kernel is chosen (or forced) and can serve it, else None.
+    """The corpus as `fast_exact.LowCorpus` when a low-precision kernel is chosen (or forced) and can serve it, else
+    None.
 
     It serves float32 corpora held as arrays (no decoding, not streamed) under cosine, dot or euclidean; a memory-
     mapped corpus under cosine stays on the streaming path (its unit rows would be a second copy in memory).
@@ -139,14 +140,19 @@ def _fast_corpus(corpus: Corpus, searchable: SearchCorpus, metric: Metric, n_que
         return None
     if metric is Metric.cosine and isinstance(vectors, np.memmap):
         return None
-    if way.kernel == "auto" and choose_kernel(n_queries, len(vectors), vectors.shape[1], way.cache_dir) != "bf16":
-        return None
+    kernel = way.kernel
+    if kernel == "auto":
+        from embedcli.search.fast_exact import measure_rates
+
+        kernel = choose_kernel(n_queries, len(vectors), vectors.shape[1], way.cache_dir, measure_rates)
+        if kernel == "float32":
+            return None
     from embedcli.search.fast_exact import LowCorpus
 
     if metric is Metric.cosine and not corpus.owned:  # owned rows were made unit in place by `searchable`
         # the very rows top_k scores (scaled by inverse lengths), so both kernels rank and print the same scores
         vectors = np.concatenate([block for _, block, _ in searchable.blocks(65_536)])
-    return LowCorpus(vectors, metric, "bf16", searchable.skip)
+    return LowCorpus(vectors, metric, kernel, searchable.skip)
 
 
 def _exclusions(corpus: Corpus, queries: Queries, exclude_self: bool) -> tuple[np.ndarray, np.ndarray] | None:

@@ -151,12 +151,13 @@ def assert_same_up_to_ties(found: list[dict], expected: list[dict]) -> None:
             assert {h["id"] for h in mine if h["score"] == score} == {h["id"] for h in theirs if h["score"] == score}
 
 
+@pytest.mark.parametrize("kernel", ["bf16", "int8"])
 @pytest.mark.parametrize("k", [pytest.param(1, marks=pytest.mark.slow), 5, pytest.param(10, marks=pytest.mark.slow)])
-def test_bf16_kernel_returns_the_float32_paths_hits(tmp_path, monkeypatch, k):
-    """The wired fast exact path (forced, as `--exact-kernel bf16` or EMBEDCLI_EXACT_KERNEL) against today's path
+def test_low_precision_kernels_return_the_float32_paths_hits(tmp_path, monkeypatch, k, kernel):
+    """The wired fast exact path (forced, as `--exact-kernel bf16|int8` or EMBEDCLI_EXACT_KERNEL) against today's path
     on random vectors, and against a float64 brute force on near-duplicates (where candidate sets grow, and where
     today's float32 path itself misranks euclidean neighbours: 2q.c - |c|^2 cancels)."""
-    pytest.importorskip("torch")
+    pytest.importorskip("torch" if kernel == "bf16" else "onnxruntime")
     rng = np.random.default_rng(SEED + k)
     near = (np.repeat(rng.standard_normal((20, 16)), 40, axis=0) + 1e-3 * rng.standard_normal((800, 16))).astype(
         np.float32
@@ -165,12 +166,12 @@ def test_bf16_kernel_returns_the_float32_paths_hits(tmp_path, monkeypatch, k):
     write_vectors(tmp_path / "near.parquet", near)
     for metric in ("cosine", "dot", "euclidean"):
         common = ["-k", str(k), "--metric", metric, "-q", "--format", "jsonl"]
-        fast = cli("similar", str(tmp_path / "random.parquet"), *common, "--exact-kernel", "bf16").stdout
+        fast = cli("similar", str(tmp_path / "random.parquet"), *common, "--exact-kernel", kernel).stdout
         monkeypatch.setenv("EMBEDCLI_EXACT_KERNEL", "float32")
         plain = cli("similar", str(tmp_path / "random.parquet"), *common).stdout
         monkeypatch.delenv("EMBEDCLI_EXACT_KERNEL")
         assert_same_up_to_ties(jsonl(fast), jsonl(plain))
-        found = jsonl(cli("similar", str(tmp_path / "near.parquet"), *common, "--exact-kernel", "bf16").stdout)
+        found = jsonl(cli("similar", str(tmp_path / "near.parquet"), *common, "--exact-kernel", kernel).stdout)
         oracle = brute_force(Metric(metric), near, near)
         np.fill_diagonal(oracle, -np.inf)  # every row's neighbours are the other rows
         best = np.sort(oracle, axis=1)[:, ::-1][:, :k]

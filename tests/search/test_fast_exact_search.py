@@ -1,4 +1,4 @@
-"""fast_exact: the certified bf16/float32 search returns the exact top k (ids and scores) of a float64 oracle."""
+"""fast_exact: the certified bf16/int8/float32 search returns the exact top k (ids and scores) of a float64 oracle."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from embedcli.search.fast_exact import (
     choose_kernel,
     cpu_flags,
     error_factor,
+    measure_rates,
     top_k_fast,
 )
+from embedcli.search.kernel_choice import cheapest_kernel, usable_kernels
 
 METRICS = [Metric.cosine, Metric.dot, Metric.euclidean]
 
@@ -94,8 +96,8 @@ def test_near_duplicates_grow_the_candidates_and_fall_back(metric: Metric, kerne
         assert_same(found, (expected_rows[:, :k], expected_scores[:, :k]))
         found = top_k_fast(queries, corpus, k, metric, kernel=kernel, block_rows=512, max_candidates=k, stats=crowded)
         assert_same(found, (expected_rows[:, :k], expected_scores[:, :k]))
-        if kernel == "bf16":
-            assert plain.candidates > 4 * 100  # the bf16 bound cannot separate the duplicates
+        if kernel != "float32":
+            assert plain.candidates > 4 * 100  # the low-precision bound cannot separate the duplicates
             assert crowded.fallbacks > 0 and crowded.candidates < plain.candidates
 
 
@@ -126,9 +128,17 @@ def test_nan_and_skipped_rows_are_never_hits_and_short_results_are_padded(kernel
     assert (rows[:, len(usable) :] == -1).all() and np.isneginf(scores[:, len(usable) :]).all()
 
 
-def test_the_bf16_bound_holds_on_every_pair() -> None:
-    """The certified bound is a proof under stated assumptions (float32 accumulation): check it, including rows
-    with a wide dynamic range and large cancellations."""
+def _approximate(check: _Pass, scores: object) -> np.ndarray:
+    """A pass's approximate scores in float64 and the true scale (int8 keeps cosine/dot divided by the query's)."""
+    wide = scores.double().numpy() if hasattr(scores, "double") else np.asarray(scores, np.float64)
+    return wide * check.scale[:, None]
+
+
+@pytest.mark.parametrize("kernel", ["bf16", "int8"])
+def test_the_low_precision_bound_holds_on_every_pair(kernel: str) -> None:
+    """The certified bound is a proof under stated assumptions (bf16: float32 accumulation; int8: exact integer
+    sums): check it, including rows with a wide dynamic range and large cancellations, both for the block's bound
+    and each pair's own."""
     rng = np.random.default_rng(12)
     dim = 384
     corpus = rng.standard_normal((3000, dim)).astype(np.float32)
@@ -136,17 +146,21 @@ def test_the_bf16_bound_holds_on_every_pair() -> None:
     corpus[1000:1500, ::2] = corpus[1000:1500, 1::2]  # pairs that cancel against the query below
     queries = rng.standard_normal((64, dim)).astype(np.float32)
     queries[:32, 1::2] = -queries[:32, ::2]
+    queries[32:40] *= rng.lognormal(0, 3, (8, dim)).astype(np.float32)  # one large element sets a coarse int8 scale
     for metric in (Metric.dot, Metric.euclidean):
-        low = LowCorpus(corpus, metric, "bf16")
-        check = _Pass("bf16", metric, queries)
-        approx = check.scores(low.block(0, len(corpus)), low.squares, np.empty(0, np.int64)).double().numpy()
+        low = LowCorpus(corpus, metric, kernel)
+        check = _Pass(kernel, metric, queries, low.product)
+        approx = _approximate(check, check.scores(low.block(0, len(corpus)), low.squares, np.empty(0, np.int64)))
         exact = queries.astype(np.float64) @ corpus.T.astype(np.float64)
         if metric is Metric.euclidean:
             exact = 2 * exact - (corpus.astype(np.float64) ** 2).sum(axis=1)
-        error = check.bound(low, 0, len(corpus))[:, None]
-        allowed = error if metric is Metric.euclidean else error + check.out * np.abs(approx)
-        assert (np.abs(approx - exact) <= allowed).all()
-    assert error_factor("bf16", dim) < 0.012
+        block = check.bound(low, 0, len(corpus))[:, None]
+        pairs = check.pair_bound(low, *np.indices(exact.shape)).reshape(exact.shape)
+        assert (pairs <= block * (1 + 1e-12)).all()
+        for error in (block, pairs):
+            assert (check.lowest_true(approx, error) <= exact).all()
+            assert (check.highest_true(approx, error) >= exact).all()
+    assert error_factor(kernel, dim) < (0.012 if kernel == "bf16" else 0.4)
 
 
 def test_other_metrics_and_mismatches_are_refused() -> None:
@@ -160,22 +174,34 @@ def test_other_metrics_and_mismatches_are_refused() -> None:
 
 
 def test_choose_kernel_keeps_small_jobs_on_float32_and_caches_its_measurement(tmp_path: Path) -> None:
-    assert choose_kernel(10, 1000, 384, cache_dir=tmp_path) == "float32"
-    assert not (tmp_path / "exact_kernel.json").exists()  # nothing measured for a job too small to repay torch
-    # The choice weighs the cost of importing torch, which the measurement itself imports: import it first, so
-    # both calls below decide in the same state whatever tests ran before in this process.
+    assert choose_kernel(10, 1000, 384, cache_dir=tmp_path, measure=measure_rates) == "float32"
+    assert not (tmp_path / "exact_kernels.json").exists()  # nothing measured for a job too small to repay an import
+    # The choice weighs the cost of importing each kernel's libraries, which the measurement imports: import them
+    # first, so both calls below decide in the same state whatever tests ran before in this process.
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
     import torch  # noqa: F401
 
-    big = choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path)
-    if {"avx512_bf16", "amx_bf16"} & cpu_flags():
-        rates = json.loads((tmp_path / "exact_kernel.json").read_text())
-        assert rates["bf16"] > 0 and rates["float32"] > 0
-        work = 10_000 * 2_000_000 * 384
-        saved = work / rates["float32"] - work / rates["bf16"]
-        assert big == ("bf16" if saved > 0.05 else "float32")  # 0.05 s: what an already imported torch costs
-        assert choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path) == big  # read back from the cache
-    else:
-        assert big == "float32"
+    usable = usable_kernels()
+    big = choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=measure_rates)
+    rates = json.loads((tmp_path / "exact_kernels.json").read_text())
+    assert set(rates) == set(usable) and all(rate > 0 for rate in rates.values())
+    assert big == max(usable, key=lambda kernel: rates[kernel])  # the job is large: imports cost nothing here
+    assert choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=measure_rates) == big  # from the cache
+    assert ("bf16" in usable) == bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    assert "int8" in usable  # onnxruntime is installed with the tests
+
+
+def test_the_choice_charges_each_kernel_its_import() -> None:
+    """A mid-sized job goes to the kernel whose import plus search is least, not to the fastest search."""
+    rates = {"float32": 1e11, "int8": 2e11, "bf16": 4e11}  # int8 halves float32's time, bf16 quarters it
+    fresh = {"float32": 0.0, "int8": 0.3, "bf16": 2.0}
+    imported = {"float32": 0.0, "int8": 0.05, "bf16": 0.05}
+    assert cheapest_kernel(1e11, rates, fresh) == "int8"  # float32 1 s; int8 0.8 s; bf16 2.25 s
+    assert cheapest_kernel(2e12, rates, fresh) == "bf16"  # int8 10.3 s; bf16 7 s
+    assert cheapest_kernel(1e11, rates, imported) == "bf16"  # nothing to import: the fastest search wins
+    assert cheapest_kernel(1e9, rates, fresh) == "float32"
+    assert cheapest_kernel(1e11, {**rates, "int8": 0.0}, fresh) == "float32"  # int8 not usable (not measured)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
