@@ -5,16 +5,17 @@ so load from other work on the machine hits every side alike (this machine's 2 c
 noisy; compare the ratios of one run). Sides:
   fast-bf16    embedcli.search.fast_exact.top_k_fast, bf16 kernel (torch; AVX512_BF16/AMX)
   fast-i8      the same, int8 kernel (onnxruntime; VNNI/AMX, or 63 levels on AVX2)
-  fast-f32     the same, kernel forced to float32: what a CPU with neither gets
+  fast-f32     the same, kernel forced to float32 (the pass that near-duplicate blocks fall back to)
   embedcli     the float32 search of embedcli.search (today's path)
   faiss        IndexFlatIP.search (exact)
   torch        one full float32 matmul + torch.topk
   matmul only  the float32 matmul of every score, none selected: the ceiling of any float32 search
 Corpus preparation (the bf16 copy, faiss's index, the normalised corpus) is outside the timing for every side;
 it is shown once. Results: every fast side must return exactly fast-f32's ids and scores (all are exact), and the
-others' ids wherever their scores are not tied within 1e-6. Targets: the fastest kernel >= 1.5x faiss; fast-f32
->= 1.0x embedcli. Then a one-shot job as a CLI run pays it: each kernel's search plus its libraries' import in a
-fresh interpreter, and the kernel `choose_kernel` picks for the job with speeds measured on this machine.
+others' ids wherever their scores are not tied within 1e-6. Targets: the fastest kernel >= 1.5x faiss; on a CPU
+without bf16/VNNI never slower than today (`choose_kernel` then keeps jobs on today's path, `embedcli`). Then a
+one-shot job as a CLI run pays it: each kernel's search plus its libraries' import in a fresh interpreter, and the
+kernel `choose_kernel` picks for the job with speeds measured on this machine.
 """
 
 from __future__ import annotations
@@ -186,11 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             )
     results = {f"{name}_qps": rate for name, rate in rates.items()}
     results["fastest_vs_faiss"] = rates[fastest] / rates.get("faiss", float("nan"))
-    results["fast_f32_vs_embedcli"] = rates["fast-f32"] / rates.get("embedcli", float("nan"))
     print(f"fastest kernel ({fastest}) vs faiss IndexFlatIP: {results['fastest_vs_faiss']:.2f}x (target >= 1.5x)")
-    print(
-        f"fast-f32 (neither bf16 nor int8) vs today's embedcli: {results['fast_f32_vs_embedcli']:.2f}x (target >= 1.0x)"
-    )
 
     # A one-shot job (a CLI run) also pays for importing the kernel's libraries.
     imports = {"fast-bf16": "torch", "fast-i8": "onnxruntime, onnx", "fast-f32": "numpy"}

@@ -210,6 +210,7 @@ def similar(
         ef=ef,
         exact_kernel=exact_kernel.value,
         cache_dir=cache_root(),
+        announce=None if quiet else info,
         where=where,
         columns=_shown_columns(show_columns, out),
     )

@@ -254,21 +254,38 @@ def _group_maxima(scores: Any, group: int) -> np.ndarray:
 
 
 def _in_groups(scores: Any, maxima: np.ndarray, group: int, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(query, column) of scores >= limit[query], grouped by query in increasing column order: only the groups
-    whose maximum reaches the limit are gathered (torch: converted to float32 numpy) and compared."""
-    gq, gg = np.nonzero(maxima >= limit[:, None])
-    width = scores.shape[1]
-    columns = gg[:, None] * group + np.arange(group)
-    valid = columns < width
-    clipped = np.minimum(columns, width - 1)
-    if hasattr(scores, "amax"):  # a torch tensor
+    """(query, column) of scores >= limit[query], grouped by query: only the groups whose maximum reaches the
+    limit are gathered (whole runs of `group` columns; torch: then converted to float32 numpy) and compared."""
+    n, width = scores.shape
+    runs = width // group
+    torch_scores = hasattr(scores, "amax")
+    if torch_scores:
         import torch
-
-        values = scores[torch.from_numpy(gq)[:, None], torch.from_numpy(clipped)].float().numpy()
-    else:
-        values = scores[gq[:, None], clipped]
-    inner = (values >= limit[gq][:, None]) & valid
-    return np.broadcast_to(gq[:, None], inner.shape)[inner], columns[inner]
+    gq, gg = np.nonzero(maxima >= limit[:, None])
+    full = gg < runs
+    queries, columns = [], []
+    fq, fg = gq[full], gg[full]
+    if len(fq):
+        blocks = scores[:, : runs * group].reshape(n, runs, group)
+        if torch_scores:
+            values = blocks[torch.from_numpy(fq), torch.from_numpy(fg)].float().numpy()
+        else:
+            values = blocks[fq, fg]
+        inner, offset = np.nonzero(values >= limit[fq][:, None])
+        queries.append(fq[inner])
+        columns.append(fg[inner] * group + offset)
+    tq = gq[~full]  # the short last run, at most once per query
+    if len(tq):
+        tail = scores[torch.from_numpy(tq) if torch_scores else tq, runs * group :]
+        values = tail.float().numpy() if torch_scores else tail
+        inner, offset = np.nonzero(values >= limit[tq][:, None])
+        queries.append(tq[inner])
+        columns.append(runs * group + offset)
+    if not queries:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    query, column = np.concatenate(queries), np.concatenate(columns)
+    order = np.argsort(query, kind="stable")
+    return query[order], column[order]
 
 
 class _Pass:
@@ -545,20 +562,32 @@ def _search_chunk(
 
 
 def measure_rates(kernels: list[str]) -> dict[str, float]:
-    """Multiply-adds per second of a 256-query search of 32,768 random unit rows with each kernel (about a second,
-    plus the libraries' imports)."""
+    """Multiply-adds per second of a whole search (1,024 queries, k 10, 131,072 unit rows of d 384) with each kernel
+    as `similar` runs it: "float32" is `top_k.search` (where the choice sends float32 jobs), the others
+    `top_k_fast`. Smaller corpora understate the low-precision kernels (their first blocks, before the top k is
+    known, rescore the most). Takes a few seconds plus the libraries' imports; `kernel_choice` caches the figures."""
+    from embedcli.search.top_k import SearchCorpus, search
+
     rng = np.random.default_rng(0)
-    corpus = rng.standard_normal((32_768, 384), dtype=np.float32)
+    corpus = rng.standard_normal((131_072, 384), dtype=np.float32)
     corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
-    queries = corpus[rng.choice(len(corpus), 256, replace=False)] + rng.normal(0, 0.05, (256, 384)).astype(np.float32)
+    noise = rng.normal(0, 0.05, (1024, 384)).astype(np.float32)  # queries near some row, as real ones are
+    queries = corpus[rng.choice(len(corpus), len(noise), replace=False)] + noise
+
+    def run(kernel: str, prepared: Any, chosen: np.ndarray) -> None:
+        if kernel == "float32":
+            for _ in search(chosen, prepared, 10):
+                pass
+        else:
+            top_k_fast(chosen, prepared, 10, Metric.dot)
+
     rates = {}
     for kernel in kernels:
-        low = LowCorpus(corpus, Metric.dot, kernel)
-        top_k_fast(queries[:32], low, 10, Metric.dot)  # warm-up: threads, buffers, the session
+        prepared = SearchCorpus(corpus, Metric.dot) if kernel == "float32" else LowCorpus(corpus, Metric.dot, kernel)
+        run(kernel, prepared, queries[:64])  # warm-up: threads, buffers, the session
         started = time.perf_counter()
-        for _ in range(2):
-            top_k_fast(queries, low, 10, Metric.dot)
-        rates[kernel] = 2 * queries.size * len(corpus) / (time.perf_counter() - started)
+        run(kernel, prepared, queries)
+        rates[kernel] = queries.size * len(corpus) / (time.perf_counter() - started)
     return rates
 
 

@@ -1,7 +1,7 @@
 """Which exact kernel a job should use: the one whose import plus search time is least for this job on this CPU.
 
 Kernels (`fast_exact`): "float32" (numpy, nothing to import), "int8" (onnxruntime's integer products, ~0.3 s to
-import; 127 levels with VNNI or AMX, else 63) and "bf16" (torch's oneDNN products, ~2 s to import; needs
+import; 127 levels with VNNI or AMX, else 63) and "bf16" (torch's oneDNN products, 1-2 s to import; needs
 AVX512_BF16 or AMX-BF16). A capability check (/proc/cpuinfo flags, installed libraries) says which can run. Their
 speeds are this machine kind's figures or, given a directory beside the model cache, measured once on this machine
 by a small search with each kernel (`fast_exact.measure_rates`) and cached there. The measured speed is the whole
@@ -18,10 +18,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-# Multiply-adds per second of a whole exact search (k = 10, unit rows of d = 384) on this machine kind (2 cores,
-# AVX-512 with BF16, VNNI and AMX), from bench/bench_exact.py; and what each kernel's libraries cost to import.
-TYPICAL_RATES = {"float32": 1.2e11, "int8": 2.0e11, "bf16": 2.4e11}
-IMPORT_SECONDS = {"float32": 0.0, "int8": 0.3, "bf16": 2.0}
+# Multiply-adds per second of a whole exact search as `similar` runs it (k = 10, unit rows of d = 384; float32 is
+# `top_k.search`) on this machine kind (2 cores, AVX-512 with BF16, VNNI and AMX), from bench/bench_exact.py's
+# 200,000 x 1,000 job; and what each kernel's libraries cost to import in a fresh interpreter there.
+TYPICAL_RATES = {"float32": 9.0e10, "int8": 8.0e10, "bf16": 1.9e11}
+IMPORT_SECONDS = {"float32": 0.0, "int8": 0.3, "bf16": 1.5}
+MAX_SAVING = 0.75  # the most of float32's time a low-precision kernel saves (its products run ~4x faster at best)
 IMPORTED_SECONDS = 0.05  # a kernel whose library is imported already still sets up its pass
 LIBRARIES = {"float32": (), "int8": ("onnxruntime", "onnx"), "bf16": ("torch",)}
 CACHE_FILE = "exact_kernels.json"
@@ -70,7 +72,9 @@ def _typical_rates(kernels: list[str], flags: set[str]) -> dict[str, float]:
 Measure = Callable[[list[str]], dict[str, float]]
 
 
-def _cached_rates(kernels: list[str], cache_dir: Path, measure: Measure) -> dict[str, float]:
+def _cached_rates(
+    kernels: list[str], cache_dir: Path, measure: Measure, announce: Callable[[str], None] | None
+) -> dict[str, float]:
     path = cache_dir / CACHE_FILE
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
@@ -78,6 +82,9 @@ def _cached_rates(kernels: list[str], cache_dir: Path, measure: Measure) -> dict
             return {kernel: float(cached[kernel]) for kernel in kernels}
     except (OSError, ValueError, TypeError):
         pass
+    if announce is not None:
+        names = ", ".join(kernels)
+        announce(f"measuring the exact search kernels' speeds on this machine, once ({names}; a few seconds)")
     rates = measure(kernels)
     cache_dir.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -87,7 +94,12 @@ def _cached_rates(kernels: list[str], cache_dir: Path, measure: Measure) -> dict
 
 
 def choose_kernel(
-    n_queries: int, n_rows: int, dim: int, cache_dir: Path | None = None, measure: Measure | None = None
+    n_queries: int,
+    n_rows: int,
+    dim: int,
+    cache_dir: Path | None = None,
+    measure: Measure | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> str:
     """The fastest exact kernel for this job on this CPU: "bf16", "int8" or "float32".
 
@@ -95,16 +107,17 @@ def choose_kernel(
     adds at its speed; the least total wins. With `cache_dir`, the speeds are measured once on this machine and
     cached there (`exact_kernels.json`) by `measure` (`fast_exact.measure_rates`, passed in so that this module
     needs nothing of the search); otherwise this machine kind's typical figures are assumed. A job too
-    small to repay any import stays on float32 without measuring anything.
+    small to repay any import, even at the best speed-up a kernel could bring (`MAX_SAVING`), stays on float32
+    without measuring anything. `announce` is told before a measurement.
     """
     flags = cpu_flags()
     kernels = usable_kernels(flags)
     work = float(n_queries) * n_rows * dim
     cheapest = min((_import_cost(kernel) for kernel in kernels if kernel != "float32"), default=None)
-    if cheapest is None or work / TYPICAL_RATES["float32"] < cheapest:  # nothing can repay its import: measure nothing
+    if cheapest is None or MAX_SAVING * work / TYPICAL_RATES["float32"] < cheapest:  # nothing can repay its import
         return "float32"
     if cache_dir is not None and measure is not None:
-        rates = _cached_rates(kernels, cache_dir, measure)
+        rates = _cached_rates(kernels, cache_dir, measure, announce)
     else:
         rates = _typical_rates(kernels, flags)
     return cheapest_kernel(work, rates, {kernel: _import_cost(kernel) for kernel in rates})

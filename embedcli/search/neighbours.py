@@ -3,7 +3,7 @@ originals of a quantized corpus."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -74,6 +74,7 @@ class SearchWith:
     cache_dir: Path | None = None
     corpus_path: str = ""
     version: int | None = None
+    announce: Callable[[str], None] | None = None  # told when the kernels' speeds are measured (once, seconds)
 
 
 def find_similar(
@@ -144,7 +145,7 @@ def _fast_corpus(corpus: Corpus, searchable: SearchCorpus, metric: Metric, n_que
     if kernel == "auto":
         from embedcli.search.fast_exact import measure_rates
 
-        kernel = choose_kernel(n_queries, len(vectors), vectors.shape[1], way.cache_dir, measure_rates)
+        kernel = choose_kernel(n_queries, len(vectors), vectors.shape[1], way.cache_dir, measure_rates, way.announce)
         if kernel == "float32":
             return None
     from embedcli.search.fast_exact import LowCorpus

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,9 @@ class SimilarRequest:
     model: ModelChoice = field(default_factory=ModelChoice)
     index: str | None = None  # an `embedcli index` file of this corpus: approximate search, exact scores
     ef: int | None = None  # the index's search breadth (None: tuned at build time)
-    exact_kernel: str = "auto"  # exact search: auto, bf16 or float32 (`neighbours.SearchWith`)
+    exact_kernel: str = "auto"  # exact search: auto, bf16, int8 or float32 (`neighbours.SearchWith`)
     cache_dir: Path | None = None  # where the exact kernels' measured speeds are cached
+    announce: Callable[[str], None] | None = None  # told of slow one-time work (measuring the exact kernels)
     where: str | None = None  # search only the corpus rows for which this predicate holds (`search.where`)
     columns: list[str] | None = None  # corpus columns each hit carries (None: all but the span's, see `hit_columns`)
 
@@ -97,7 +98,9 @@ def run_similar(request: SimilarRequest) -> SimilarResult:
         if kept is not None and len(original) == full_rows:
             original = subset(original, kept)  # the same rows as the filtered corpus
         rescoring = Rescoring(original, Metric.cosine if metric is Metric.hamming else metric)
-    way = SearchWith(request.index, request.ef, request.exact_kernel, request.cache_dir, paths[0], request.version)
+    way = SearchWith(
+        request.index, request.ef, request.exact_kernel, request.cache_dir, paths[0], request.version, request.announce
+    )
     hits, more = find_similar(
         corpus, queries, metric, request.k, request.threshold, request.exclude_self, rescoring, way, shown
     )
