@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,26 @@ def _import_seconds(module: str) -> float:
     return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
+def _cli_runs(corpus: np.ndarray, queries: np.ndarray, k: int, folder: Path) -> dict[str, float]:
+    """Wall seconds of `embedcli similar CORPUS.npy --queries Q.npy -k K -o hits.parquet` per --exact-kernel, each
+    run twice in turn (the first auto run measures the kernels' speeds into the cache: shown apart)."""
+    np.save(folder / "corpus.npy", corpus)
+    np.save(folder / "queries.npy", queries)
+    env = {**os.environ, "EMBEDCLI_CACHE": str(folder / "cache")}
+    command = [sys.executable, "-m", "embedcli", "similar", str(folder / "corpus.npy"), "--queries"]
+    command += [str(folder / "queries.npy"), "-k", str(k), "-q", "-o", str(folder / "hits.parquet")]
+    seconds: dict[str, list[float]] = {}
+    for _ in range(2):
+        for kernel in ("auto", "bf16", "int8", "float32"):
+            started = time.perf_counter()
+            subprocess.run([*command, "--exact-kernel", kernel], check=True, env=env)
+            seconds.setdefault(kernel, []).append(time.perf_counter() - started)
+    print("embedcli similar end to end (wall seconds, best of 2; auto's speeds cached by then):")
+    for kernel, taken in seconds.items():
+        print(f"  --exact-kernel {kernel:<8} {min(taken):6.2f} s")
+    return {f"cli_{kernel}_s": min(taken) for kernel, taken in seconds.items()}
+
+
 def _agreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]) -> tuple[int, int]:
     """(queries whose ids differ where the reference's scores are not tied within 1e-6, queries)."""
     rows, scores = reference
@@ -127,11 +148,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cli", action="store_true", help="also time `embedcli similar` runs end to end per kernel")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.queries, args.rounds = 20_000, 200, 1
     from embedcli.metrics import Metric
-    from embedcli.search.fast_exact import LowCorpus, SearchStats, choose_kernel, measure_rates, top_k_fast
+    from embedcli.search.fast_exact import LowCorpus, SearchStats, top_k_fast
 
     rng = np.random.default_rng(SEED)
     corpus = _unit(rng.standard_normal((args.rows, args.dim), dtype=np.float32))
@@ -201,10 +223,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if "faiss" in rates:
         seconds = _import_seconds("faiss")
         print(f"  {'faiss':<10} {args.queries / rates['faiss']:6.2f} s + import {seconds:4.2f} s")
-    with tempfile.TemporaryDirectory() as cache:
-        chosen = choose_kernel(args.queries, args.rows, args.dim, Path(cache), measure_rates)
-        measured = json.loads((Path(cache) / "exact_kernels.json").read_text()) if chosen != "float32" else {}
-    print(f"choose_kernel for this job, speeds measured here ({measured or 'none needed'}): {chosen}")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        code = (
+            "import sys; from pathlib import Path; from embedcli.search.kernel_choice import choose_kernel; "
+            "from embedcli.search.fast_exact import measure_rates; "
+            f"print(choose_kernel({args.queries}, {args.rows}, {args.dim}, Path(sys.argv[1]), measure_rates))"
+        )
+        fresh = [sys.executable, "-c", code, str(folder / "cache")]
+        chosen = subprocess.run(fresh, check=True, capture_output=True, text=True).stdout.strip()
+        measured_file = folder / "cache" / "exact_kernels.json"
+        measured = json.loads(measured_file.read_text()) if measured_file.exists() else {}
+        shown = ", ".join(f"{name} {rate:.2e}" for name, rate in measured.items()) or "none needed"
+        print(f"choose_kernel for this job in a fresh interpreter (multiply-adds/s measured: {shown}): {chosen}")
+        if args.cli:
+            results.update(_cli_runs(corpus, queries, args.k, folder))
     return results
 
 

@@ -116,11 +116,12 @@ def choose_kernel(
     cheapest = min((_import_cost(kernel) for kernel in kernels if kernel != "float32"), default=None)
     if cheapest is None or MAX_SAVING * work / TYPICAL_RATES["float32"] < cheapest:  # nothing can repay its import
         return "float32"
+    imports = {kernel: _import_cost(kernel) for kernel in kernels}  # before measuring, which imports them all
     if cache_dir is not None and measure is not None:
         rates = _cached_rates(kernels, cache_dir, measure, announce)
     else:
         rates = _typical_rates(kernels, flags)
-    return cheapest_kernel(work, rates, {kernel: _import_cost(kernel) for kernel in rates})
+    return cheapest_kernel(work, rates, imports)
 
 
 def cheapest_kernel(work: float, rates: dict[str, float], import_seconds: dict[str, float]) -> str:
