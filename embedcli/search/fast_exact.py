@@ -253,32 +253,32 @@ def _group_maxima(scores: Any, group: int) -> np.ndarray:
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
+def _gather(scores: Any, *index: Any) -> np.ndarray:
+    """scores[index] as float32 numpy: a torch tensor is indexed with torch index arrays, then converted."""
+    if not hasattr(scores, "amax"):
+        return np.asarray(scores[index])
+    import torch
+
+    return scores[tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in index)].float().numpy()
+
+
 def _in_groups(scores: Any, maxima: np.ndarray, group: int, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(query, column) of scores >= limit[query], grouped by query: only the groups whose maximum reaches the
     limit are gathered (whole runs of `group` columns; torch: then converted to float32 numpy) and compared."""
     n, width = scores.shape
     runs = width // group
-    torch_scores = hasattr(scores, "amax")
-    if torch_scores:
-        import torch
     gq, gg = np.nonzero(maxima >= limit[:, None])
     full = gg < runs
     queries, columns = [], []
     fq, fg = gq[full], gg[full]
     if len(fq):
-        blocks = scores[:, : runs * group].reshape(n, runs, group)
-        if torch_scores:
-            values = blocks[torch.from_numpy(fq), torch.from_numpy(fg)].float().numpy()
-        else:
-            values = blocks[fq, fg]
+        values = _gather(scores[:, : runs * group].reshape(n, runs, group), fq, fg)
         inner, offset = np.nonzero(values >= limit[fq][:, None])
         queries.append(fq[inner])
         columns.append(fg[inner] * group + offset)
     tq = gq[~full]  # the short last run, at most once per query
     if len(tq):
-        tail = scores[torch.from_numpy(tq) if torch_scores else tq, runs * group :]
-        values = tail.float().numpy() if torch_scores else tail
-        inner, offset = np.nonzero(values >= limit[tq][:, None])
+        inner, offset = np.nonzero(_gather(scores, tq, slice(runs * group, None)) >= limit[tq][:, None])
         queries.append(tq[inner])
         columns.append(runs * group + offset)
     if not queries:
@@ -403,12 +403,7 @@ class _Pass:
         """Which selected pairs may still reach the floor (true scale) under their own rows' bounds."""
         if not len(query):
             return np.ones(0, bool)
-        if self.kernel == "bf16":
-            import torch
-
-            values = scores[torch.from_numpy(query), torch.from_numpy(column)].double().numpy()
-        else:
-            values = scores[query, column].astype(np.float64) * self.scale[query]
+        values = _gather(scores, query, column).astype(np.float64) * self.scale[query]
         return self.highest_true(values, self.pair_bound(corpus, query, column + start)) >= floor[query]
 
     def lowest_true(self, approx: np.ndarray, error: np.ndarray) -> np.ndarray:
