@@ -431,7 +431,7 @@ class _Pass:
         if maxima.shape[1] >= k:
             kth = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
         elif self.kernel == "bf16":
-            kth = torch_kth(scores, k)
+            kth = _torch_kth(scores, k)
         else:
             kth = np.partition(scores, scores.shape[1] - k, axis=1)[:, scores.shape[1] - k]
         return kth.astype(np.float64) * self.scale
@@ -444,7 +444,7 @@ class _Pass:
         return _in_groups(scores, maxima, self.group, _round_down(threshold / self.scale))
 
 
-def torch_kth(scores: Any, k: int) -> np.ndarray:
+def _torch_kth(scores: Any, k: int) -> np.ndarray:
     import torch
 
     return torch.topk(scores, k, dim=1, sorted=False).values.amin(dim=1).float().numpy()

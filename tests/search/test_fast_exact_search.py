@@ -225,3 +225,20 @@ def test_excluded_pairs_are_never_hits_even_when_crowded(kernel: str) -> None:
         )
         assert_same(found, expected)
         assert not (found[0] == own[:, None]).any()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_int8_at_63_levels_as_on_cpus_without_vnni(metric: Metric, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without VNNI the corpus is quantized to 63 levels (AVX2's int16 pair sums cannot saturate); this CPU may
+    have VNNI, so the level count is forced: the looser bound must still certify the exact top k."""
+    from embedcli.search import fast_exact
+
+    monkeypatch.setattr(fast_exact, "corpus_levels", lambda flags: 63)
+    rng = np.random.default_rng(14)
+    corpus, queries = vectors(rng, 3000, 64, metric), vectors(rng, 50, 64, metric)
+    low = LowCorpus(corpus, metric, "int8")
+    assert np.abs(low.low[0][0]).max() == 63
+    expected_rows, expected_scores = oracle(metric, queries, corpus, 20)
+    for k in (1, 10, 20):
+        found = top_k_fast(queries, low, k, metric, block_rows=1024)
+        assert_same(found, (expected_rows[:, :k], expected_scores[:, :k]))
