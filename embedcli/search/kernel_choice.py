@@ -41,6 +41,23 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_signature(flags: set[str]) -> str:
+    """What the measured speeds depend on: the CPU model, the instructions the kernels use, the cores available.
+
+    A cache directory can outlive the machine (a home folder moved, a container image): speeds cached for another
+    signature are measured again.
+    """
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    used = sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8"})
+    return f"{model} | {' '.join(used)} | {cores} cores"
+
+
 def usable_kernels(flags: set[str] | None = None) -> list[str]:
     """The kernels this CPU and installation can run fast, float32 first.
 
@@ -73,14 +90,15 @@ Measure = Callable[[list[str]], dict[str, float]]
 
 
 def _cached_rates(
-    kernels: list[str], cache_dir: Path, measure: Measure, announce: Callable[[str], None] | None
+    kernels: list[str], cache_dir: Path, measure: Measure, announce: Callable[[str], None] | None, signature: str
 ) -> dict[str, float]:
     path = cache_dir / CACHE_FILE
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if set(kernels) <= set(cached):
-            return {kernel: float(cached[kernel]) for kernel in kernels}
-    except (OSError, ValueError, TypeError):
+        rates = cached["rates"]
+        if cached["cpu"] == signature and set(kernels) <= set(rates):
+            return {kernel: float(rates[kernel]) for kernel in kernels}
+    except (OSError, ValueError, TypeError, KeyError):
         pass
     if announce is not None:
         names = ", ".join(kernels)
@@ -88,7 +106,7 @@ def _cached_rates(
     rates = measure(kernels)
     cache_dir.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(rates), encoding="utf-8")
+    temporary.write_text(json.dumps({"cpu": signature, "rates": rates}), encoding="utf-8")
     os.replace(temporary, path)
     return rates
 
@@ -104,11 +122,11 @@ def choose_kernel(
     """The fastest exact kernel for this job on this CPU: "bf16", "int8" or "float32".
 
     Each usable kernel is charged its libraries' import (nothing when imported already) plus the job's multiply-
-    adds at its speed; the least total wins. With `cache_dir`, the speeds are measured once on this machine and
-    cached there (`exact_kernels.json`) by `measure` (`fast_exact.measure_rates`, passed in so that this module
-    needs nothing of the search); otherwise this machine kind's typical figures are assumed. A job too
-    small to repay any import, even at the best speed-up a kernel could bring (`MAX_SAVING`), stays on float32
-    without measuring anything. `announce` is told before a measurement.
+    adds at its speed; the least total wins. With `cache_dir`, the speeds are measured once on this machine by
+    `measure` (`fast_exact.measure_rates`, passed in so that this module needs nothing of the search) and cached
+    there (`exact_kernels.json`, with the CPU they were measured on); otherwise this machine kind's typical figures
+    are assumed. A job too small to repay any import, even at the best speed-up a kernel could bring
+    (`MAX_SAVING`), stays on float32 without measuring anything. `announce` is told before a measurement.
     """
     flags = cpu_flags()
     kernels = usable_kernels(flags)
@@ -118,7 +136,7 @@ def choose_kernel(
         return "float32"
     imports = {kernel: _import_cost(kernel) for kernel in kernels}  # before measuring, which imports them all
     if cache_dir is not None and measure is not None:
-        rates = _cached_rates(kernels, cache_dir, measure, announce)
+        rates = _cached_rates(kernels, cache_dir, measure, announce, cpu_signature(flags))
     else:
         rates = _typical_rates(kernels, flags)
     return cheapest_kernel(work, rates, imports)

@@ -184,10 +184,26 @@ def test_choose_kernel_keeps_small_jobs_on_float32_and_caches_its_measurement(tm
 
     usable = usable_kernels()
     big = choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=measure_rates)
-    rates = json.loads((tmp_path / "exact_kernels.json").read_text())
+    cached = json.loads((tmp_path / "exact_kernels.json").read_text())
+    rates = cached["rates"]
     assert set(rates) == set(usable) and all(rate > 0 for rate in rates.values())
     assert big == max(usable, key=lambda kernel: rates[kernel])  # the job is large: imports cost nothing here
-    assert choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=measure_rates) == big  # from the cache
+
+    def refuse(kernels: list[str]) -> dict[str, float]:
+        raise AssertionError("measured again")
+
+    assert choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=refuse) == big  # from the cache
+    # Speeds cached on another CPU (a cache folder that moved machines) are measured again, here made to favour float32
+    (tmp_path / "exact_kernels.json").write_text(json.dumps({**cached, "cpu": "another machine"}))
+    again = choose_kernel(
+        10_000,
+        2_000_000,
+        384,
+        cache_dir=tmp_path,
+        measure=lambda kernels: dict.fromkeys(kernels, 1e9) | {"float32": 1e12},
+    )
+    assert again == "float32"
+    assert json.loads((tmp_path / "exact_kernels.json").read_text())["cpu"] != "another machine"
     assert ("bf16" in usable) == bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
     assert "int8" in usable  # onnxruntime is installed with the tests
 
