@@ -183,7 +183,9 @@ def test_choose_kernel_keeps_small_jobs_on_float32_and_caches_its_measurement(tm
     import torch  # noqa: F401
 
     usable = usable_kernels()
-    big = choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=measure_rates)
+    told: list[str] = []
+    big = choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=measure_rates, announce=told.append)
+    assert len(told) == 1 and "once" in told[0]  # the user hears why this first run takes seconds longer
     cached = json.loads((tmp_path / "exact_kernels.json").read_text())
     rates = cached["rates"]
     assert set(rates) == set(usable) and all(rate > 0 for rate in rates.values())
@@ -192,7 +194,8 @@ def test_choose_kernel_keeps_small_jobs_on_float32_and_caches_its_measurement(tm
     def refuse(kernels: list[str]) -> dict[str, float]:
         raise AssertionError("measured again")
 
-    assert choose_kernel(10_000, 2_000_000, 384, cache_dir=tmp_path, measure=refuse) == big  # from the cache
+    assert choose_kernel(10_000, 2_000_000, 384, tmp_path, refuse, told.append) == big  # from the cache, silently
+    assert len(told) == 1
     # Speeds cached on another CPU (a cache folder that moved machines) are measured again, here made to favour float32
     (tmp_path / "exact_kernels.json").write_text(json.dumps({**cached, "cpu": "another machine"}))
     again = choose_kernel(
