@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from embedcli.errors import UsageError
+
 QUERY_LEVELS = 127  # queries: int8 values -127..127, passed as uint8 with zero point 128
 ZERO_POINT = 128
 
@@ -38,8 +40,14 @@ def quantize_rows(rows: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _session(threads: int) -> Any:
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+    except ImportError:
+        raise UsageError(
+            "the int8 exact kernel needs onnxruntime and onnx, which are not installed",
+            hint="pip install 'embedcli[onnx]', or --exact-kernel auto",
+        ) from None
 
     node = helper.make_node(
         "MatMulIntegerToFloat", ["A", "B", "a_scale", "b_scale", "a_zero_point"], ["Y"], domain="com.microsoft"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -261,3 +262,10 @@ def test_int8_at_63_levels_as_on_cpus_without_vnni(metric: Metric, monkeypatch: 
     for k in (1, 10, 20):
         found = top_k_fast(queries, low, k, metric, block_rows=1024)
         assert_same(found, (expected_rows[:, :k], expected_scores[:, :k]))
+
+
+def test_int8_without_onnxruntime_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(UsageError, match="needs onnxruntime") as raised:
+        LowCorpus(np.ones((4, 3), np.float32), Metric.dot, "int8")
+    assert "embedcli[onnx]" in (raised.value.hint or "")
