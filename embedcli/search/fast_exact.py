@@ -122,6 +122,7 @@ class LowCorpus:
         self.low: list[Any] = []
         self.product = IntegerProduct() if kernel == "int8" else None  # one onnxruntime session for every search
         up = 1 + _gamma(vectors.shape[1] + 2)  # float32 sums of squares, made upper bounds of the lengths
+        levels = corpus_levels(cpu_flags()) if kernel == "int8" else 0
         for start in range(0, n, BLOCK_ROWS):
             block = np.asarray(vectors[start : start + BLOCK_ROWS], dtype=np.float32)
             rows = slice(start, start + len(block))
@@ -142,7 +143,7 @@ class LowCorpus:
                 self.low.append(low)
                 high = low.double().numpy()
             else:  # int8: stored as the columns of the integer product (d, rows), one scale per row
-                ints, scales = quantize_rows(clean, corpus_levels(cpu_flags()))
+                ints, scales = quantize_rows(clean, levels)
                 self.low.append((np.ascontiguousarray(ints.T), scales))
                 high = ints.astype(np.float64) * scales.astype(np.float64)[:, None]  # exact: 8 x 24 bits
             rest = clean - high  # bf16: exact in float32; int8: in float64, below float32's last bit of `clean`

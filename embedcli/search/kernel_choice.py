@@ -11,6 +11,7 @@ Kept apart from `fast_exact` so that choosing imports neither torch nor onnxrunt
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -29,16 +30,27 @@ LIBRARIES = {"float32": (), "int8": ("onnxruntime", "onnx"), "bf16": ("torch",)}
 CACHE_FILE = "exact_kernels.json"
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+@functools.cache
+def _cpu_info() -> tuple[str, frozenset[str]]:
+    """(model name, feature flags) of the first CPU in /proc/cpuinfo, read once per process (empty where there is
+    none, e.g. macOS)."""
+    model, flags = "", frozenset[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = frozenset(line.split(":", 1)[1].split())
+                    break
     except OSError:
         pass
-    return set()
+    return model, flags
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    return set(_cpu_info()[1])
 
 
 def cpu_signature(flags: set[str]) -> str:
@@ -47,12 +59,7 @@ def cpu_signature(flags: set[str]) -> str:
     A cache directory can outlive the machine (a home folder moved, a container image): speeds cached for another
     signature are measured again.
     """
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
-    except OSError:
-        pass
+    model = _cpu_info()[0]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     used = sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8"})
     return f"{model} | {' '.join(used)} | {cores} cores"
