@@ -19,6 +19,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SEED = 1234
+# A small shop's catalogue with a title and a genre per row: the corpus of the column tests (--keep-columns, --where,
+# --show-columns), shared so that they read alike.
+CATALOGUE_TITLES = [
+    "How do I get a refund?",
+    "Shipping times to Europe",
+    "Refund for a damaged item",
+    "Our new jazz album",
+    "Can I return a gift?",
+    "Reset my password",
+]
+CATALOGUE_GENRES = ["faq", "faq", "support", "music", "faq", "support"]
 
 
 def shipped_model_dir() -> Path:

@@ -14,20 +14,12 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, SHARED_DATA, run_cli
+from conftest import CATALOGUE_GENRES, CATALOGUE_TITLES, REPO, SHARED_DATA, run_cli
 
 from embedcli.formats.vector_files import read_vector_table
 from embedcli.metrics import Metric, brute_force
 
-TITLES = [
-    "How do I get a refund?",
-    "Shipping times to Europe",
-    "Refund for a damaged item",
-    "Our new jazz album",
-    "Can I return a gift?",
-    "Reset my password",
-]
-GENRES = ["faq", "faq", "support", "music", "faq", "support"]
+TITLES, GENRES = CATALOGUE_TITLES, CATALOGUE_GENRES
 
 
 @pytest.fixture

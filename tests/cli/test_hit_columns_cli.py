@@ -12,17 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
+from conftest import CATALOGUE_GENRES, CATALOGUE_TITLES, run_cli
 
-TITLES = [
-    "How do I get a refund?",
-    "Shipping times to Europe",
-    "Refund for a damaged item",
-    "Our new jazz album",
-    "Can I return a gift?",
-    "Reset my password",
-]
-GENRES = ["faq", "faq", "support", "music", "faq", "support"]
+TITLES, GENRES = CATALOGUE_TITLES, CATALOGUE_GENRES
 URLS = [f"https://example.com/{i}" for i in range(len(TITLES))]
 YEARS = [2019, 2020, None, 2022, 2023, 2024]
 
