@@ -17,7 +17,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The shared data sits beside the checkout (../shared/data); a clone made elsewhere (mktemp -d) finds it through
+# EMBEDCLI_SHARED_DATA or at this workplace's own checkout's side.
+SHARED_DATA = Path(
+    os.environ.get("EMBEDCLI_SHARED_DATA")
+    or next(
+        (p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+        REPO.parent / "shared" / "data",
+    )
+)
 SEED = 1234
 # A small shop's catalogue with a title and a genre per row: the corpus of the column tests (--keep-columns, --where,
 # --show-columns), shared so that they read alike.

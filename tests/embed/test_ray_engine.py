@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from conftest import free_port
+from conftest import SHARED_DATA, free_port
 
 from embedcli.backends.base import BackendOptions
 from embedcli.embed.pipeline import EmbedSettings
@@ -28,7 +28,7 @@ pytest.importorskip("ray")
 # Every test here runs Ray actors that import torch and load a model: tens of seconds on 2 cores.
 pytestmark = pytest.mark.slow
 
-STSB = Path("/work/shared/data/stsbenchmark/sts-train.csv")
+STSB = SHARED_DATA / "stsbenchmark" / "sts-train.csv"
 ROWS = 300
 BATCH = 8  # window = 8 * 16 = 128 rows: shards of 128 rows cut the stream where the local engine does
 SHARD_ROWS = 128
